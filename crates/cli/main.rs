@@ -1,0 +1,2 @@
+//! The `genomamba` binary (skeleton).
+fn main() {}

@@ -1,0 +1,1 @@
+//! genomamba-cuda (skeleton; see shared DESIGN.md §2).

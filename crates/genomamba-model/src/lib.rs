@@ -1,0 +1,1 @@
+//! genomamba-model (skeleton; see shared DESIGN.md §2).

@@ -1,0 +1,1 @@
+//! genomamba-parquet (skeleton; see shared DESIGN.md §2).

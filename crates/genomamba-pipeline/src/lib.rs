@@ -1,0 +1,1 @@
+//! genomamba-pipeline (skeleton; see shared DESIGN.md §2).

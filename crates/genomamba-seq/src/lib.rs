@@ -1,0 +1,1 @@
+//! genomamba-seq (skeleton; see shared DESIGN.md §2).
