@@ -1,0 +1,252 @@
+//! Rows of the predictions table: one per base.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{Float32Builder, StringBuilder};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::SchemaRef;
+
+use super::columns::{AlignmentBuilder, KeyBuilder, check_interval};
+use super::{BatchBuilder, ReadFields};
+use crate::error::{Error, Result};
+use crate::field::SequenceKind;
+use crate::schema;
+
+/// Renormalised probabilities with their entropy (nats), computed in f64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Distribution {
+    p: [f64; 4],
+    entropy: f64,
+}
+
+/// Renormalises `probs` (A, C, G, T); `None` if any is negative or not finite, or all are zero.
+fn renormalise(probs: [f32; 4]) -> Option<Distribution> {
+    if probs.iter().any(|p| !p.is_finite() || *p < 0.0) {
+        return None;
+    }
+    let sum: f64 = probs.iter().map(|&p| f64::from(p)).sum();
+    if sum <= 0.0 || !sum.is_finite() {
+        return None;
+    }
+    let p = probs.map(|x| f64::from(x) / sum);
+    let entropy = -p
+        .iter()
+        .filter(|&&q| q > 0.0)
+        .map(|&q| q * q.ln())
+        .sum::<f64>();
+    Some(Distribution { p, entropy })
+}
+
+/// Index of a base in A, C, G, T (either case), or `None` for N and anything else.
+fn base_index(base: u8) -> Option<usize> {
+    match base.to_ascii_uppercase() {
+        b'A' => Some(0),
+        b'C' => Some(1),
+        b'G' => Some(2),
+        b'T' => Some(3),
+        _ => None,
+    }
+}
+
+/// Builds predictions batches: one row per base with the model's distribution over A, C, G, T.
+///
+/// # Examples
+///
+/// ```
+/// use genomamba_parquet::{BatchBuilder, PredictionBatchBuilder, SequenceKind};
+/// let mut b = PredictionBatchBuilder::new(SequenceKind::Contig);
+/// b.push("chr1", 0, b'A', None, None)?; // first base: no context, probabilities null
+/// b.push("chr1", 1, b'c', Some([0.2, 0.4, 0.2, 0.2]), None)?;
+/// b.push("chr1", 2, b'N', Some([1.0, 1.0, 1.0, 1.0]), None)?; // renormalised; logp_ref null for N
+/// let batch = b.finish()?;
+/// assert_eq!(batch.num_rows(), 3);
+/// assert_eq!(batch.column_by_name("p_a").map(|c| c.null_count()), Some(1));
+/// assert_eq!(batch.column_by_name("logp_ref").map(|c| c.null_count()), Some(2));
+/// # Ok::<(), genomamba_parquet::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PredictionBatchBuilder {
+    schema: SchemaRef,
+    key: KeyBuilder,
+    start: Vec<i64>,
+    ref_base: StringBuilder,
+    probs: [Float32Builder; 4],
+    entropy: Float32Builder,
+    logp_ref: Float32Builder,
+    alignment: Option<AlignmentBuilder>,
+    bytes: usize,
+}
+
+impl PredictionBatchBuilder {
+    /// A builder whose key and alignment columns follow `kind`.
+    pub fn new(kind: SequenceKind) -> Self {
+        Self {
+            schema: schema::predictions(kind),
+            key: KeyBuilder::new(kind),
+            start: Vec::new(),
+            ref_base: StringBuilder::new(),
+            probs: Default::default(),
+            entropy: Float32Builder::new(),
+            logp_ref: Float32Builder::new(),
+            alignment: AlignmentBuilder::for_kind(kind),
+            bytes: 0,
+        }
+    }
+
+    /// Appends the base at 0-based `pos0` of `name` (`end` = `pos0 + 1`).
+    ///
+    /// `ref_base`: the byte as read (printable ASCII, case kept); `probs`: the model's P(A, C, G, T), renormalised
+    /// here, or `None` where no context exists (all probability columns, `entropy` and `logp_ref` null).
+    /// `logp_ref` = ln P(ref) after renormalising, null when the base is not A, C, G or T (either case).
+    /// Negative, non-finite or all-zero probabilities are an error.
+    pub fn push(
+        &mut self,
+        name: &str,
+        pos0: i64,
+        ref_base: u8,
+        probs: Option<[f32; 4]>,
+        read: Option<&ReadFields<'_>>,
+    ) -> Result<()> {
+        let end = pos0.checked_add(1).unwrap_or(i64::MIN);
+        check_interval(name, pos0, end)?;
+        let bad_base = || Error::Base {
+            name: name.to_owned(),
+            pos: pos0,
+            byte: ref_base,
+        };
+        if !ref_base.is_ascii_graphic() {
+            return Err(bad_base());
+        }
+        let dist = match probs {
+            None => None,
+            Some(p) => Some(renormalise(p).ok_or_else(|| Error::Probabilities {
+                name: name.to_owned(),
+                pos: pos0,
+                probs: p,
+            })?),
+        };
+        let base = [ref_base];
+        let base = std::str::from_utf8(&base).map_err(|_| bad_base())?;
+        self.key.append(name)?;
+        self.start.push(pos0);
+        self.ref_base.append_value(base);
+        for (i, b) in self.probs.iter_mut().enumerate() {
+            b.append_option(dist.map(|d| d.p[i] as f32));
+        }
+        self.entropy.append_option(dist.map(|d| d.entropy as f32));
+        let logp = dist
+            .zip(base_index(ref_base))
+            .map(|(d, i)| d.p[i].ln() as f32);
+        self.logp_ref.append_option(logp);
+        let align_bytes = self.alignment.as_mut().map_or(0, |a| a.append(read));
+        self.bytes += name.len() + 4 + 8 + 8 + 5 + 6 * 4 + align_bytes;
+        Ok(())
+    }
+}
+
+impl BatchBuilder for PredictionBatchBuilder {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn len(&self) -> usize {
+        self.start.len()
+    }
+
+    fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let start = std::mem::take(&mut self.start);
+        let end: Vec<i64> = start.iter().map(|s| s + 1).collect();
+        let mut columns: Vec<ArrayRef> = vec![
+            self.key.finish(),
+            Arc::new(Int64Array::from(start)),
+            Arc::new(Int64Array::from(end)),
+            Arc::new(self.ref_base.finish()),
+        ];
+        for b in &mut self.probs {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.push(Arc::new(self.entropy.finish()));
+        columns.push(Arc::new(self.logp_ref.finish()));
+        if let Some(a) = &mut self.alignment {
+            columns.extend(a.finish());
+        }
+        self.bytes = 0;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float32Type;
+
+    use super::*;
+
+    #[test]
+    fn test_renormalise() {
+        let d = renormalise([1.0, 1.0, 1.0, 1.0]).expect("valid");
+        assert_eq!(d.p, [0.25; 4]);
+        assert!((d.entropy - 4f64.ln()).abs() < 1e-12);
+        let d = renormalise([0.0, 2.0, 0.0, 0.0]).expect("valid");
+        assert_eq!(d.entropy, 0.0);
+        assert!(renormalise([0.0; 4]).is_none());
+        assert!(renormalise([f32::NAN, 0.5, 0.5, 0.0]).is_none());
+        assert!(renormalise([-0.1, 0.5, 0.5, 0.1]).is_none());
+    }
+
+    #[test]
+    fn test_row_values() -> Result<()> {
+        let mut b = PredictionBatchBuilder::new(SequenceKind::Contig);
+        b.push("chr1", 10, b'g', Some([0.1, 0.2, 0.6, 0.1]), None)?;
+        b.push("chr1", 11, b'R', Some([0.1, 0.2, 0.6, 0.1]), None)?;
+        b.push("chr1", 12, b'T', None, None)?;
+        let batch = b.finish()?;
+        let col = |n: &str| batch.column_by_name(n).expect("column").clone();
+        assert_eq!(
+            col("end")
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .as_ref(),
+            &[11, 12, 13]
+        );
+        assert_eq!(col("ref").as_string::<i32>().value(0), "g");
+        let logp = col("logp_ref");
+        let logp = logp.as_primitive::<Float32Type>();
+        assert!((logp.value(0) - 0.6f32.ln()).abs() < 1e-6);
+        assert!(logp.is_null(1) && logp.is_null(2));
+        let h = col("entropy");
+        let h = h.as_primitive::<Float32Type>();
+        let want: f64 = [0.1f64, 0.2, 0.6, 0.1].iter().map(|p| -p * p.ln()).sum();
+        assert!((f64::from(h.value(0)) - want).abs() < 1e-6);
+        assert!(h.is_null(2));
+        Ok(())
+    }
+
+    #[test]
+    fn test_errors_leave_builder_unchanged() {
+        let mut b = PredictionBatchBuilder::new(SequenceKind::Read);
+        assert!(matches!(
+            b.push("r", 0, b'\n', None, None),
+            Err(Error::Base { byte: b'\n', .. })
+        ));
+        assert!(matches!(
+            b.push("r", 0, 0xC3, None, None),
+            Err(Error::Base { .. })
+        ));
+        assert!(matches!(
+            b.push("r", 0, b'A', Some([0.0; 4]), None),
+            Err(Error::Probabilities { .. })
+        ));
+        assert!(matches!(
+            b.push("r", -1, b'A', None, None),
+            Err(Error::Interval { .. })
+        ));
+        assert!(b.push("r", i64::MAX, b'A', None, None).is_err());
+        assert!(b.is_empty());
+    }
+}
