@@ -1,0 +1,158 @@
+//! Device and pinned host buffers addressed by raw pointers.
+//!
+//! The engine runs everything on one stream, so it tracks ordering itself and passes raw device pointers
+//! to kernels and cuBLAS; a [`DevBuf`] owns its allocation (freed on drop) and knows its size, so every
+//! launch can check its extents on the host first.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, PinnedHostSlice, result};
+
+use crate::{Error, Result};
+
+/// A device allocation of `bytes` bytes.
+#[derive(Debug)]
+pub struct DevBuf {
+    _slice: CudaSlice<u8>,
+    ptr: u64,
+    bytes: usize,
+}
+
+impl DevBuf {
+    /// Allocates `bytes` (at least 1) uninitialised bytes.
+    pub fn alloc(stream: &Arc<CudaStream>, bytes: usize) -> Result<DevBuf> {
+        // SAFETY: the memory is only read by kernels after the engine has written it (or zeroed it).
+        let slice = unsafe { stream.alloc::<u8>(bytes.max(1)) }?;
+        let ptr = {
+            let (p, _sync) = slice.device_ptr(stream);
+            p
+        };
+        Ok(DevBuf {
+            _slice: slice,
+            ptr,
+            bytes,
+        })
+    }
+
+    /// Allocates `bytes` zeroed bytes.
+    pub fn zeros(stream: &Arc<CudaStream>, bytes: usize) -> Result<DevBuf> {
+        let b = DevBuf::alloc(stream, bytes)?;
+        b.zero(stream)?;
+        Ok(b)
+    }
+
+    /// Uploads f32 values (blocking copy from pageable memory; for weights at load time).
+    pub fn from_f32(stream: &Arc<CudaStream>, v: &[f32]) -> Result<DevBuf> {
+        let b = DevBuf::alloc(stream, std::mem::size_of_val(v))?;
+        // SAFETY: `b` holds exactly `v`'s byte length; pageable-source copies complete before returning.
+        unsafe { result::memcpy_htod_async(b.ptr, v, stream.cu_stream()) }?;
+        stream.synchronize()?;
+        Ok(b)
+    }
+
+    /// Uploads values rounded to bf16 (round to nearest even).
+    pub fn from_f32_as_bf16(stream: &Arc<CudaStream>, v: &[f32]) -> Result<DevBuf> {
+        let h: Vec<half::bf16> = v.iter().map(|&x| half::bf16::from_f32(x)).collect();
+        let b = DevBuf::alloc(stream, std::mem::size_of_val(h.as_slice()))?;
+        // SAFETY: as in `from_f32`.
+        unsafe { result::memcpy_htod_async(b.ptr, &h, stream.cu_stream()) }?;
+        stream.synchronize()?;
+        Ok(b)
+    }
+
+    /// Device address of byte `offset`; Err if it lies outside the buffer.
+    pub fn at(&self, offset: usize) -> Result<u64> {
+        if offset > self.bytes {
+            return Err(Error::TooLarge(format!(
+                "offset {offset} outside a buffer of {} bytes",
+                self.bytes
+            )));
+        }
+        Ok(self.ptr + offset as u64)
+    }
+
+    /// Device address of the start.
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// Enqueues a fill with zero bytes.
+    pub fn zero(&self, stream: &Arc<CudaStream>) -> Result<()> {
+        // SAFETY: the range lies within this allocation.
+        unsafe { result::memset_d8_async(self.ptr, 0, self.bytes, stream.cu_stream()) }?;
+        Ok(())
+    }
+
+    /// Enqueues a fill of the first `n` f32 slots with `value` (bit pattern repeated).
+    pub fn fill_f32(&self, stream: &Arc<CudaStream>, n: usize, value: f32) -> Result<()> {
+        need(self, n * 4)?;
+        // SAFETY: `n` f32 words lie within this allocation (checked above).
+        unsafe {
+            cudarc::driver::sys::cuMemsetD32Async(self.ptr, value.to_bits(), n, stream.cu_stream())
+        }
+        .result()?;
+        Ok(())
+    }
+}
+
+/// Errors unless `buf` holds at least `bytes` bytes.
+pub fn need(buf: &DevBuf, bytes: usize) -> Result<()> {
+    if buf.bytes < bytes {
+        return Err(Error::TooLarge(format!(
+            "needs {bytes} bytes, the buffer has {}",
+            buf.bytes
+        )));
+    }
+    Ok(())
+}
+
+/// A page-locked host buffer plus an event marking the last copy that used it, so the host never touches it
+/// while a copy is in flight.
+#[derive(Debug)]
+pub struct Pinned<T> {
+    host: PinnedHostSlice<T>,
+    done: cudarc::driver::CudaEvent,
+}
+
+impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy> Pinned<T> {
+    /// Allocates `len` elements of page-locked memory (not write-combined: the host reads it back).
+    pub fn new(stream: &Arc<CudaStream>, len: usize) -> Result<Pinned<T>> {
+        let ctx = stream.context();
+        // SAFETY: the contents are written (by a copy or by the host) before they are read.
+        let host = unsafe { ctx.alloc_pinned_with_flags::<T>(len.max(1), 0) }?;
+        let done = ctx.new_event(None)?;
+        Ok(Pinned { host, done })
+    }
+
+    /// Waits for the last copy and returns the host view.
+    pub fn host(&mut self) -> Result<&mut [T]> {
+        self.done.synchronize()?;
+        Ok(self.host.as_mut_slice()?)
+    }
+
+    /// Enqueues a copy of `n` elements from device address `src` into the start of this buffer.
+    pub fn download(&mut self, stream: &Arc<CudaStream>, src: u64, n: usize) -> Result<()> {
+        self.done.synchronize()?;
+        let host = self.host.as_mut_slice()?;
+        let dst = host
+            .get_mut(..n)
+            .ok_or_else(|| Error::TooLarge(format!("{n} elements into pinned buffer")))?;
+        // SAFETY: `src` points to at least `n` elements (callers size device buffers from the same counts) and
+        // `dst` is page-locked memory that stays alive and untouched until `done` fires.
+        unsafe { result::memcpy_dtoh_async(dst, src, stream.cu_stream()) }?;
+        self.done.record(stream)?;
+        Ok(())
+    }
+
+    /// Enqueues a copy of the first `n` elements of this buffer to device address `dst`.
+    pub fn upload(&mut self, stream: &Arc<CudaStream>, dst: u64, n: usize) -> Result<()> {
+        let host = self.host.as_slice()?;
+        let src = host
+            .get(..n)
+            .ok_or_else(|| Error::TooLarge(format!("{n} elements from pinned buffer")))?;
+        // SAFETY: `dst` has room for `n` elements; `src` stays untouched until `done` fires (`host` waits).
+        unsafe { result::memcpy_htod_async(dst, src, stream.cu_stream()) }?;
+        self.done.record(stream)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! The CUDA engine: a Mamba-1 model on one GPU behind [`genomamba_model::engine::Engine`].
+//!
+//! One compute stream runs every kernel and GEMM in order; a second stream copies finished chunks' hidden
+//! states and probabilities to page-locked host buffers while the next chunk computes (two device and two
+//! host slots, ordered by events). The host waits only for a chunk's copy before appending it to the output.
+
+mod batch;
+mod bench;
+mod forward;
+mod launch;
+mod scan;
+mod stream;
+mod workspace;
+
+pub use bench::{ScanBench, copy_bandwidth};
+
+use std::sync::Arc;
+
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaEvent, CudaStream};
+use genomamba_model::engine::{Dims, Engine, ModelInfo, Output, Want};
+use genomamba_model::model::Model;
+
+use crate::buf::Pinned;
+use crate::kernels::{D_CONVS, D_STATES, Dtype};
+use crate::modules::Kernels;
+use crate::probe::{DeviceInfo, context, cublas_present, info_of};
+use crate::weights::{DevModel, upload};
+use crate::{Error, Result};
+use stream::Stage;
+use workspace::{States, Workspace, bytes_per_row, scratch_for};
+
+/// Most rows one chunk may hold when the caller leaves the chunk size to the engine.
+pub const AUTO_CHUNK_MAX: usize = 1 << 20;
+
+/// A Mamba-1 model on a CUDA GPU.
+pub struct CudaEngine {
+    info: ModelInfo,
+    dtype: Dtype,
+    device: DeviceInfo,
+    sms: usize,
+    chunk: usize,
+    kernels: Kernels,
+    model: DevModel,
+    ws: Workspace,
+    states: States,
+    stages: [Stage; 2],
+    ready: [CudaEvent; 2],
+    copied: [CudaEvent; 2],
+    /// Whether slot 0's carried state belongs to the stream of `run` calls (a batch call clobbers it).
+    streaming: bool,
+    blas: CudaBlas,
+    copy: Arc<CudaStream>,
+    stream: Arc<CudaStream>,
+    _ctx: Arc<CudaContext>,
+}
+
+fn check_dims(dims: &Dims) -> Result<()> {
+    if !D_STATES.contains(&dims.d_state) {
+        return Err(Error::Unsupported(format!(
+            "d_state {} (supported: {D_STATES:?})",
+            dims.d_state
+        )));
+    }
+    if !D_CONVS.contains(&dims.d_conv) {
+        return Err(Error::Unsupported(format!(
+            "d_conv {} (supported: {D_CONVS:?})",
+            dims.d_conv
+        )));
+    }
+    if dims.d_model == 0 || dims.d_inner == 0 || dims.dt_rank == 0 {
+        return Err(Error::Unsupported("zero-sized model".into()));
+    }
+    Ok(())
+}
+
+impl CudaEngine {
+    /// Uploads `model` to GPU `ordinal` and compiles its kernels. `chunk`: rows per chunk (0 = as many as
+    /// fit in half the free memory, at most [`AUTO_CHUNK_MAX`]).
+    pub fn new(model: &Model, ordinal: usize, dtype: Dtype, chunk: usize) -> Result<CudaEngine> {
+        let dims = model.info.dims;
+        check_dims(&dims)?;
+        let ctx = context(ordinal)?;
+        if !cublas_present() {
+            return Err(Error::LibraryMissing {
+                lib: "cublas",
+                hint: "put the directory of libcublas.so.13 and libcublasLt.so.13 (CUDA 13.0) on LD_LIBRARY_PATH"
+                    .to_owned(),
+            });
+        }
+        let device = info_of(&ctx)?;
+        let sms = device.multiprocessors as usize;
+        let (maj, min) = device.compute_capability;
+        let arch = format!("sm_{maj}{min}");
+        // SAFETY: the engine orders all work itself (one compute stream; the copy stream is ordered by the
+        // `ready`/`copied` events), so cudarc's per-slice event tracking is not needed.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream()?;
+        let copy = ctx.new_stream()?;
+        let blas = CudaBlas::new(stream.clone())?;
+        let kernels = Kernels::load(&ctx, dtype, dims.d_state, dims.d_conv, &arch)?;
+        let weights = upload(&stream, model, dtype)?;
+        let per_row = bytes_per_row(&dims, dtype)
+            + 8 * dims.d_inner * dims.d_state / crate::scan_plan::MIN_BLOCK;
+        let chunk = if chunk > 0 {
+            chunk
+        } else {
+            let (free, _) = ctx.mem_get_info()?;
+            (free / 2 / per_row).clamp(1, AUTO_CHUNK_MAX)
+        };
+        if chunk > i32::MAX as usize {
+            return Err(Error::TooLarge(format!("chunk of {chunk} rows")));
+        }
+        let ws = Workspace::new(
+            &stream,
+            &dims,
+            dtype,
+            chunk,
+            scratch_for(chunk, 1, &dims, sms),
+        )?;
+        let states = States::new(&stream, &dims, 1)?;
+        let stage = || -> Result<Stage> {
+            Ok(Stage {
+                hidden: None,
+                probs: Pinned::new(&stream, chunk * 4)?,
+                tokens: Pinned::new(&stream, chunk)?,
+            })
+        };
+        let stages = [stage()?, stage()?];
+        let ev = || ctx.new_event(None);
+        let (ready, copied) = ([ev()?, ev()?], [ev()?, ev()?]);
+        stream.synchronize()?;
+        Ok(CudaEngine {
+            info: model.info.clone(),
+            dtype,
+            device,
+            sms,
+            chunk,
+            kernels,
+            model: weights,
+            ws,
+            states,
+            stages,
+            ready,
+            copied,
+            streaming: true,
+            blas,
+            copy,
+            stream,
+            _ctx: ctx,
+        })
+    }
+
+    /// Rows per chunk.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// Activation dtype.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// What the device probe found.
+    pub fn device_info(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// The CUDA context (for [`copy_bandwidth`]).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self._ctx
+    }
+
+    /// Blocks until all enqueued work is done.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize()?;
+        self.copy.synchronize()?;
+        Ok(())
+    }
+
+    fn check_tokens(&self, tokens: &[u8]) -> Result<()> {
+        let vocab = self.info.dims.vocab_size;
+        if let Some((offset, &token)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, t)| usize::from(**t) >= vocab)
+        {
+            return Err(genomamba_model::Error::Token {
+                token,
+                offset,
+                vocab,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl Engine for CudaEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn hidden_width(&self) -> usize {
+        self.info.dims.d_model
+    }
+
+    fn is_causal(&self) -> bool {
+        true
+    }
+
+    fn device(&self) -> String {
+        format!(
+            "cuda:{} ({}, {})",
+            self.device.ordinal,
+            self.device.name,
+            self.dtype.as_str()
+        )
+    }
+
+    fn run(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        want: Want,
+        out: &mut Output,
+    ) -> genomamba_model::Result<()> {
+        Ok(self.run_stream(tokens, fresh, want, out)?)
+    }
+}

@@ -1,0 +1,154 @@
+//! The selective-scan launch sequence of one layer, and GPU mean pooling.
+
+use super::CudaEngine;
+use super::launch::{THREADS, cfg, i32_of, launch};
+use crate::buf::need;
+use crate::scan_plan::{SCAN_THREADS, ScanPlan, grid_1d};
+use crate::{Error, Result};
+
+impl CudaEngine {
+    /// Enqueues the selective scan of layer `li` for `nb` windows x `t` steps: reads `ws.dt`, `ws.xc`,
+    /// `ws.xdbl`, `ws.xz` (z half), updates the layer's SSM state, writes `ws.y`.
+    pub(crate) fn scan(&self, li: usize, nb: usize, t: usize, plan: ScanPlan) -> Result<()> {
+        let dims = self.info.dims;
+        let (e, n, r) = (dims.d_inner, dims.d_state, dims.dt_rank);
+        let ws = &self.ws;
+        let k = &self.kernels;
+        let layer = self
+            .model
+            .layers
+            .get(li)
+            .ok_or_else(|| Error::TooLarge(format!("layer {li}")))?;
+        let (t_i, e_i, nb_i) = (i32_of(t, "t")?, i32_of(e, "d_inner")?, i32_of(nb, "nb")?);
+        let (nblk_i, lb_i) = (i32_of(plan.nblk, "nblk")?, i32_of(plan.lb, "lb")?);
+        let (ld_xz, ld_dbl) = ((2 * e) as i64, (r + 2 * n) as i64);
+        let (off_b, off_c) = (i32_of(r, "dt_rank")?, i32_of(r + n, "dt_rank + d_state")?);
+        let z = ws.xz.at(e * self.dtype.size())?;
+        let null = 0u64;
+        let ssm = self.states.ssm[li].ptr();
+        let grid = (
+            e.div_ceil(SCAN_THREADS as usize) as u32,
+            plan.nblk as u32,
+            nb as u32,
+        );
+        if plan.nblk == 1 {
+            launch!(
+                self,
+                &k.scan_output,
+                cfg(grid, SCAN_THREADS),
+                &ws.dt.ptr(),
+                &layer.dt_bias.ptr(),
+                &layer.a2.ptr(),
+                &ws.xc.ptr(),
+                &ws.xdbl.ptr(),
+                &ld_dbl,
+                &off_b,
+                &off_c,
+                &z,
+                &ld_xz,
+                &layer.d_skip.ptr(),
+                &ssm,
+                &ssm,
+                &ws.y.ptr(),
+                &t_i,
+                &e_i,
+                &nblk_i,
+                &lb_i
+            );
+        } else {
+            if plan.scratch_len(nb, e, n) > ws.scratch {
+                return Err(Error::TooLarge("scan scratch smaller than the plan".into()));
+            }
+            let (p, h) = (ws.scan_p.ptr(), ws.scan_h.ptr());
+            launch!(
+                self,
+                &k.scan_local,
+                cfg(grid, SCAN_THREADS),
+                &ws.dt.ptr(),
+                &layer.dt_bias.ptr(),
+                &layer.a2.ptr(),
+                &ws.xc.ptr(),
+                &ws.xdbl.ptr(),
+                &ld_dbl,
+                &off_b,
+                &p,
+                &h,
+                &t_i,
+                &e_i,
+                &nblk_i,
+                &lb_i
+            );
+            launch!(
+                self,
+                &k.scan_carry,
+                cfg((grid_1d(nb * e * n, THREADS), 1, 1), THREADS),
+                &p,
+                &h,
+                &ssm,
+                &nb_i,
+                &e_i,
+                &nblk_i
+            );
+            launch!(
+                self,
+                &k.scan_output,
+                cfg(grid, SCAN_THREADS),
+                &ws.dt.ptr(),
+                &layer.dt_bias.ptr(),
+                &layer.a2.ptr(),
+                &ws.xc.ptr(),
+                &ws.xdbl.ptr(),
+                &ld_dbl,
+                &off_b,
+                &off_c,
+                &z,
+                &ld_xz,
+                &layer.d_skip.ptr(),
+                &h,
+                &null,
+                &ws.y.ptr(),
+                &t_i,
+                &e_i,
+                &nblk_i,
+                &lb_i
+            );
+        }
+        Ok(())
+    }
+
+    /// Enqueues mean pooling of `ws.hidden[slot]` (`nb` windows x `t` rows) over bins of `bin` rows into
+    /// the residual buffer (dead after the final norm); returns its address and the number of pooled rows
+    /// (`nb * ceil(t / bin)`).
+    pub(crate) fn pool(
+        &mut self,
+        nb: usize,
+        t: usize,
+        slot: usize,
+        bin: usize,
+    ) -> Result<(u64, usize)> {
+        let d = self.info.dims.d_model;
+        let nbins = t.div_ceil(bin.max(1));
+        let out_rows = nb * nbins;
+        need(&self.ws.resid, out_rows * d * 4)?;
+        // The residual stream is dead after the final norm, so it holds the pooled rows.
+        let out = self.ws.resid.ptr();
+        let (nb_i, t_i, d_i, bin_i) = (
+            i32_of(nb, "nb")?,
+            i32_of(t, "t")?,
+            i32_of(d, "d")?,
+            i32_of(bin, "bin")?,
+        );
+        launch!(
+            self,
+            &self.kernels.pool_mean,
+            cfg((grid_1d(out_rows * d, THREADS), 1, 1), THREADS),
+            &self.ws.hidden[slot].ptr(),
+            &out,
+            &nb_i,
+            &t_i,
+            &d_i,
+            &bin_i
+        );
+        Ok((out, out_rows))
+    }
+}

@@ -1,0 +1,225 @@
+//! The kernel sources of `kernels/`, embedded in the binary, and their specialisations.
+//!
+//! Each `.cu` file is compiled with `kernels/prelude.cuh` prepended and `-D` options for the activation
+//! dtype, `D_STATE` and `D_CONV`; files that do not use a macro get the same key whatever the model's value,
+//! so they are compiled once per dtype.
+
+/// Activation dtype of the engine. SSM and conv state, the residual stream and all accumulation stay f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dtype {
+    /// f32 activations; f32 cuBLAS GEMMs (no TF32).
+    F32,
+    /// bf16 activations and weights for the projections (tensor cores, f32 accumulation).
+    Bf16,
+}
+
+impl Dtype {
+    /// Short name (`"f32"`, `"bf16"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::Bf16 => "bf16",
+        }
+    }
+
+    /// Bytes per activation element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::Bf16 => 2,
+        }
+    }
+}
+
+/// One kernel source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KernelId {
+    /// `embed.cu`: `embed_gather`, `add_bias`.
+    Embed,
+    /// `rmsnorm.cu`: `add_rmsnorm`, `add_rmsnorm_f32`.
+    RmsNorm,
+    /// `conv.cu`: `conv_silu`, `conv_state_update`.
+    Conv,
+    /// `scan.cu`: `scan_local`, `scan_carry`, `scan_output`.
+    Scan,
+    /// `head.cu`: `base_head`.
+    Head,
+    /// `pool.cu`: `pool_mean`.
+    Pool,
+}
+
+/// The prelude prepended to every source.
+pub const PRELUDE: &str = include_str!("../../../kernels/prelude.cuh");
+
+impl KernelId {
+    /// Every kernel file.
+    pub const ALL: [KernelId; 6] = [
+        KernelId::Embed,
+        KernelId::RmsNorm,
+        KernelId::Conv,
+        KernelId::Scan,
+        KernelId::Head,
+        KernelId::Pool,
+    ];
+
+    /// File name under `kernels/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            KernelId::Embed => "embed.cu",
+            KernelId::RmsNorm => "rmsnorm.cu",
+            KernelId::Conv => "conv.cu",
+            KernelId::Scan => "scan.cu",
+            KernelId::Head => "head.cu",
+            KernelId::Pool => "pool.cu",
+        }
+    }
+
+    /// The source text (without the prelude).
+    pub fn source(self) -> &'static str {
+        match self {
+            KernelId::Embed => include_str!("../../../kernels/embed.cu"),
+            KernelId::RmsNorm => include_str!("../../../kernels/rmsnorm.cu"),
+            KernelId::Conv => include_str!("../../../kernels/conv.cu"),
+            KernelId::Scan => include_str!("../../../kernels/scan.cu"),
+            KernelId::Head => include_str!("../../../kernels/head.cu"),
+            KernelId::Pool => include_str!("../../../kernels/pool.cu"),
+        }
+    }
+
+    /// `extern "C"` entry points defined by the file.
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            KernelId::Embed => &["embed_gather", "add_bias"],
+            KernelId::RmsNorm => &["add_rmsnorm", "add_rmsnorm_f32"],
+            KernelId::Conv => &["conv_silu", "conv_state_update"],
+            KernelId::Scan => &["scan_local", "scan_carry", "scan_output"],
+            KernelId::Head => &["base_head"],
+            KernelId::Pool => &["pool_mean"],
+        }
+    }
+
+    /// Which specialisation macros the file reads: (dtype, `D_STATE`, `D_CONV`).
+    fn uses(self) -> (bool, bool, bool) {
+        match self {
+            KernelId::Embed | KernelId::RmsNorm => (true, false, false),
+            KernelId::Conv => (true, false, true),
+            KernelId::Scan => (true, true, false),
+            KernelId::Head | KernelId::Pool => (false, false, false),
+        }
+    }
+}
+
+/// A specialisation: the values of the `-D` macros. Build with [`Spec::for_kernel`] so irrelevant fields are
+/// normalised and the compile cache does not hold duplicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Spec {
+    /// Activation dtype.
+    pub dtype: Dtype,
+    /// `D_STATE` (0 when unused).
+    pub d_state: usize,
+    /// `D_CONV` (0 when unused).
+    pub d_conv: usize,
+}
+
+impl Spec {
+    /// The specialisation of `kernel` for a model with these sizes.
+    pub fn for_kernel(kernel: KernelId, dtype: Dtype, d_state: usize, d_conv: usize) -> Spec {
+        let (u_dtype, u_state, u_conv) = kernel.uses();
+        Spec {
+            dtype: if u_dtype { dtype } else { Dtype::F32 },
+            d_state: if u_state { d_state } else { 0 },
+            d_conv: if u_conv { d_conv } else { 0 },
+        }
+    }
+
+    /// The `-D` options for NVRTC.
+    pub fn defines(&self) -> Vec<String> {
+        let mut v = vec![format!(
+            "-DACT_BF16={}",
+            u8::from(self.dtype == Dtype::Bf16)
+        )];
+        if self.d_state > 0 {
+            v.push(format!("-DD_STATE={}", self.d_state));
+        }
+        if self.d_conv > 0 {
+            v.push(format!("-DD_CONV={}", self.d_conv));
+        }
+        v
+    }
+
+    /// A file-name-safe tag, e.g. `bf16-n16-k4`.
+    pub fn tag(&self) -> String {
+        format!("{}-n{}-k{}", self.dtype.as_str(), self.d_state, self.d_conv)
+    }
+}
+
+/// The full text handed to NVRTC for `kernel`.
+pub fn full_source(kernel: KernelId) -> String {
+    let mut s = String::with_capacity(PRELUDE.len() + kernel.source().len() + 1);
+    s.push_str(PRELUDE);
+    s.push('\n');
+    s.push_str(kernel.source());
+    s
+}
+
+/// `d_state` values the engine accepts (each kept in registers by the scan).
+pub const D_STATES: [usize; 5] = [4, 8, 16, 32, 64];
+/// `d_conv` values the engine accepts.
+pub const D_CONVS: [usize; 3] = [2, 3, 4];
+
+/// Every distinct specialisation of every kernel: what the `nvrtc-check` test compiles.
+pub fn all_specs() -> Vec<(KernelId, Spec)> {
+    let mut v = Vec::new();
+    for k in KernelId::ALL {
+        for dtype in [Dtype::F32, Dtype::Bf16] {
+            for n in D_STATES {
+                for c in D_CONVS {
+                    let s = Spec::for_kernel(k, dtype, n, c);
+                    if !v.contains(&(k, s)) {
+                        v.push((k, s));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_every_function_is_defined_extern_c() {
+        for k in KernelId::ALL {
+            for f in k.functions() {
+                let decl = format!("extern \"C\" __global__ void {f}(");
+                assert!(k.source().contains(&decl), "{} lacks {decl}", k.file());
+            }
+        }
+    }
+
+    #[test]
+    fn test_spec_normalisation() {
+        let a = Spec::for_kernel(KernelId::Head, Dtype::Bf16, 16, 4);
+        let b = Spec::for_kernel(KernelId::Head, Dtype::F32, 32, 2);
+        assert_eq!(a, b);
+        let s = Spec::for_kernel(KernelId::Scan, Dtype::Bf16, 16, 4);
+        assert_eq!(s.defines(), ["-DACT_BF16=1", "-DD_STATE=16"]);
+        assert_eq!(s.tag(), "bf16-n16-k0");
+    }
+
+    #[test]
+    fn test_all_specs_count() {
+        // embed, rmsnorm: 2 dtypes; conv: 2 x 3; scan: 2 x 5; head, pool: 1.
+        assert_eq!(all_specs().len(), 2 + 2 + 6 + 10 + 1 + 1);
+    }
+
+    #[test]
+    fn test_sources_are_header_free() {
+        for k in KernelId::ALL {
+            assert!(!k.source().contains("#include"), "{}", k.file());
+        }
+        assert!(!PRELUDE.contains("#include"));
+    }
+}

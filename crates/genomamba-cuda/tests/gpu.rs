@@ -1,0 +1,299 @@
+//! GPU tests: parity with the CPU engine, chunking invariance, batching, pooling, golden models. Each is
+//! `#[ignore = "needs a CUDA device"]`; run with `-- --ignored` on a GPU machine (tests/gpu/run.sh), where a
+//! failed probe fails the test.
+//!
+//! Errors are relative to the reference's largest magnitude: `max |gpu - ref| / max |ref|` over the tensor.
+
+#[path = "support/random_model.rs"]
+mod random_model;
+
+use std::sync::Arc;
+
+use genomamba_cuda::{CudaEngine, Dtype, cuda_engine, probe};
+use genomamba_model::engine::{Engine, Output, Want};
+use genomamba_model::{Model, cpu_engine};
+use random_model::{random_model, random_tokens};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn rel_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len(), "length mismatch");
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1e-30f64, |m, v| m.max(f64::from(v.abs())));
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| {
+            if g.is_nan() && w.is_nan() {
+                0.0
+            } else {
+                f64::from((g - w).abs()) / scale
+            }
+        })
+        .fold(
+            0.0,
+            |m, e| if e.is_nan() { f64::INFINITY } else { m.max(e) },
+        )
+}
+
+fn max_abs_probs(got: &[[f32; 4]], want: &[[f32; 4]]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let mut m = 0.0f64;
+    for (g, w) in got.iter().zip(want) {
+        for j in 0..4 {
+            let e = if g[j].is_nan() && w[j].is_nan() {
+                0.0
+            } else {
+                f64::from((g[j] - w[j]).abs())
+            };
+            m = m.max(if e.is_nan() { f64::INFINITY } else { e });
+        }
+    }
+    m
+}
+
+fn flat(p: &[[f32; 4]]) -> Vec<f32> {
+    p.iter().flatten().copied().collect()
+}
+
+fn cpu_run(model: &Model, tokens: &[u8]) -> Result<Output, Box<dyn std::error::Error>> {
+    let mut e = cpu_engine(Arc::new(model.clone()), 0, 4096)?;
+    let mut out = Output::default();
+    e.run(tokens, true, Want::ALL, &mut out)?;
+    Ok(out)
+}
+
+fn gpu_run(
+    model: &Model,
+    dtype: Dtype,
+    chunk: usize,
+    tokens: &[u8],
+) -> Result<Output, Box<dyn std::error::Error>> {
+    let mut e = cuda_engine(model, 0, dtype, chunk)?;
+    let mut out = Output::default();
+    e.run(tokens, true, Want::ALL, &mut out)?;
+    Ok(out)
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_probe_reports_device() -> R {
+    let info = probe(0)?;
+    println!("{info}");
+    assert!(info.total_memory > 0 && info.multiprocessors > 0);
+    assert!(
+        info.nvrtc || std::env::var_os("GENOMAMBA_CUBIN_DIR").is_some(),
+        "no libnvrtc and no prebuilt CUBINs"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_parity_f32_vs_cpu() -> R {
+    for (d, l, len) in [(128, 4, 5000), (256, 2, 3001)] {
+        let model = random_model(d, l, 11);
+        let tokens = random_tokens(len, 5);
+        let want = cpu_run(&model, &tokens)?;
+        let got = gpu_run(&model, Dtype::F32, 0, &tokens)?;
+        let (eh, ep) = (
+            rel_err(&got.hidden, &want.hidden),
+            max_abs_probs(&got.base_probs, &want.base_probs),
+        );
+        println!("f32 {d}x{l} len {len}: hidden rel err {eh:.3e}, probs max abs err {ep:.3e}");
+        assert!(
+            got.base_probs[0].iter().all(|p| p.is_nan()),
+            "first row of a fresh window must be NaN"
+        );
+        assert!(eh < 1e-4, "hidden rel err {eh:e}");
+        assert!(ep < 1e-5, "probs err {ep:e}");
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_parity_bf16_reported() -> R {
+    let model = random_model(256, 4, 12);
+    let tokens = random_tokens(4000, 6);
+    let want = cpu_run(&model, &tokens)?;
+    let got = gpu_run(&model, Dtype::Bf16, 0, &tokens)?;
+    let (eh, ep) = (
+        rel_err(&got.hidden, &want.hidden),
+        max_abs_probs(&got.base_probs, &want.base_probs),
+    );
+    println!("bf16 256x4: hidden rel err {eh:.3e}, probs max abs err {ep:.3e}");
+    assert!(
+        eh < 2e-2 && ep < 2e-2,
+        "bf16 errors too large: hidden {eh:e}, probs {ep:e}"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_chunked_equals_one_pass() -> R {
+    let model = random_model(128, 3, 13);
+    let tokens = random_tokens(2500, 7);
+    let one = gpu_run(&model, Dtype::F32, 0, &tokens)?;
+    for chunk in [1, 2, 3, 5, 64, 1000] {
+        let got = gpu_run(&model, Dtype::F32, chunk, &tokens)?;
+        let (eh, ep) = (
+            rel_err(&got.hidden, &one.hidden),
+            rel_err(&flat(&got.base_probs), &flat(&one.base_probs)),
+        );
+        println!("chunk {chunk}: hidden rel err {eh:.3e}, probs {ep:.3e}");
+        assert!(eh < 1e-5 && ep < 1e-5, "chunk {chunk}: {eh:e} {ep:e}");
+    }
+    // Split across calls with the state carried (fresh = false), at a boundary shorter than d_conv too.
+    for split in [1, 2, 1234] {
+        let mut e = cuda_engine(&model, 0, Dtype::F32, 700)?;
+        let (mut a, mut b) = (Output::default(), Output::default());
+        e.run(&tokens[..split], true, Want::ALL, &mut a)?;
+        e.run(&tokens[split..], false, Want::ALL, &mut b)?;
+        a.hidden.extend_from_slice(&b.hidden);
+        a.base_probs.extend_from_slice(&b.base_probs);
+        let eh = rel_err(&a.hidden, &one.hidden);
+        let ep = rel_err(&flat(&a.base_probs), &flat(&one.base_probs));
+        assert!(eh < 1e-5 && ep < 1e-5, "split {split}: {eh:e} {ep:e}");
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_batch_matches_single_runs() -> R {
+    let model = random_model(128, 2, 14);
+    let seqs: Vec<Vec<u8>> = (0..37)
+        .map(|i| random_tokens(50 + 13 * i, 100 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+    let mut eng = CudaEngine::new(&model, 0, Dtype::F32, 4096)?;
+    let mut outs = Vec::new();
+    eng.run_batch(&refs, 8, Want::ALL, &mut outs)?;
+    for (s, got) in seqs.iter().zip(&outs) {
+        let mut want = Output::default();
+        eng.run(s, true, Want::ALL, &mut want)?;
+        assert_eq!(got.rows, s.len());
+        let eh = rel_err(&got.hidden, &want.hidden);
+        let ep = rel_err(&flat(&got.base_probs), &flat(&want.base_probs));
+        assert!(eh < 1e-5 && ep < 1e-5, "len {}: {eh:e} {ep:e}", s.len());
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+#[allow(clippy::needless_range_loop)]
+fn gpu_pooled_matches_host_mean() -> R {
+    let model = random_model(128, 2, 15);
+    let tokens = random_tokens(1000, 8);
+    let mut eng = CudaEngine::new(&model, 0, Dtype::F32, 300)?;
+    let mut full = Output::default();
+    eng.run(
+        &tokens,
+        true,
+        Want {
+            hidden: true,
+            base_probs: false,
+        },
+        &mut full,
+    )?;
+    let mut pooled = Vec::new();
+    let rows = eng.run_pooled(&tokens, true, 64, &mut pooled)?;
+    assert_eq!(rows, 1000usize.div_ceil(64));
+    let d = 128;
+    let mut want = vec![0f32; rows * d];
+    for (k, w) in want.chunks_mut(d).enumerate() {
+        let (t0, t1) = (k * 64, (k * 64 + 64).min(1000));
+        for t in t0..t1 {
+            for c in 0..d {
+                w[c] += full.hidden[t * d + c] / (t1 - t0) as f32;
+            }
+        }
+    }
+    let e = rel_err(&pooled, &want);
+    assert!(e < 1e-5, "pooled rel err {e:e}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_bad_token_is_an_error() -> R {
+    let model = random_model(128, 1, 16);
+    let mut eng = cuda_engine(&model, 0, Dtype::F32, 0)?;
+    let mut out = Output::default();
+    assert!(eng.run(&[7, 8, 200], true, Want::ALL, &mut out).is_err());
+    Ok(())
+}
+
+/// Every model directory under tests/golden/mamba/ (a `config.json` beside its weights): GPU f32 vs the CPU
+/// engine (which the model crate checks against the golden tensors) on the lambda phage genome's first
+/// 20 kb.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_golden_models_match_cpu() -> R {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/mamba");
+    let fasta = std::fs::read_to_string(root.join("../../../data/derived/lambda_virus.fa"))?;
+    let tokens: Vec<u8> = fasta
+        .lines()
+        .filter(|l| !l.starts_with('>'))
+        .flat_map(|l| l.bytes())
+        .map(|b| match b.to_ascii_uppercase() {
+            b'A' => 7,
+            b'C' => 8,
+            b'G' => 9,
+            b'T' => 10,
+            _ => 11,
+        })
+        .take(20_000)
+        .collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("config.json").is_file())
+        .collect();
+    if root.join("config.json").is_file() {
+        dirs.push(root.clone());
+    }
+    assert!(
+        !dirs.is_empty(),
+        "no model directories under {}",
+        root.display()
+    );
+    for dir in dirs {
+        let model = Model::from_dir(&dir)?;
+        let want = cpu_run(&model, &tokens)?;
+        let got = gpu_run(&model, Dtype::F32, 0, &tokens)?;
+        let (eh, ep) = (
+            rel_err(&got.hidden, &want.hidden),
+            max_abs_probs(&got.base_probs, &want.base_probs),
+        );
+        println!(
+            "golden {}: hidden rel err {eh:.3e}, probs {ep:.3e}",
+            dir.display()
+        );
+        assert!(eh < 1e-4 && ep < 1e-5, "{}: {eh:e} {ep:e}", dir.display());
+        let got16 = gpu_run(&model, Dtype::Bf16, 0, &tokens)?;
+        let eh16 = rel_err(&got16.hidden, &want.hidden);
+        println!("golden {} bf16: hidden rel err {eh16:.3e}", dir.display());
+        assert!(eh16 < 2e-2);
+    }
+    Ok(())
+}
+
+/// Runs everywhere (CI included): without a driver or GPU, building an engine is an error, never a panic.
+#[test]
+fn engine_without_gpu_is_an_error_not_a_panic() {
+    let model = random_model(32, 1, 17);
+    match cuda_engine(&model, 0, Dtype::F32, 64) {
+        Ok(e) => assert!(e.device().starts_with("cuda:0")),
+        Err(err) => {
+            assert!(
+                genomamba_cuda::driver_present()
+                    || matches!(err, genomamba_cuda::Error::GpuUnavailable { .. })
+            );
+            assert!(!err.to_string().is_empty());
+        }
+    }
+}

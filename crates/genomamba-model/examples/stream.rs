@@ -1,0 +1,192 @@
+//! Streams the E. coli genome (data/genomes/ecoli536.fna.gz) through the fast CPU engine and reports bases/s.
+//! Used for throughput, peak-RSS (`/usr/bin/time -v`) and projection-FLOP/s measurements.
+//!
+//! ```text
+//! cargo run --release -p genomamba-model --example stream -- [--model DIR | --random D_MODEL,N_LAYER]
+//!     [--bases N] [--chunk C] [--threads T] [--gemm-check L]
+//! ```
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+use genomamba_model::cpu::matmul::{Layout, matmul};
+use genomamba_model::{Dims, Model, Output, Want, cpu_engine};
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn ecoli(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/genomes/ecoli536.fna.gz"
+    );
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path)?).read_to_string(&mut text)?;
+    let map = |b: u8| match b.to_ascii_uppercase() {
+        b'A' => 7,
+        b'C' => 8,
+        b'G' => 9,
+        b'T' => 10,
+        _ => 11,
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('>'))
+        .flat_map(|l| l.bytes())
+        .map(map)
+        .take(n)
+        .collect())
+}
+
+fn dims(d: usize, n_layer: usize) -> Dims {
+    Dims {
+        d_model: d,
+        n_layer,
+        d_inner: 2 * d,
+        d_state: 16,
+        d_conv: 4,
+        dt_rank: d.div_ceil(16),
+        vocab_size: 16,
+    }
+}
+
+/// GFLOP/s of a square SGEMM and of one layer's four projections over `l` tokens, both through `matmul`.
+fn gemm_check(m: &Model, l: usize, threads: usize) -> Res {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let time =
+        |f: &mut dyn FnMut() -> genomamba_model::Result<()>| -> genomamba_model::Result<f64> {
+            f()?;
+            let t = Instant::now();
+            for _ in 0..3 {
+                f()?;
+            }
+            Ok(t.elapsed().as_secs_f64() / 3.0)
+        };
+    let s = 2048;
+    let (a, b) = (vec![0.5f32; s * s], vec![0.25f32; s * s]);
+    let mut c = vec![0f32; s * s];
+    let sq = Layout::row_major(s, s);
+    let peak = pool.install(|| time(&mut || matmul(&mut c, sq, &a, sq, &b, sq, false, threads)))?;
+    let peak = 2.0 * (s * s * s) as f64 / peak / 1e9;
+    let dm = m.info.dims;
+    let (d, e, r, w) = (
+        dm.d_model,
+        dm.d_inner,
+        dm.dt_rank,
+        dm.dt_rank + 2 * dm.d_state,
+    );
+    let lw = &m.layers[0];
+    let (u, mut xz, xc) = (
+        vec![0.1f32; l * d],
+        vec![0f32; 2 * e * l],
+        vec![0.1f32; e * l],
+    );
+    let (mut dbl, mut dt, mut s_out) = (vec![0f32; l * w], vec![0f32; e * l], vec![0f32; l * d]);
+    let proj = pool.install(|| {
+        time(&mut || {
+            matmul(
+                &mut xz,
+                Layout::row_major(2 * e, l),
+                &lw.in_proj,
+                Layout::row_major(2 * e, d),
+                &u,
+                Layout::transposed(d, l, d),
+                false,
+                threads,
+            )?;
+            matmul(
+                &mut dbl,
+                Layout::row_major(l, w),
+                &xc,
+                Layout::transposed(l, e, l),
+                &lw.x_proj,
+                Layout::transposed(e, w, e),
+                false,
+                threads,
+            )?;
+            matmul(
+                &mut dt,
+                Layout::row_major(e, l),
+                &lw.dt_proj,
+                Layout::row_major(e, r),
+                &dbl,
+                Layout::transposed(r, l, w),
+                false,
+                threads,
+            )?;
+            matmul(
+                &mut s_out,
+                Layout::row_major(l, d),
+                &xc,
+                Layout::transposed(l, e, l),
+                &lw.out_proj,
+                Layout::transposed(e, d, e),
+                true,
+                threads,
+            )?;
+            Ok(())
+        })
+    })?;
+    let flops = 2.0 * l as f64 * (2 * e * d + e * w + e * r + e * d) as f64;
+    println!(
+        "sgemm {s}^3 peak: {peak:.1} GFLOP/s; projections of one layer over {l} tokens: {:.1} GFLOP/s ({:.0}% of peak)",
+        flops / proj / 1e9,
+        100.0 * flops / proj / 1e9 / peak
+    );
+    Ok(())
+}
+
+fn main() -> Res {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let num =
+        |name: &str, default: usize| opt(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let model = match (opt("--model"), opt("--random")) {
+        (Some(dir), _) => Model::from_dir(std::path::Path::new(&dir))?,
+        (None, spec) => {
+            let spec = spec.unwrap_or_else(|| "128,4".into());
+            let mut it = spec.split(',').map(|v| v.parse::<usize>());
+            let (d, n) = (
+                it.next().ok_or("--random D,N")??,
+                it.next().ok_or("--random D,N")??,
+            );
+            Model::random(dims(d, n), 1)
+        }
+    };
+    let threads = num("--threads", 2);
+    if let Some(l) = opt("--gemm-check").and_then(|v| v.parse().ok()) {
+        return gemm_check(&model, l, threads);
+    }
+    let (bases, chunk) = (num("--bases", 1 << 20), num("--chunk", 65536));
+    let tokens = ecoli(bases)?;
+    let model = Arc::new(model);
+    let mut engine = cpu_engine(Arc::clone(&model), threads, chunk)?;
+    let mut out = Output::default();
+    let (mut sum, t) = (0f64, Instant::now());
+    for (i, piece) in tokens.chunks(chunk).enumerate() {
+        engine.run(piece, i == 0, Want::ALL, &mut out)?;
+        sum += out
+            .base_probs
+            .iter()
+            .skip(1)
+            .map(|p| f64::from(p[0]))
+            .sum::<f64>();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{} ({} params): {} bases in {secs:.2} s = {:.0} bases/s, chunk {chunk}, {threads} threads; mean P(A) {:.4}",
+        model.info.name,
+        model.info.n_params,
+        tokens.len(),
+        tokens.len() as f64 / secs,
+        sum / tokens.len() as f64
+    );
+    Ok(())
+}

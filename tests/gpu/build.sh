@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds, HERE (the CPU machine), everything tests/gpu/run.sh needs on the GPU machine, into target/gpu-carry/
+# (ignored by git, under the 64 MiB carry limit): the release CLI, the GPU test and benchmark binaries
+# (stripped), CUBINs prebuilt by NVRTC 13.0 (fallback when the GPU machine has no libnvrtc), and the E. coli
+# genome. Then carry `target/gpu-carry` (see tests/gpu/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+C=target/gpu-carry
+rm -rf "$C" && mkdir -p "$C/cubin"
+# GPU tests and benchmark of genomamba-cuda, without debug info (size), test profile (opt-level 1 + deps 2).
+CARGO_PROFILE_TEST_DEBUG=false cargo test -p genomamba-cuda --tests --no-run --message-format=json \
+    | python3 -c '
+import json, sys, shutil
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        name = m["target"]["name"]
+        if name in ("gpu", "gpu_bench"):
+            shutil.copy(m["executable"], "'"$C"'/" + name)
+            print("copied", name)
+'
+# The CLI (release), for the end-to-end E. coli run; skipped with NO_CLI=1.
+if [ "${NO_CLI:-0}" != 1 ]; then
+    cargo build --release --bin genomamba
+    cp target/release/genomamba "$C/genomamba"
+fi
+strip "$C/gpu" "$C/gpu_bench"
+[ -f "$C/genomamba" ] && strip "$C/genomamba" || true
+# Prebuilt CUBINs (sm_90) from NVRTC 13.0.88, also checking every kernel compiles without spills.
+GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/nvrtc-check.log"
+cp data/derived/ecoli536.fa "$C/" 2>/dev/null || echo "no data/derived/ecoli536.fa (run data/make.sh); E. coli step will be skipped"
+du -sh "$C" && ls -la "$C"
