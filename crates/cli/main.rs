@@ -1,2 +1,118 @@
-//! The `genomamba` binary (skeleton).
-fn main() {}
+//! The `genomamba` binary: parse the command line, pick the model and the engine, run, exit with a status that
+//! says what happened (0 success, 1 input or runtime error, 2 usage error).
+
+mod args;
+mod device;
+mod embedded;
+mod inspect;
+mod plan;
+mod regions;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// A mistake in how the command was called (exit status 2), as opposed to a failure while running (status 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Set by Ctrl-C; the pipeline stops between pieces and leaves no output behind.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("genomamba: error: {e:#}");
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                ExitCode::from(130)
+            } else if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Predict(args) => run_model(plan::Plan::predict(args)?),
+        Command::Embed(args) => run_model(plan::Plan::embed(args)?),
+        Command::Inspect(args) => inspect::inspect(&args),
+        Command::Regions(args) => regions::regions(&args),
+    }
+}
+
+fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
+    let threads = plan.threads;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("starting the thread pool")?;
+    let model = Arc::new(plan.load_model()?);
+    let mut engine = device::engine(
+        &plan.device,
+        model.clone(),
+        threads,
+        plan.settings.chunk,
+        plan.settings.quiet,
+    )?;
+    let model_json = inspect::model_json(&model);
+    let summary = genomamba_pipeline::run(
+        &plan.settings,
+        plan.kind,
+        engine.as_mut(),
+        model_json,
+        &INTERRUPTED,
+    )
+    .with_context(|| format!("writing {}", plan.settings.output.display()))?;
+    if !plan.settings.quiet {
+        eprintln!(
+            "genomamba: {} records, {} bases, {} rows in {:.1} s ({:.0} bases/s) on {} -> {}",
+            summary.records,
+            summary.bases,
+            summary.rows,
+            summary.seconds,
+            summary.bases as f64 / summary.seconds.max(1e-9),
+            engine.device(),
+            plan.settings.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the error chain ends in a broken pipe (a reader closed our stdout: not an error).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

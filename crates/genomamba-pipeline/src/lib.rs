@@ -1,1 +1,15 @@
-//! genomamba-pipeline (skeleton; see shared DESIGN.md §2).
+//! Orchestration of a genomamba run: a reader thread streams coordinate-tagged pieces of sequence, the engine
+//! turns them into hidden states or base probabilities, the heads into rows, and a writer thread into Parquet row
+//! groups, through bounded queues so memory stays flat on whole genomes.
+
+mod error;
+pub mod heads;
+pub mod metadata;
+pub mod pooling;
+pub mod progress;
+pub mod run;
+pub mod settings;
+
+pub use error::{Error, Result};
+pub use run::{InputKind, Summary, run};
+pub use settings::{EmbedOptions, OutDtype, Pool, Settings, Strand, Task};

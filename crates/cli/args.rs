@@ -1,0 +1,208 @@
+//! Command-line arguments (clap derive only): doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Mamba DNA language models over genomes and reads, on GPU or CPU, written to Parquet.
+///
+/// Coordinates in every output are 0-based half-open (BED style); `-r chr:start-end` on the command line is
+/// 1-based inclusive (samtools style).
+#[derive(Debug, Parser)]
+#[command(name = "genomamba", version, about, max_term_width = 110)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Per-base probabilities of A, C, G, T: one row per base (chrom, start, end, ref, p_a..p_t, entropy, logp_ref).
+    Predict(PredictArgs),
+    /// Embeddings: the model's final hidden state, mean-pooled per bin, window, record or BED interval.
+    Embed(EmbedArgs),
+    /// Describe a model: format, sizes, parameter count, sha256 of the weights, vocabulary.
+    Inspect(InspectArgs),
+    /// Split a genome into balanced shards cut at window boundaries, as BED, for scattering over a cluster.
+    Regions(RegionsArgs),
+}
+
+/// `genomamba regions`.
+#[derive(Debug, Args)]
+pub struct RegionsArgs {
+    /// The genome FASTA (its .fai is used when present, else the file is read once).
+    #[arg(value_name = "FASTA")]
+    pub genome: PathBuf,
+
+    /// At most this many bases per shard; longer records are split into equal numbers of whole windows.
+    #[arg(long, default_value_t = 16 * 1_048_576, value_name = "BASES")]
+    pub max_bases: u64,
+
+    /// Window length of the runs the shards feed (shards start on multiples of it).
+    #[arg(long, default_value_t = 1_048_576, value_name = "BASES")]
+    pub window: u64,
+
+    /// Write the BED here instead of standard output.
+    #[arg(short, long, value_name = "OUT.bed")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options shared by every command that runs a model.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Input files: FASTA (plain, gzip, bgzip), FASTQ (plain, gzip), BAM, CRAM; `-` reads standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// The Parquet file to write (written beside it under a temporary name, renamed when complete).
+    #[arg(short, long, value_name = "OUT.parquet")]
+    pub output: PathBuf,
+
+    /// Model directory (config.json + weights). Default: the model embedded in the binary.
+    #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Region to read, `chr`, `chr:start-end` or `chr:start-` (1-based inclusive); repeatable. Needs an index
+    /// (.fai, and .gzi for bgzip; .bai/.csi for BAM; .crai for CRAM).
+    #[arg(short, long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// BED file of regions to read (0-based half-open).
+    #[arg(long = "regions", value_name = "BED")]
+    pub regions_bed: Option<PathBuf>,
+
+    /// Window length in bases: each window restarts the model after its burn-in; 0 = each sequence is one window.
+    #[arg(long, default_value_t = 1_048_576, value_name = "BASES")]
+    pub window: u64,
+
+    /// Context in bases before each window (causal models: burn-in) or on both sides (bidirectional models and
+    /// `--strand both`), whose outputs are dropped.
+    #[arg(long, default_value_t = 8192, value_name = "BASES")]
+    pub overlap: u64,
+
+    /// Bases per engine step; the state is carried across steps, so this changes speed and memory, not results.
+    #[arg(long, default_value_t = 65_536, value_name = "BASES")]
+    pub chunk: usize,
+
+    /// Where to run the model: auto (a GPU when one is usable, else the CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: String,
+
+    /// CPU threads to use [default: all cores].
+    #[arg(short = 't', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Input format, when it cannot be told from the file name or its first bytes.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+
+    /// Reference FASTA for CRAM inputs.
+    #[arg(long, value_name = "FASTA")]
+    pub reference: Option<PathBuf>,
+
+    /// BAM/CRAM: skip alignments with a mapping quality below this.
+    #[arg(long, default_value_t = 0, value_name = "Q")]
+    pub min_mapq: u8,
+
+    /// BAM/CRAM: skip records with any of these flag bits [default: 0xF00 = secondary, QC-fail, duplicate,
+    /// supplementary]. Decimal or 0x hex.
+    #[arg(long, value_name = "FLAGS", value_parser = parse_flags)]
+    pub exclude_flags: Option<u16>,
+
+    /// BAM/CRAM: keep only records with all of these flag bits. Decimal or 0x hex.
+    #[arg(long, value_name = "FLAGS", value_parser = parse_flags, default_value = "0")]
+    pub include_flags: u16,
+
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// No progress and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `genomamba predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `genomamba embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Bases per output row (bins aligned to multiples of N in record coordinates; 1 = per base), `window` (one
+    /// row per window) or `record` (one row per record, read or BED interval). [default: 1000 for genomes,
+    /// record for reads and for --regions]
+    #[arg(long, value_name = "N|window|record")]
+    pub pool: Option<String>,
+
+    /// forward, or both: the mean of the forward pass and the reverse-complement pass, aligned by position.
+    #[arg(long, value_enum, default_value_t = StrandArg::Forward)]
+    pub strand: StrandArg,
+
+    /// Element type of the embedding column.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+}
+
+/// `genomamba inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model directory. Default: the model embedded in the binary.
+    #[arg(value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// From the file name, else from the first bytes.
+    Auto,
+    /// FASTA.
+    Fasta,
+    /// FASTQ.
+    Fastq,
+    /// BAM.
+    Bam,
+    /// CRAM.
+    Cram,
+}
+
+/// `--strand` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrandArg {
+    /// The sequence as given.
+    Forward,
+    /// Average with the reverse-complement pass.
+    Both,
+}
+
+/// `--dtype` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    /// 32-bit floats.
+    F32,
+    /// 16-bit floats.
+    F16,
+}
+
+fn parse_flags(s: &str) -> Result<u16, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("not a SAM flag value (0..65535, decimal or 0x hex): {s}"))
+}

@@ -1,0 +1,245 @@
+//! From parsed arguments to a validated plan: pipeline settings, model choice, device and thread count.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use genomamba_model::Model;
+use genomamba_pipeline::{EmbedOptions, InputKind, OutDtype, Pool, Settings, Strand, Task};
+use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
+
+use crate::UsageError;
+use crate::args::{DtypeArg, EmbedArgs, Format as FormatArg, PredictArgs, RunArgs, StrandArg};
+
+/// Flags that never change the output, left out of the command line recorded in the metadata so the same
+/// command gives the same file.
+const UNRECORDED_FLAGS: &[&str] = &["--quiet", "-q", "--force"];
+/// Options with a value that never change the output.
+const UNRECORDED_OPTIONS: &[&str] = &["--threads", "-t"];
+
+/// Everything a model run needs.
+pub struct Plan {
+    /// Pipeline settings.
+    pub settings: Settings,
+    /// What the inputs hold.
+    pub kind: InputKind,
+    /// `--model`, or None for the embedded model.
+    pub model: Option<PathBuf>,
+    /// `--device`.
+    pub device: String,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Plan {
+    /// The plan of `genomamba predict`.
+    pub fn predict(args: PredictArgs) -> anyhow::Result<Plan> {
+        Plan::new(args.run, |_, _| Ok(Task::Predict))
+    }
+
+    /// The plan of `genomamba embed`.
+    pub fn embed(args: EmbedArgs) -> anyhow::Result<Plan> {
+        let EmbedArgs {
+            run,
+            pool,
+            strand,
+            dtype,
+        } = args;
+        Plan::new(run, move |kind, has_regions| {
+            let pool = match pool.as_deref() {
+                None if kind != InputKind::Genome || has_regions => Pool::Record,
+                None => Pool::Bases(1000),
+                Some("window") => Pool::Window,
+                Some("record") => Pool::Record,
+                Some(n) => match n.parse::<u64>() {
+                    Ok(n) if n > 0 => Pool::Bases(n),
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--pool takes a number of bases (1 or more), `window` or `record`, not `{n}`"
+                        )));
+                    }
+                },
+            };
+            let strand = match strand {
+                StrandArg::Forward => Strand::Forward,
+                StrandArg::Both => Strand::Both,
+            };
+            let dtype = match dtype {
+                DtypeArg::F32 => OutDtype::F32,
+                DtypeArg::F16 => OutDtype::F16,
+            };
+            Ok(Task::Embed(EmbedOptions {
+                pool,
+                strand,
+                dtype,
+            }))
+        })
+    }
+
+    fn new(
+        run: RunArgs,
+        task: impl FnOnce(InputKind, bool) -> Result<Task, UsageError>,
+    ) -> anyhow::Result<Plan> {
+        let format = match run.format {
+            FormatArg::Auto => None,
+            FormatArg::Fasta => Some(Format::Fasta),
+            FormatArg::Fastq => Some(Format::Fastq),
+            FormatArg::Bam => Some(Format::Bam),
+            FormatArg::Cram => Some(Format::Cram),
+        };
+        let kind = input_kind(&run.inputs, format)?;
+        let mut regions = Vec::new();
+        for text in &run.regions {
+            regions.push(
+                text.parse::<Region>()
+                    .map_err(|e| UsageError(format!("-r {text}: {e}")))?,
+            );
+        }
+        if let Some(bed) = &run.regions_bed {
+            regions.extend(genomamba_seq::region::read_bed_path(bed)?);
+        }
+        if run.chunk == 0 {
+            return Err(UsageError("--chunk must be at least 1".into()).into());
+        }
+        let threads = match run.threads {
+            Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let task = task(kind, !regions.is_empty())?;
+        let filter = ReadFilter {
+            min_mapq: run.min_mapq,
+            include_flags: run.include_flags,
+            exclude_flags: run
+                .exclude_flags
+                .unwrap_or(ReadFilter::default().exclude_flags),
+        };
+        let open = OpenOptions {
+            format,
+            regions,
+            names: Vec::new(),
+            reference: run.reference.clone(),
+            filter,
+            threads: threads.min(4),
+        };
+        let settings = Settings {
+            task,
+            inputs: run.inputs,
+            open,
+            output: run.output,
+            force: run.force,
+            window: run.window,
+            overlap: run.overlap,
+            chunk: run.chunk,
+            quiet: run.quiet,
+            command_line: recorded_command_line(),
+            row_group_bytes: 128 << 20,
+        };
+        Ok(Plan {
+            settings,
+            kind,
+            model: run.model,
+            device: run.device,
+            threads,
+        })
+    }
+
+    /// Loads `--model`, or the embedded default model.
+    pub fn load_model(&self) -> anyhow::Result<Model> {
+        match &self.model {
+            Some(dir) => Model::from_dir(dir)
+                .with_context(|| format!("loading the model in {}", dir.display())),
+            None => crate::embedded::load().context("loading the embedded model"),
+        }
+    }
+}
+
+/// What the inputs hold, from `--format` or each file name; mixing genomes and reads is refused.
+fn input_kind(inputs: &[PathBuf], format: Option<Format>) -> Result<InputKind, UsageError> {
+    let mut kind = None;
+    for path in inputs {
+        let this = match format.or_else(|| format_from_name(path)) {
+            Some(Format::Fasta) | None => InputKind::Genome,
+            Some(Format::Fastq) => InputKind::Reads,
+            Some(Format::Bam | Format::Cram) => InputKind::AlignedReads,
+        };
+        match kind {
+            None => kind = Some(this),
+            Some(k) if k == this => {}
+            Some(_) => {
+                return Err(UsageError(
+                    "inputs mix genomes, unaligned reads and alignments: run them separately (the tables differ)"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(kind.unwrap_or(InputKind::Genome))
+}
+
+/// The format a file name implies, if any.
+fn format_from_name(path: &Path) -> Option<Format> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".bgz"))
+        .unwrap_or(&name);
+    let ext = name.rsplit('.').next()?;
+    match ext {
+        "fa" | "fasta" | "fna" | "ffn" | "faa" | "frn" | "fas" => Some(Format::Fasta),
+        "fq" | "fastq" => Some(Format::Fastq),
+        "bam" => Some(Format::Bam),
+        "cram" => Some(Format::Cram),
+        _ => None,
+    }
+}
+
+/// This process's command line without the options that do not change the output.
+fn recorded_command_line() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    out.push("genomamba".to_string());
+    while let Some(arg) = args.next() {
+        if UNRECORDED_FLAGS.contains(&arg.as_str()) {
+            continue;
+        }
+        if UNRECORDED_OPTIONS.contains(&arg.as_str()) {
+            args.next();
+            continue;
+        }
+        if UNRECORDED_OPTIONS
+            .iter()
+            .any(|o| arg.starts_with(&format!("{o}=")))
+        {
+            continue;
+        }
+        out.push(arg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_imply_formats() {
+        let f = |s: &str| format_from_name(Path::new(s));
+        assert_eq!(f("a/genome.fa.gz"), Some(Format::Fasta));
+        assert_eq!(f("NC_008253.fna"), Some(Format::Fasta));
+        assert_eq!(f("reads_1.fq.gz"), Some(Format::Fastq));
+        assert_eq!(f("x.bam"), Some(Format::Bam));
+        assert_eq!(f("x.cram"), Some(Format::Cram));
+        assert_eq!(f("-"), None);
+    }
+
+    #[test]
+    fn mixing_genomes_and_reads_is_a_usage_error() {
+        let inputs = [PathBuf::from("g.fa"), PathBuf::from("r.fq")];
+        assert!(input_kind(&inputs, None).is_err());
+        let inputs = [PathBuf::from("a.bam"), PathBuf::from("b.cram")];
+        assert_eq!(
+            input_kind(&inputs, None).ok(),
+            Some(InputKind::AlignedReads)
+        );
+    }
+}

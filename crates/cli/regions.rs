@@ -1,0 +1,168 @@
+//! `genomamba regions`: balanced shards of a genome as BED, each starting on a window boundary, so that runs
+//! over the shards give the same rows as one run over the genome.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use genomamba_seq::OpenOptions;
+
+use crate::UsageError;
+use crate::args::RegionsArgs;
+
+/// One shard: `[start, end)` of record `name`, the `part`-th of its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// Record name.
+    pub name: String,
+    /// 0-based start.
+    pub start: u64,
+    /// End, exclusive.
+    pub end: u64,
+    /// Index of the shard within its record.
+    pub part: usize,
+}
+
+/// Splits a record of `len` bases into the fewest shards of at most `max_bases` (rounded down to whole windows,
+/// at least one window), with the windows spread evenly over them.
+pub fn split(name: &str, len: u64, max_bases: u64, window: u64) -> Vec<Shard> {
+    let window = if window == 0 { len.max(1) } else { window };
+    let windows = len.div_ceil(window).max(1);
+    let per_shard_max = (max_bases / window).max(1);
+    let shards = windows.div_ceil(per_shard_max);
+    let base = windows / shards;
+    let extra = windows % shards;
+    let mut out = Vec::with_capacity(shards as usize);
+    let mut w = 0;
+    for part in 0..shards {
+        let n = base + u64::from(part < extra);
+        let start = w * window;
+        let end = ((w + n) * window).min(len);
+        out.push(Shard {
+            name: name.to_string(),
+            start,
+            end,
+            part: part as usize,
+        });
+        w += n;
+    }
+    out
+}
+
+/// A Hive partition path segment for a record name: characters other than letters, digits, `.`, `_` and `-`
+/// are percent-encoded, as Hive and pyarrow do.
+pub fn partition_value(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Record names and lengths, from the .fai when there is one, else by reading the FASTA once.
+fn record_lengths(genome: &Path) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut fai = genome.as_os_str().to_owned();
+    fai.push(".fai");
+    let fai = Path::new(&fai);
+    if fai.exists() {
+        let text =
+            std::fs::read_to_string(fai).with_context(|| format!("reading {}", fai.display()))?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut cols = line.split('\t');
+            let (Some(name), Some(len)) = (cols.next(), cols.next()) else {
+                anyhow::bail!("{}:{}: not a FASTA index line", fai.display(), i + 1);
+            };
+            let len = len
+                .parse()
+                .with_context(|| format!("{}:{}: bad length", fai.display(), i + 1))?;
+            out.push((name.to_string(), len));
+        }
+        return Ok(out);
+    }
+    let mut source = genomamba_seq::open(genome, &OpenOptions::default())?;
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(info) = source.next_sequence()? {
+        let mut len = 0u64;
+        loop {
+            buf.clear();
+            let n = source.read_bases(&mut buf, 1 << 20)?;
+            if n == 0 {
+                break;
+            }
+            len += n as u64;
+        }
+        out.push((info.name, len));
+    }
+    Ok(out)
+}
+
+/// Runs `genomamba regions`.
+pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
+    if args.max_bases == 0 {
+        return Err(UsageError("--max-bases must be at least 1".into()).into());
+    }
+    let lengths = record_lengths(&args.genome)?;
+    let mut text = String::new();
+    for (name, len) in lengths {
+        for shard in split(&name, len, args.max_bases, args.window) {
+            text.push_str(&format!(
+                "{}\t{}\t{}\tchrom={}/part-{:05}\n",
+                shard.name,
+                shard.start,
+                shard.end,
+                partition_value(&shard.name),
+                shard.part
+            ));
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_record_on_window_boundaries() {
+        let shards = split("c", 10_500, 4_000, 1_000);
+        // 11 windows, at most 4 per shard -> 3 shards of 4, 4, 3 windows.
+        let spans: Vec<_> = shards.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(spans, vec![(0, 4_000), (4_000, 8_000), (8_000, 10_500)]);
+        assert!(shards.iter().all(|s| s.start % 1_000 == 0));
+    }
+
+    #[test]
+    fn a_short_record_is_one_shard_and_window_zero_means_whole() {
+        assert_eq!(split("c", 10, 4_000, 1_000).len(), 1);
+        assert_eq!(
+            split("c", 10_000_000, 100, 0),
+            vec![Shard {
+                name: "c".into(),
+                start: 0,
+                end: 10_000_000,
+                part: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn names_are_percent_encoded() {
+        assert_eq!(
+            partition_value("gi|110640213|ref|NC_008253.1|"),
+            "gi%7C110640213%7Cref%7CNC_008253.1%7C"
+        );
+        assert_eq!(partition_value("chr1"), "chr1");
+    }
+}

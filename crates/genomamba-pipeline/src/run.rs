@@ -1,0 +1,227 @@
+//! One run: a reader thread streams pieces, this thread runs the engine and the heads, a writer thread writes
+//! row groups; bounded queues keep memory flat whatever the input size.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use arrow_array::RecordBatch;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use genomamba_model::Engine;
+use genomamba_parquet::{ParquetSink, SequenceKind, SinkOptions};
+use genomamba_seq::window::{Event, WindowSpec, Windower};
+
+use crate::heads::Heads;
+use crate::metadata::{InputRecord, RunMetadata};
+use crate::progress::Progress;
+use crate::settings::{Settings, Strand, Task};
+use crate::{Error, Result};
+
+/// Pieces in flight between the reader and the engine.
+const READ_AHEAD: usize = 4;
+/// Record batches in flight between the engine and the writer.
+const WRITE_AHEAD: usize = 4;
+
+/// What kind of sequences the inputs hold; decides the key column and the alignment columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// Genome records (FASTA): the key column is `chrom`.
+    Genome,
+    /// Unaligned reads (FASTQ): the key column is `read_name`.
+    Reads,
+    /// Alignments (BAM, CRAM): `read_name` plus the alignment columns.
+    AlignedReads,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Sequences read.
+    pub records: u64,
+    /// Bases run through the model (kept positions).
+    pub bases: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A message from the reader thread.
+enum FromReader {
+    /// An input was opened.
+    Opened(usize),
+    /// A piece or the end of a sequence of input `usize`.
+    Event(usize, Event),
+    /// Reading failed.
+    Failed(std::io::Error),
+}
+
+/// Runs `settings` through `engine` and writes the output file; on any error or interruption no output is left.
+///
+/// `kind`: what the inputs hold; `model`: the model's metadata (JSON object); `interrupted`: set by a signal
+/// handler to stop the run between pieces.
+pub fn run(
+    settings: &Settings,
+    kind: InputKind,
+    engine: &mut dyn Engine,
+    model: serde_json::Value,
+    interrupted: &AtomicBool,
+) -> Result<Summary> {
+    let bidirectional =
+        !engine.is_causal() || matches!(&settings.task, Task::Embed(e) if e.strand == Strand::Both);
+    if bidirectional && settings.window == 0 {
+        return Err(Error::Invalid(
+            "--window 0 (whole sequences) needs a causal model and --strand forward: this run must hold each \
+             window whole; give a window length instead"
+                .into(),
+        ));
+    }
+    let spec = WindowSpec {
+        window: settings.window,
+        overlap: settings.overlap,
+        bidirectional,
+        max_piece: settings.chunk.max(1),
+    };
+    let sequence_kind = match kind {
+        InputKind::Genome => SequenceKind::Contig,
+        InputKind::Reads => SequenceKind::Read,
+        InputKind::AlignedReads => SequenceKind::AlignedRead,
+    };
+    let mut heads = Heads::new(&settings.task, engine.hidden_width(), sequence_kind)?;
+    let mut meta = RunMetadata::new(settings, &model, &engine.device(), bidirectional);
+    let options = SinkOptions::default().with_max_row_group_bytes(settings.row_group_bytes);
+    let sink = ParquetSink::create_with_options(
+        &settings.output,
+        heads.schema(),
+        String::new(),
+        settings.force,
+        options,
+    )?;
+
+    let mut progress = Progress::new(settings.quiet, None);
+    let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
+    let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);
+    let mut summary = Summary {
+        records: 0,
+        bases: 0,
+        rows: 0,
+        seconds: 0.0,
+    };
+
+    let sink = thread::scope(|scope| -> Result<ParquetSink> {
+        let inputs = settings.inputs.clone();
+        let open = settings.open.clone();
+        scope.spawn(move || read_inputs(inputs, open, spec, piece_tx));
+        let writer = scope.spawn(move || write_batches(sink, batch_rx));
+
+        let computed = compute(
+            &piece_rx,
+            &batch_tx,
+            engine,
+            &mut heads,
+            &mut meta,
+            &mut progress,
+            &mut summary,
+            interrupted,
+        );
+        // Closing both queues stops the reader (its next send fails) and lets the writer drain and return.
+        drop(piece_rx);
+        drop(batch_tx);
+        // A writer error explains a failed send, so it goes first.
+        let sink = writer.join().map_err(|_| Error::Thread("writer"))??;
+        computed?;
+        Ok(sink)
+    })?;
+
+    progress.finish();
+    summary.seconds = progress.elapsed();
+    meta.finish(&summary);
+    sink.finish_with_metadata(meta.to_json())?;
+    Ok(summary)
+}
+
+/// The engine loop: pieces in, record batches out.
+#[allow(clippy::too_many_arguments)]
+fn compute(
+    pieces: &Receiver<FromReader>,
+    batches: &Sender<RecordBatch>,
+    engine: &mut dyn Engine,
+    heads: &mut Heads,
+    meta: &mut RunMetadata,
+    progress: &mut Progress,
+    summary: &mut Summary,
+    interrupted: &AtomicBool,
+) -> Result<()> {
+    let send = |batch: RecordBatch| batches.send(batch).map_err(|_| Error::Thread("writer"));
+    for message in pieces {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        match message {
+            FromReader::Opened(input) => meta.open_input(input),
+            FromReader::Failed(e) => return Err(Error::Input(e)),
+            FromReader::Event(_, Event::Piece(piece)) => {
+                summary.rows += heads.process(engine, &piece)?;
+                let kept = piece.keep.len() as u64;
+                summary.bases += kept;
+                progress.advance(&piece.seq.name, kept);
+            }
+            FromReader::Event(input, Event::SequenceEnd(end)) => {
+                summary.rows += heads.end_sequence()?;
+                summary.records += 1;
+                meta.add_sequence(input, InputRecord::from_summary(&end));
+            }
+        }
+        if let Some(batch) = heads.take_batch(false)? {
+            send(batch)?;
+        }
+    }
+    if let Some(batch) = heads.take_batch(true)? {
+        send(batch)?;
+    }
+    Ok(())
+}
+
+/// The reader thread: opens each input in turn and streams its events; stops quietly when the engine side hangs up.
+fn read_inputs(
+    inputs: Vec<PathBuf>,
+    open: genomamba_seq::OpenOptions,
+    spec: WindowSpec,
+    tx: Sender<FromReader>,
+) {
+    for (index, path) in inputs.iter().enumerate() {
+        let source = match genomamba_seq::open(path, &open) {
+            Ok(source) => source,
+            Err(e) => {
+                let _ = tx.send(FromReader::Failed(e));
+                return;
+            }
+        };
+        if tx.send(FromReader::Opened(index)).is_err() {
+            return;
+        }
+        let mut windower = Windower::new(source, spec.clone());
+        loop {
+            match windower.next_event() {
+                Ok(Some(event)) => {
+                    if tx.send(FromReader::Event(index, event)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(FromReader::Failed(e));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The writer thread: writes every batch it receives; returns the sink for the caller to finish.
+fn write_batches(mut sink: ParquetSink, batches: Receiver<RecordBatch>) -> Result<ParquetSink> {
+    for batch in batches {
+        sink.write(&batch)?;
+    }
+    Ok(sink)
+}

@@ -1,0 +1,89 @@
+//! Validated settings for one run: what to compute, over what, into which file.
+
+use std::path::PathBuf;
+
+/// What a run computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Per-base probabilities of A, C, G, T (the predictions table).
+    Predict,
+    /// Pooled or per-base embeddings (the embeddings table).
+    Embed(EmbedOptions),
+}
+
+/// Options of `genomamba embed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedOptions {
+    /// How many positions one output row averages.
+    pub pool: Pool,
+    /// Which strands are run.
+    pub strand: Strand,
+    /// The element type of the `embedding` column.
+    pub dtype: OutDtype,
+}
+
+/// How embedding rows pool positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// Bins of this many bases, aligned to multiples of it in the record's coordinates (1 = per base).
+    Bases(u64),
+    /// One row per window (its kept core, burn-in and flanks excluded).
+    Window,
+    /// One row per sequence: a whole record, a region, or a read.
+    Record,
+}
+
+/// Strand policy of `embed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strand {
+    /// The sequence as given.
+    Forward,
+    /// The mean of the forward pass and the reverse-complement pass, aligned by position.
+    Both,
+}
+
+impl Strand {
+    /// The name written to the metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strand::Forward => "forward",
+            Strand::Both => "rc_average",
+        }
+    }
+}
+
+/// The element type of the embedding column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutDtype {
+    /// 32-bit floats.
+    F32,
+    /// 16-bit floats (Parquet Float16), half the size.
+    F16,
+}
+
+/// Everything a run needs apart from the engine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What to compute.
+    pub task: Task,
+    /// Input files, `-` for standard input.
+    pub inputs: Vec<PathBuf>,
+    /// How the inputs are opened (format, regions, reference, read filters).
+    pub open: genomamba_seq::OpenOptions,
+    /// The Parquet file to write.
+    pub output: PathBuf,
+    /// Overwrite an existing output.
+    pub force: bool,
+    /// Window length W in bases; 0 = each sequence is one window.
+    pub window: u64,
+    /// Burn-in (causal) or flank (bidirectional) context in bases.
+    pub overlap: u64,
+    /// Tokens per engine call (the compute chunk).
+    pub chunk: usize,
+    /// No progress and no summary on stderr.
+    pub quiet: bool,
+    /// The command line recorded in the metadata (without options that do not change the output).
+    pub command_line: Vec<String>,
+    /// Upper bound of one Parquet row group, uncompressed bytes.
+    pub row_group_bytes: usize,
+}

@@ -1,0 +1,121 @@
+//! FASTQ: reads streamed one record at a time (plain or gzip input), named as in the file.
+
+use std::io::{self, BufRead};
+
+use noodles::fastq;
+
+use crate::source::{SequenceInfo, SequenceSource, context, invalid_data};
+
+/// Streams the reads of a FASTQ file; each read is one sequence with a known length.
+pub struct Reader {
+    inner: fastq::io::Reader<Box<dyn BufRead + Send>>,
+    input: String,
+    record: fastq::Record,
+    pos: usize,
+    count: u64,
+    active: bool,
+}
+
+impl Reader {
+    /// A reader over decompressed FASTQ text; `input` names it in errors.
+    pub fn new(inner: Box<dyn BufRead + Send>, input: impl Into<String>) -> Self {
+        Self {
+            inner: fastq::io::Reader::new(inner),
+            input: input.into(),
+            record: fastq::Record::default(),
+            pos: 0,
+            count: 0,
+            active: false,
+        }
+    }
+}
+
+impl SequenceSource for Reader {
+    fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
+        self.active = false;
+        let n = self.inner.read_record(&mut self.record).map_err(|e| {
+            context(
+                &self.input,
+                format_args!("FASTQ record {}", self.count + 1),
+                e,
+            )
+        })?;
+        if n == 0 {
+            if self.count == 0 {
+                return Err(invalid_data(&self.input, "empty input: no FASTQ record"));
+            }
+            return Ok(None);
+        }
+        self.count += 1;
+        let name = String::from_utf8(self.record.name().to_vec()).map_err(|_| {
+            invalid_data(
+                &self.input,
+                format_args!("FASTQ record {}: name is not UTF-8", self.count),
+            )
+        })?;
+        if self.record.sequence().len() != self.record.quality_scores().len() {
+            return Err(invalid_data(
+                &self.input,
+                format_args!(
+                    "read '{name}': {} bases but {} quality scores",
+                    self.record.sequence().len(),
+                    self.record.quality_scores().len()
+                ),
+            ));
+        }
+        self.pos = 0;
+        self.active = true;
+        let len = self.record.sequence().len() as u64;
+        Ok(Some(SequenceInfo {
+            name,
+            start: 0,
+            len: Some(len),
+            alignment: None,
+        }))
+    }
+
+    fn read_bases(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        if !self.active {
+            return Ok(0);
+        }
+        let seq = self.record.sequence();
+        let n = (seq.len() - self.pos).min(max);
+        buf.extend_from_slice(&seq[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn input_name(&self) -> &str {
+        &self.input
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_reads_and_errors() -> io::Result<()> {
+        let data: &[u8] = b"@r1 desc\nACGN\n+\nIIII\n@r2/1\nTT\n+\nII\n";
+        let mut r = Reader::new(Box::new(data), "t.fq");
+        let i = r.next_sequence()?.expect("r1");
+        assert_eq!((i.name.as_str(), i.len), ("r1", Some(4)));
+        let mut buf = Vec::new();
+        assert_eq!(r.read_bases(&mut buf, 3)?, 3);
+        assert_eq!(r.next_sequence()?.map(|i| i.name), Some("r2/1".into()));
+        assert_eq!(r.read_bases(&mut buf, 9)?, 2);
+        assert_eq!(buf, b"ACGTT");
+        assert!(r.next_sequence()?.is_none());
+
+        let bad: &[u8] = b"@r1\nACGT\n+\nII\n";
+        let e = Reader::new(Box::new(bad), "t.fq")
+            .next_sequence()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("t.fq: "), "{e}");
+        let e = Reader::new(Box::new(&b""[..]), "t.fq")
+            .next_sequence()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "t.fq: empty input: no FASTQ record");
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! Choosing and opening a reader: [`open`] for paths (and `-`), [`open_reader`] for any byte stream.
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read},
+    num::NonZero,
+    path::{Path, PathBuf},
+};
+
+use flate2::read::MultiGzDecoder;
+use noodles::bgzf;
+
+pub use crate::bam::ReadFilter;
+use crate::{
+    Region, bam, fasta, fastq,
+    source::{SequenceSource, context, invalid_data},
+};
+
+/// An input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// FASTA (plain, gzip or bgzip).
+    Fasta,
+    /// FASTQ (plain or gzip).
+    Fastq,
+    /// BAM.
+    Bam,
+    /// CRAM (needs a reference).
+    Cram,
+}
+
+/// What to open and how: format override, regions, record names, CRAM reference, read filter.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Format override; `None` = sniff the first bytes.
+    pub format: Option<Format>,
+    /// Regions to read, in order (FASTA needs `.fai` (+`.gzi`), BAM `.bai`/`.csi`, CRAM `.crai`).
+    pub regions: Vec<Region>,
+    /// FASTA records to read, by name (through the index when there is one, else by streaming).
+    pub names: Vec<String>,
+    /// Reference FASTA for CRAM.
+    pub reference: Option<PathBuf>,
+    /// Read filter for BAM/CRAM.
+    pub filter: ReadFilter,
+    /// BGZF decompression threads for streamed bgzip/BAM input (0 = available parallelism, at most 4).
+    pub threads: usize,
+}
+
+impl OpenOptions {
+    /// Sets the format override.
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = Some(format);
+        self
+    }
+    /// Sets the regions.
+    pub fn with_regions(mut self, regions: Vec<Region>) -> Self {
+        self.regions = regions;
+        self
+    }
+    /// Sets the record names.
+    pub fn with_names(mut self, names: Vec<String>) -> Self {
+        self.names = names;
+        self
+    }
+    /// Sets the CRAM reference.
+    pub fn with_reference(mut self, path: impl Into<PathBuf>) -> Self {
+        self.reference = Some(path.into());
+        self
+    }
+    /// Sets the read filter.
+    pub fn with_filter(mut self, filter: ReadFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    fn workers(&self) -> NonZero<usize> {
+        let n = if self.threads == 0 {
+            std::thread::available_parallelism()
+                .map_or(1, NonZero::get)
+                .min(4)
+        } else {
+            self.threads
+        };
+        NonZero::new(n).unwrap_or(NonZero::<usize>::MIN)
+    }
+}
+
+/// Compression of the first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Bgzf,
+}
+
+fn compression(head: &[u8]) -> Compression {
+    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        // BGZF: FLG.FEXTRA and a `BC` subfield first (SAM spec §4.1).
+        if head.len() >= 14 && head[3] & 4 != 0 && &head[12..14] == b"BC" {
+            Compression::Bgzf
+        } else {
+            Compression::Gzip
+        }
+    } else {
+        Compression::None
+    }
+}
+
+fn format_of(head: &[u8]) -> Option<Format> {
+    match head {
+        [b'B', b'A', b'M', 1, ..] => Some(Format::Bam),
+        [b'C', b'R', b'A', b'M', ..] => Some(Format::Cram),
+        [b'>', ..] => Some(Format::Fasta),
+        [b'@', ..] => Some(Format::Fastq),
+        _ => None,
+    }
+}
+
+fn format_from_extension(path: &str) -> Option<Format> {
+    let p = path
+        .strip_suffix(".gz")
+        .or_else(|| path.strip_suffix(".bgz"))
+        .unwrap_or(path);
+    let ext = p.rsplit('.').next()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "fa" | "fasta" | "fna" | "fas" | "ffn" | "frn" | "faa" | "mfa" => Some(Format::Fasta),
+        "fq" | "fastq" => Some(Format::Fastq),
+        "bam" => Some(Format::Bam),
+        "cram" => Some(Format::Cram),
+        _ => None,
+    }
+}
+
+/// Looks at the first bytes after leading blank lines.
+fn peek_nonblank(r: &mut dyn BufRead) -> io::Result<Vec<u8>> {
+    loop {
+        let buf = r.fill_buf()?;
+        match buf.first() {
+            Some(b'\n' | b'\r') => r.consume(1),
+            _ => return Ok(buf[..buf.len().min(16)].to_vec()),
+        }
+    }
+}
+
+/// Opens the input at `path` (`-` = standard input), choosing the reader from the first bytes (or
+/// `opts.format`).
+///
+/// ```no_run
+/// use genomamba_seq::{open, OpenOptions, Region};
+/// let opts = OpenOptions::default().with_regions(vec!["NC_001416.1:1-100".parse()?]);
+/// let mut src = open("lambda.fa.gz".as_ref(), &opts)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSource>> {
+    let name = path.display().to_string();
+    if name == "-" {
+        return open_reader(Box::new(io::stdin()), "-", opts);
+    }
+    let mut file = File::open(path).map_err(|e| context(&name, "opening", e))?;
+    let mut head = [0u8; 18];
+    let n = read_up_to(&mut file, &mut head).map_err(|e| context(&name, "reading", e))?;
+    let comp = compression(&head[..n]);
+    let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
+    let format = match opts.format {
+        Some(f) => f,
+        None => sniff_file(path, comp, &name)?,
+    };
+    let needs_index = !opts.regions.is_empty()
+        || (format == Format::Fasta
+            && !opts.names.is_empty()
+            && fasta::indexed::with_suffix(path, ".fai").exists()
+            && comp != Compression::Gzip);
+    match format {
+        Format::Fasta if needs_index => {
+            if comp == Compression::Gzip {
+                return Err(invalid_data(
+                    &name,
+                    "region queries need a bgzip-compressed, indexed FASTA; this file is plain gzip: \
+                     re-compress it with `bgzip` and index it with `samtools faidx`",
+                ));
+            }
+            let mut regions = opts.regions.clone();
+            regions.extend(opts.names.iter().map(Region::whole));
+            Ok(Box::new(fasta::indexed::IndexedReader::open(
+                path,
+                comp == Compression::Bgzf,
+                regions,
+            )?))
+        }
+        Format::Bam if !opts.regions.is_empty() => Ok(Box::new(bam::QueryReader::open(
+            path,
+            opts.regions.clone(),
+            opts.filter,
+        )?)),
+        Format::Cram if !opts.regions.is_empty() => Ok(Box::new(bam::cram::Reader::query(
+            path,
+            opts.regions.clone(),
+            opts.reference.as_deref(),
+            opts.filter,
+        )?)),
+        Format::Fastq if !opts.regions.is_empty() => {
+            Err(invalid_data(&name, "regions do not apply to FASTQ input"))
+        }
+        _ => from_stream(
+            Box::new(BufReader::with_capacity(1 << 17, file)),
+            comp,
+            format,
+            name,
+            opts,
+        ),
+    }
+}
+
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn sniff_file(path: &Path, comp: Compression, name: &str) -> io::Result<Format> {
+    let file = File::open(path).map_err(|e| context(name, "opening", e))?;
+    let mut inner: Box<dyn BufRead> = match comp {
+        Compression::None => Box::new(BufReader::new(file)),
+        _ => Box::new(BufReader::new(MultiGzDecoder::new(file))),
+    };
+    let head = peek_nonblank(&mut *inner).map_err(|e| context(name, "reading", e))?;
+    if head.is_empty() {
+        return Err(invalid_data(name, "empty input"));
+    }
+    format_of(&head).or_else(|| format_from_extension(name)).ok_or_else(|| {
+        invalid_data(name, "unknown format: not FASTA ('>'), FASTQ ('@'), BAM or CRAM; give the format explicitly")
+    })
+}
+
+/// Opens a reader over any byte stream (e.g. standard input), sniffing compression and format unless
+/// `opts.format` is set. Regions need a seekable indexed file and are refused here.
+pub fn open_reader(
+    inner: Box<dyn Read + Send>,
+    name: &str,
+    opts: &OpenOptions,
+) -> io::Result<Box<dyn SequenceSource>> {
+    if !opts.regions.is_empty() {
+        return Err(invalid_data(
+            name,
+            "region queries need an indexed file, not a stream",
+        ));
+    }
+    let mut r = BufReader::with_capacity(1 << 17, inner);
+    let head = r.fill_buf().map_err(|e| context(name, "reading", e))?;
+    let comp = compression(head);
+    let boxed: Box<dyn BufRead + Send> = Box::new(r);
+    match opts.format {
+        Some(f) => from_stream(boxed, comp, f, name.to_string(), opts),
+        None => {
+            let mut inner = decompress(boxed, comp, opts);
+            let head = peek_nonblank(&mut *inner).map_err(|e| context(name, "reading", e))?;
+            if head.is_empty() {
+                return Err(invalid_data(name, "empty input"));
+            }
+            let format = format_of(&head).ok_or_else(|| {
+                invalid_data(name, "unknown format: not FASTA ('>'), FASTQ ('@'), BAM or CRAM; give the format explicitly")
+            })?;
+            from_decompressed(inner, format, name.to_string(), opts)
+        }
+    }
+}
+
+fn decompress(
+    inner: Box<dyn BufRead + Send>,
+    comp: Compression,
+    opts: &OpenOptions,
+) -> Box<dyn BufRead + Send> {
+    match comp {
+        Compression::None => inner,
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 17,
+            MultiGzDecoder::new(inner),
+        )),
+        Compression::Bgzf => Box::new(bgzf::io::MultithreadedReader::with_worker_count(
+            opts.workers(),
+            inner,
+        )),
+    }
+}
+
+fn from_stream(
+    inner: Box<dyn BufRead + Send>,
+    comp: Compression,
+    format: Format,
+    name: String,
+    opts: &OpenOptions,
+) -> io::Result<Box<dyn SequenceSource>> {
+    if format == Format::Cram {
+        // CRAM has its own block compression; it is never wrapped in gzip.
+        return from_decompressed(inner, format, name, opts);
+    }
+    from_decompressed(decompress(inner, comp, opts), format, name, opts)
+}
+
+fn from_decompressed(
+    inner: Box<dyn BufRead + Send>,
+    format: Format,
+    name: String,
+    opts: &OpenOptions,
+) -> io::Result<Box<dyn SequenceSource>> {
+    Ok(match format {
+        Format::Fasta => Box::new(fasta::Reader::new(inner, name, &opts.names)),
+        Format::Fastq => Box::new(fastq::Reader::new(inner, name)),
+        Format::Bam => Box::new(bam::Reader::new(inner, name, opts.filter)?),
+        Format::Cram => Box::new(bam::cram::Reader::new(
+            Box::new(inner),
+            name,
+            opts.reference.as_deref(),
+            opts.filter,
+        )?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_sniffing() {
+        assert_eq!(
+            compression(&[0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C']),
+            Compression::Bgzf
+        );
+        assert_eq!(
+            compression(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+            Compression::Gzip
+        );
+        assert_eq!(compression(b">x"), Compression::None);
+        assert_eq!(format_of(b"BAM\x01...."), Some(Format::Bam));
+        assert_eq!(format_of(b"CRAM\x03"), Some(Format::Cram));
+        assert_eq!(format_of(b"@r\nA"), Some(Format::Fastq));
+        assert_eq!(format_of(b"ACGT"), None);
+        assert_eq!(format_from_extension("x/y.fna.gz"), Some(Format::Fasta));
+        assert_eq!(format_from_extension("y.FASTQ"), Some(Format::Fastq));
+        assert_eq!(format_from_extension("y.txt"), None);
+    }
+
+    #[test]
+    fn test_open_reader_sniffs_gzip_fastq() -> io::Result<()> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"\n@r1\nACGT\n+\nIIII\n")?;
+        let gz = enc.finish()?;
+        let mut src = open_reader(Box::new(io::Cursor::new(gz)), "-", &OpenOptions::default())?;
+        assert_eq!(src.next_sequence()?.map(|i| i.name), Some("r1".into()));
+        let e = open_reader(Box::new(&b"hello"[..]), "-", &OpenOptions::default())
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.starts_with("-: unknown format")));
+        Ok(())
+    }
+}

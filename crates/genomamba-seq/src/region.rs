@@ -1,0 +1,244 @@
+//! Regions: 0-based half-open inside, parsed from samtools-style strings (1-based inclusive) and BED (0-based).
+
+use std::{fmt, io::BufRead, str::FromStr};
+
+use crate::Error;
+
+/// A span of one named record, 0-based half-open `[start, end)`; `end: None` means "to the end of the record".
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Region {
+    /// Record (chromosome, contig) name.
+    pub name: String,
+    /// 0-based first base.
+    pub start: u64,
+    /// 0-based exclusive end, or `None` for the end of the record.
+    pub end: Option<u64>,
+}
+
+impl Region {
+    /// A region of bases `[start, end)` (0-based half-open).
+    pub fn new(name: impl Into<String>, start: u64, end: Option<u64>) -> Self {
+        Self {
+            name: name.into(),
+            start,
+            end,
+        }
+    }
+
+    /// The whole record `name`.
+    pub fn whole(name: impl Into<String>) -> Self {
+        Self::new(name, 0, None)
+    }
+
+    /// Resolves `end` against the record length and checks the bounds: returns a non-empty `[start, end)`.
+    pub fn resolve(&self, record_len: u64) -> Result<(u64, u64), Error> {
+        let end = self.end.unwrap_or(record_len);
+        if end > record_len || self.start >= end {
+            return Err(Error::RegionOutOfBounds {
+                region: self.to_string(),
+                length: record_len,
+            });
+        }
+        Ok((self.start, end))
+    }
+}
+
+/// Prints samtools style: `name`, `name:start-` or `name:start-end` (1-based inclusive).
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.start, self.end) {
+            (0, None) => write!(f, "{}", self.name),
+            (s, None) => write!(f, "{}:{}-", self.name, s + 1),
+            (s, Some(e)) => write!(f, "{}:{}-{}", self.name, s + 1, e),
+        }
+    }
+}
+
+/// Parses `chr`, `chr:start`, `chr:start-` or `chr:start-end`, 1-based inclusive as samtools (commas allowed in
+/// numbers). A name that itself contains `:` is taken whole when its suffix is not a range; write `{name}` or
+/// `{name}:start-end` when it is (`{HLA-A*01:01}`).
+///
+/// ```
+/// use genomamba_seq::Region;
+/// let r: Region = "chr1:1,001-2000".parse()?;
+/// assert_eq!(r, Region::new("chr1", 1000, Some(2000)));
+/// assert_eq!("chrM".parse::<Region>()?, Region::whole("chrM"));
+/// assert_eq!("chr2:5-".parse::<Region>()?, Region::new("chr2", 4, None));
+/// assert!("chr1:0-10".parse::<Region>().is_err());
+/// # Ok::<(), genomamba_seq::Error>(())
+/// ```
+impl FromStr for Region {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::InvalidRegion {
+            text: s.to_string(),
+            reason: why.to_string(),
+        };
+        if s.is_empty() {
+            return Err(bad("empty"));
+        }
+        // samtools' `{name}` and `{name}:range` forms, for names that contain ':'.
+        let split = match s.strip_prefix('{').and_then(|t| t.split_once('}')) {
+            Some((name, "")) => return Ok(Self::whole(name)),
+            Some((name, rest)) => Some((
+                name,
+                rest.strip_prefix(':')
+                    .ok_or_else(|| bad("expected ':' after '}'"))?,
+            )),
+            None => s.rsplit_once(':'),
+        };
+        let Some((name, range)) = split else {
+            return Ok(Self::whole(s));
+        };
+        let num = |t: &str| -> Option<u64> {
+            let t: String = t.chars().filter(|&c| c != ',').collect();
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                None
+            } else {
+                t.parse().ok()
+            }
+        };
+        let (start, end) = match range.split_once('-') {
+            Some((a, "")) => (num(a), None),
+            Some((a, b)) => match num(b) {
+                Some(e) => (num(a), Some(e)),
+                None => (None, None),
+            },
+            None => (num(range), None),
+        };
+        let Some(start) = start else {
+            // `HLA-A*01:01` and the like: the whole string is a name.
+            return Ok(Self::whole(s));
+        };
+        if name.is_empty() {
+            return Err(bad("missing record name"));
+        }
+        if start == 0 {
+            return Err(bad("positions are 1-based, start must be >= 1"));
+        }
+        if let Some(e) = end
+            && e < start
+        {
+            return Err(bad("end is before start"));
+        }
+        Ok(Self::new(name, start - 1, end))
+    }
+}
+
+/// Reads regions from BED text (0-based half-open; `#`, `track` and `browser` lines and blank lines skipped;
+/// columns after the third ignored). `source` names the input in error messages.
+///
+/// ```
+/// use genomamba_seq::region;
+/// let bed = b"# comment\nchr1\t0\t100\tname\nchr2 10 20\n";
+/// let regions = region::read_bed(&bed[..], "x.bed")?;
+/// assert_eq!(regions[1], genomamba_seq::Region::new("chr2", 10, Some(20)));
+/// # Ok::<(), genomamba_seq::Error>(())
+/// ```
+pub fn read_bed<R: BufRead>(reader: R, source: &str) -> Result<Vec<Region>, Error> {
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::Io {
+            path: source.to_string(),
+            source: e,
+        })?;
+        let line = line.trim_end_matches('\r');
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser")
+        {
+            continue;
+        }
+        let bad = |why: &str| Error::InvalidBed {
+            path: source.to_string(),
+            line: i + 1,
+            reason: why.to_string(),
+        };
+        let mut cols = t.split(['\t', ' ']).filter(|c| !c.is_empty());
+        let (Some(name), Some(s), Some(e)) = (cols.next(), cols.next(), cols.next()) else {
+            return Err(bad("expected at least 3 columns: chrom, start, end"));
+        };
+        let s: u64 = s
+            .parse()
+            .map_err(|_| bad("start is not a non-negative integer"))?;
+        let e: u64 = e
+            .parse()
+            .map_err(|_| bad("end is not a non-negative integer"))?;
+        if e <= s {
+            return Err(bad("end must be greater than start"));
+        }
+        out.push(Region::new(name, s, Some(e)));
+    }
+    Ok(out)
+}
+
+/// Reads a BED file from a path (see [`read_bed`]).
+pub fn read_bed_path(path: &std::path::Path) -> Result<Vec<Region>, Error> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: name.clone(),
+        source: e,
+    })?;
+    read_bed(std::io::BufReader::new(f), &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_from_str() -> Result<(), Error> {
+        let t = |s: &str| s.parse::<Region>();
+        assert_eq!(
+            t("NC_001416.1:1-10")?,
+            Region::new("NC_001416.1", 0, Some(10))
+        );
+        assert_eq!(t("x:7")?, Region::new("x", 6, None));
+        assert_eq!(t("x:7-7")?, Region::new("x", 6, Some(7)));
+        assert_eq!(t("chrUn:ab")?, Region::whole("chrUn:ab"));
+        assert_eq!(t("{HLA-A*01:01}")?, Region::whole("HLA-A*01:01"));
+        assert_eq!(
+            t("{HLA-A*01:01}:5-6")?,
+            Region::new("HLA-A*01:01", 4, Some(6))
+        );
+        assert_eq!(
+            t("HLA-A*01:01:5-6")?,
+            Region::new("HLA-A*01:01", 4, Some(6))
+        );
+        assert!(t("{x}5").is_err());
+        assert!(matches!(t("x:10-9"), Err(Error::InvalidRegion { .. })));
+        assert!(matches!(t(":1-2"), Err(Error::InvalidRegion { .. })));
+        assert!(t("").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn test_display_round_trips() -> Result<(), Error> {
+        for s in ["chr1", "chr1:5-", "chr1:5-9"] {
+            assert_eq!(s.parse::<Region>()?.to_string(), s);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn test_resolve() {
+        let r = Region::new("x", 10, Some(20));
+        assert_eq!(r.resolve(20).ok(), Some((10, 20)));
+        assert!(matches!(
+            r.resolve(19),
+            Err(Error::RegionOutOfBounds { length: 19, .. })
+        ));
+        assert_eq!(Region::new("x", 5, None).resolve(6).ok(), Some((5, 6)));
+        assert!(Region::new("x", 6, None).resolve(6).is_err());
+    }
+
+    #[test]
+    fn test_read_bed_errors_name_line() {
+        let err = read_bed(&b"chr1\t0\t10\nchr1\t5\n"[..], "r.bed").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.bed:2: invalid BED line: expected at least 3 columns: chrom, start, end"
+        );
+        assert!(read_bed(&b"chr1\t10\t10\n"[..], "r.bed").is_err());
+    }
+}

@@ -1,0 +1,523 @@
+//! End-to-end tests of the genomamba binary on the real data in data/.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use util::{Dir, data, genomamba, root};
+
+/// The lambda genome's record name (its FASTA header up to the first space).
+const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
+const LAMBDA_LEN: usize = 48_502;
+
+/// Reads a whole Parquet file into one batch plus its `genomamba` metadata JSON.
+fn read(path: &std::path::Path) -> (RecordBatch, serde_json::Value) {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open parquet"))
+        .expect("parquet");
+    let meta = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|e| e.key == "genomamba")
+                .and_then(|e| e.value.clone())
+        })
+        .expect("genomamba metadata");
+    let schema = builder.schema().clone();
+    let batches: Vec<RecordBatch> = builder
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect();
+    let batch = arrow_select_concat(&schema, &batches);
+    (
+        batch,
+        serde_json::from_str(&meta).expect("metadata is JSON"),
+    )
+}
+
+fn arrow_select_concat(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> RecordBatch {
+    arrow_select::concat::concat_batches(schema, batches).expect("concat")
+}
+
+fn f32s(batch: &RecordBatch, name: &str) -> Vec<Option<f32>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let arr = col
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .expect("f32 column");
+    (0..arr.len())
+        .map(|i| arr.is_valid(i).then(|| arr.value(i)))
+        .collect()
+}
+
+fn i64s(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    col.as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("i64 column")
+        .values()
+        .to_vec()
+}
+
+/// The key column as plain strings (it is dictionary-encoded in the file).
+fn names(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let col = arrow_cast::cast(col, &arrow_schema::DataType::Utf8).expect("cast to utf8");
+    let arr = col.as_any().downcast_ref::<StringArray>().expect("strings");
+    (0..arr.len()).map(|i| arr.value(i).to_string()).collect()
+}
+
+#[test]
+fn version_is_one_parseable_line() {
+    let out = genomamba(["--version"]).ok();
+    let line = out.trim_end();
+    assert!(!line.contains('\n'));
+    let mut words = line.split(' ');
+    assert_eq!(words.next(), Some("genomamba"));
+    let version = words.next().expect("a version");
+    assert_eq!(version.split('.').count(), 3, "{line}");
+}
+
+#[test]
+fn predict_matches_the_transformers_golden_for_any_chunk_and_window() {
+    let golden = root().join("tests/golden/mamba/small");
+    let bytes = std::fs::read(golden.join("expected.safetensors")).expect("golden");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let probs = tensors.tensor("base_probs").expect("base_probs");
+    let expected: Vec<f32> = probs
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let n = expected.len() / 4;
+    let dir = Dir::new();
+    for (chunk, window) in [("1000", "0"), ("65536", "0"), ("7", "1048576")] {
+        let out = dir.path(&format!("p-{chunk}-{window}.parquet"));
+        genomamba(["predict"])
+            .arg(util::derived("lambda_virus.fa"))
+            .arg("-r")
+            .arg(format!("{LAMBDA}:1-{n}"))
+            .args(["--model"])
+            .arg(golden.join("hf"))
+            .args([
+                "--chunk", chunk, "--window", window, "--device", "cpu", "-q", "-o",
+            ])
+            .arg(&out)
+            .ok();
+        let (batch, _) = read(&out);
+        assert_eq!(batch.num_rows(), n);
+        assert_eq!(i64s(&batch, "start"), (0..n as i64).collect::<Vec<_>>());
+        let cols = ["p_a", "p_c", "p_g", "p_t"].map(|c| f32s(&batch, c));
+        assert!(
+            cols.iter().all(|c| c[0].is_none()),
+            "position 0 has no context"
+        );
+        let mut worst = 0f32;
+        for row in 1..n {
+            for (k, col) in cols.iter().enumerate() {
+                let got = col[row].expect("probability");
+                worst = worst.max((got - expected[row * 4 + k]).abs());
+            }
+        }
+        assert!(
+            worst < 1e-5,
+            "chunk {chunk} window {window}: max abs error {worst}"
+        );
+    }
+}
+
+#[test]
+fn predict_on_the_embedded_model_covers_every_base_once() {
+    let dir = Dir::new();
+    let out = dir.path("lambda.parquet");
+    let stderr = {
+        let (o, _) = genomamba(["predict"])
+            .arg(data("genomes/lambda_virus.fa"))
+            .args([
+                "--window",
+                "16384",
+                "--overlap",
+                "1024",
+                "--device",
+                "cpu",
+                "-o",
+            ])
+            .arg(&out)
+            .output();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(
+        stderr.contains("1 records, 48502 bases, 48502 rows"),
+        "summary line: {stderr}"
+    );
+    let (batch, meta) = read(&out);
+    assert_eq!(batch.num_rows(), LAMBDA_LEN);
+    assert_eq!(
+        i64s(&batch, "start"),
+        (0..LAMBDA_LEN as i64).collect::<Vec<_>>()
+    );
+    assert!(names(&batch, "chrom").iter().all(|n| n == LAMBDA));
+    let p = ["p_a", "p_c", "p_g", "p_t"].map(|c| f32s(&batch, c));
+    // Only the very first base has no context: later windows start from their burn-in.
+    let nulls: Vec<usize> = (0..LAMBDA_LEN).filter(|&i| p[0][i].is_none()).collect();
+    assert_eq!(nulls, vec![0]);
+    for i in 1..LAMBDA_LEN {
+        let sum: f32 = p.iter().map(|c| c[i].expect("p")).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row {i}: sum {sum}");
+    }
+    // The model has learned something: better than uniform (2 bits per base) on a genome it never saw.
+    let logp = f32s(&batch, "logp_ref");
+    let bits: f64 = logp
+        .iter()
+        .flatten()
+        .map(|&l| -f64::from(l) / std::f64::consts::LN_2)
+        .sum::<f64>()
+        / logp.iter().flatten().count() as f64;
+    assert!(bits < 1.99, "bits per base {bits}");
+    assert_eq!(meta["table"], "predictions");
+    assert_eq!(meta["inputs"][0]["sequences"][0]["length"], 48502);
+    assert_eq!(
+        meta["inputs"][0]["sequences"][0]["md5"]
+            .as_str()
+            .map(str::len),
+        Some(32)
+    );
+    assert_eq!(meta["window"], 16384);
+    assert_eq!(meta["model"]["format"], "hf-mamba");
+}
+
+#[test]
+fn same_command_gives_the_same_bytes_whatever_the_threads() {
+    let dirs = [Dir::new(), Dir::new()];
+    let mut files = Vec::new();
+    for (threads, dir) in ["1", "2"].into_iter().zip(&dirs) {
+        let out = dir.path("same.parquet");
+        genomamba(["embed"])
+            .arg(data("mixed.fa"))
+            .args([
+                "--pool",
+                "100",
+                "--window",
+                "4096",
+                "--device",
+                "cpu",
+                "-q",
+                "--threads",
+                threads,
+                "-o",
+            ])
+            .arg("same.parquet")
+            .current_dir(dir.path(""))
+            .ok();
+        files.push(std::fs::read(&out).expect("read"));
+    }
+    assert!(
+        files[0] == files[1],
+        "outputs differ between --threads 1 and 2"
+    );
+}
+
+#[test]
+fn embed_pools_bins_windows_and_records() {
+    let dir = Dir::new();
+    let run = |pool: &str| {
+        let out = dir.path(&format!("e-{pool}.parquet"));
+        genomamba(["embed"])
+            .arg(data("genomes/lambda_virus.fa"))
+            .args([
+                "--pool", pool, "--window", "16384", "--device", "cpu", "-q", "-o",
+            ])
+            .arg(&out)
+            .ok();
+        read(&out).0
+    };
+    let bins = run("1000");
+    assert_eq!(bins.num_rows(), LAMBDA_LEN.div_ceil(1000));
+    let (starts, ends) = (i64s(&bins, "start"), i64s(&bins, "end"));
+    assert_eq!(starts[1], 1000);
+    assert_eq!(*ends.last().expect("rows"), LAMBDA_LEN as i64);
+    let windows = run("window");
+    assert_eq!(i64s(&windows, "start"), vec![0, 16384, 32768]);
+    let record = run("record");
+    assert_eq!(record.num_rows(), 1);
+    assert_eq!(i64s(&record, "end"), vec![LAMBDA_LEN as i64]);
+    let emb = record.column_by_name("embedding").expect("embedding");
+    match emb.data_type() {
+        arrow_schema::DataType::FixedSizeList(_, d) => assert!(*d > 0),
+        other => panic!("embedding is {other:?}"),
+    }
+}
+
+#[test]
+fn reads_get_read_names_and_alignment_columns() {
+    let dir = Dir::new();
+    let out = dir.path("bam.parquet");
+    genomamba(["embed"])
+        .arg(data("reads/lambda.bam"))
+        .args(["--device", "cpu", "-q", "-o"])
+        .arg(&out)
+        .ok();
+    let (batch, _) = read(&out);
+    assert!(batch.num_rows() > 100);
+    for col in [
+        "read_name",
+        "ref_name",
+        "ref_start",
+        "strand",
+        "mapq",
+        "flag",
+    ] {
+        assert!(batch.column_by_name(col).is_some(), "column {col}");
+    }
+    let names = names(&batch, "read_name");
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "one row per read by default");
+}
+
+#[test]
+fn existing_output_is_kept_without_force() {
+    let dir = Dir::new();
+    let out = dir.write("exists.parquet", b"precious");
+    let err = genomamba(["predict"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["--device", "cpu", "-o"])
+        .arg(&out)
+        .fails_with(1);
+    assert!(err.starts_with("genomamba: error:"), "{err}");
+    assert!(err.contains("--force") || err.contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&out).expect("kept"), b"precious");
+}
+
+#[test]
+fn bad_bases_fail_cleanly_with_file_record_and_position_and_leave_nothing() {
+    let dir = Dir::new();
+    let fasta = dir.write("bad.fa", b">good\nACGTACGTACGT\n>broken\nACGTAC!GT\n");
+    let out = dir.path("out.parquet");
+    let err = genomamba(["predict"])
+        .arg(&fasta)
+        .args(["--device", "cpu", "-o"])
+        .arg(&out)
+        .fails_with(1);
+    assert!(err.contains("bad.fa"), "names the file: {err}");
+    assert!(err.contains("broken"), "names the record: {err}");
+    assert_eq!(
+        dir.listing(),
+        vec!["bad.fa"],
+        "no output and no temporary file"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = Dir::new();
+    let out = dir.path("x.parquet");
+    let err = genomamba(["embed"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["--pool", "zero", "-o"])
+        .arg(&out)
+        .fails_with(2);
+    assert!(err.contains("--pool"), "{err}");
+    genomamba(["predict", "--window"]).fails_with(2);
+}
+
+#[test]
+fn regions_command_shards_on_window_boundaries() {
+    let bed = genomamba(["regions"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["--max-bases", "20000", "--window", "8192"])
+        .ok();
+    let rows: Vec<Vec<&str>> = bed.lines().map(|l| l.split('\t').collect()).collect();
+    let mut covered = 0;
+    for (k, row) in rows.iter().enumerate() {
+        let (start, end): (u64, u64) =
+            (row[1].parse().expect("start"), row[2].parse().expect("end"));
+        assert_eq!(start, covered);
+        assert_eq!(start % 8192, 0);
+        assert!(end - start <= 20000);
+        assert_eq!(
+            row[3],
+            format!("chrom=gi%7C9626243%7Cref%7CNC_001416.1%7C/part-{k:05}")
+        );
+        covered = end;
+    }
+    assert_eq!(covered, LAMBDA_LEN as u64);
+}
+
+#[test]
+fn inspect_describes_the_embedded_model() {
+    let text = genomamba(["inspect"]).ok();
+    assert!(text.contains("hf-mamba"), "{text}");
+    assert!(text.contains("sha256"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&genomamba(["inspect", "--json"]).ok()).expect("json");
+    assert_eq!(json["d_model"], 128);
+    let mut counts = BTreeMap::new();
+    counts.insert("layers", json["n_layer"].as_u64());
+    assert!(counts["layers"].is_some_and(|n| n >= 4));
+}
+
+/// Runs tests/interop/check_parquet.py (pyarrow, Polars, DuckDB) on fresh outputs; needs the test venv.
+#[test]
+fn outputs_open_in_pyarrow_polars_and_duckdb() {
+    let Some(python) = std::env::var_os("GENOMAMBA_TEST_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set GENOMAMBA_TEST_PYTHON (tests/run.sh does)"
+        );
+        eprintln!("skipped: GENOMAMBA_TEST_PYTHON is not set (tests/run.sh sets it)");
+        return;
+    };
+    let dir = Dir::new();
+    let pred = dir.path("pred.parquet");
+    genomamba(["predict"])
+        .arg(data("mixed.fa"))
+        .args(["--device", "cpu", "-q", "-o"])
+        .arg(&pred)
+        .ok();
+    let emb = dir.path("emb.parquet");
+    genomamba(["embed"])
+        .arg(data("mixed.fa"))
+        .args([
+            "--pool", "50", "--dtype", "f16", "--device", "cpu", "-q", "-o",
+        ])
+        .arg(&emb)
+        .ok();
+    // {record: length} from the index, for the coverage checks.
+    let fai = std::fs::read_to_string(util::derived("mixed.fa.fai")).expect("mixed.fa.fai");
+    let lengths: serde_json::Map<String, serde_json::Value> = fai
+        .lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (
+                cols[0].to_string(),
+                serde_json::json!(cols[1].parse::<u64>().expect("length")),
+            )
+        })
+        .collect();
+    let total: u64 = lengths.values().filter_map(|v| v.as_u64()).sum();
+    let lengths_path = dir.write(
+        "lengths.json",
+        serde_json::Value::Object(lengths).to_string(),
+    );
+    let checks: [(&str, &std::path::Path, Vec<String>); 2] = [
+        (
+            "predictions",
+            &pred,
+            vec!["--rows".into(), total.to_string()],
+        ),
+        (
+            "embeddings",
+            &emb,
+            vec!["--dim".into(), "128".into(), "--dtype".into(), "f16".into()],
+        ),
+    ];
+    for (table, path, extra) in checks {
+        let status = std::process::Command::new(&python)
+            .arg(root().join("tests/interop/check_parquet.py"))
+            .arg(path)
+            .args(["--table", table, "--lengths"])
+            .arg(&lengths_path)
+            .args(extra)
+            .status()
+            .expect("run python");
+        assert!(status.success(), "interop check failed for {table}");
+    }
+}
+
+/// Bits per base over rows with a prediction and an A/C/G/T reference: mean(-logp_ref) / ln 2.
+fn bits_per_base(batch: &RecordBatch) -> (f64, usize) {
+    let logp = f32s(batch, "logp_ref");
+    let kept: Vec<f64> = logp
+        .iter()
+        .flatten()
+        .map(|&l| -f64::from(l) / std::f64::consts::LN_2)
+        .collect();
+    (kept.iter().sum::<f64>() / kept.len() as f64, kept.len())
+}
+
+/// The model card's held-out numbers, made by the training code in PyTorch, are what `genomamba predict`
+/// gives with the same protocol (windows of W from the region start, no burn-in, position 0 skipped); the
+/// committed eval.py, run on our Parquet, agrees too.
+#[test]
+fn default_model_reproduces_the_training_evaluation() {
+    let card = root().join("data/models/ecoli-mamba-small");
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(card.join("expected_eval.json")).expect("expected_eval.json"),
+    )
+    .expect("json");
+    let window = expected["window"].as_u64().expect("window").to_string();
+    let tolerance = expected["tolerance"].as_f64().expect("tolerance");
+    let dir = Dir::new();
+    let cases = [
+        (
+            "ecoli_heldout",
+            util::derived("ecoli536.fa"),
+            expected["ecoli_heldout"]["region_fasta"].as_str(),
+        ),
+        ("lambda", util::derived("lambda_virus.fa"), None),
+    ];
+    for (name, genome, region) in cases {
+        let out = dir.path(&format!("{name}.parquet"));
+        let mut cmd = genomamba(["predict"]).arg(&genome);
+        if let Some(region) = region {
+            cmd = cmd.args(["-r", region]);
+        }
+        cmd.args([
+            "--window",
+            &window,
+            "--overlap",
+            "0",
+            "--device",
+            "cpu",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .ok();
+        let (batch, _) = read(&out);
+        let (bits, n) = bits_per_base(&batch);
+        let want = expected[name]["bits_per_base"].as_f64().expect("bits");
+        assert_eq!(
+            n as u64,
+            expected[name]["n"].as_u64().expect("n"),
+            "{name}: positions counted"
+        );
+        assert!(
+            (bits - want).abs() < tolerance,
+            "{name}: genomamba {bits:.6} vs training code {want:.6}"
+        );
+        if let Some(python) = std::env::var_os("GENOMAMBA_TEST_PYTHON") {
+            let eval = std::process::Command::new(python)
+                .arg(card.join("eval.py"))
+                .arg("parquet")
+                .arg(&out)
+                .output()
+                .expect("run eval.py");
+            assert!(
+                eval.status.success(),
+                "eval.py: {}",
+                String::from_utf8_lossy(&eval.stderr)
+            );
+            let said: serde_json::Value =
+                serde_json::from_slice(&eval.stdout).expect("eval.py prints JSON");
+            let theirs = said["bits_per_base"].as_f64().expect("bits_per_base");
+            assert!(
+                (theirs - bits).abs() < 1e-5,
+                "eval.py says {theirs}, the test computed {bits:.6}"
+            );
+            assert_eq!(said["n"].as_u64(), Some(n as u64));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every test of genomamba on a fresh Debian machine with a Rust toolchain: installs what the tests need
+# (samtools and tabix from Debian, a Python venv with pyarrow, Polars, DuckDB and Snakemake, the NVRTC wheel for the
+# kernel compile check), derives the indexed data files, then runs the checks in the order CI does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "system packages"
+need=()
+command -v samtools >/dev/null || need+=(samtools)
+command -v bgzip >/dev/null || need+=(tabix)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "missing: ${need[*]} (install them with apt-get, or run as root)" >&2
+    exit 1
+  fi
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "python venv for the interop and workflow tests"
+venv=${GENOMAMBA_TEST_VENV:-$root/.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+export GENOMAMBA_TEST_PYTHON=$venv/bin/python
+
+step "derived data (bgzip, indexes)"
+bash data/make.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (GPU tests show as ignored)"
+cargo test --workspace --no-fail-fast
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+
+step "CUDA kernels compile through NVRTC (no GPU needed)"
+if [ -f crates/genomamba-cuda/nvrtc-check.sh ]; then
+  bash crates/genomamba-cuda/nvrtc-check.sh
+fi
+
+step "benchmarks build"
+cargo bench --workspace --no-run -q
+
+echo
+echo "all checks passed"

@@ -1,0 +1,161 @@
+//! A small harness for running the real binary (after ripgrep's tests/util.rs): a temporary directory, a
+//! command builder, and assertions that print both sides.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where data/ lives).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under data/.
+pub fn data(rel: &str) -> PathBuf {
+    root().join("data").join(rel)
+}
+
+/// A path under data/derived/, made by `bash data/make.sh`; panics with a clear hint when it is missing.
+pub fn derived(rel: &str) -> PathBuf {
+    let path = data("derived").join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash data/make.sh` first",
+        path.display()
+    );
+    path
+}
+
+/// A scratch directory removed on drop.
+pub struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    /// A new empty scratch directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("genomamba-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// A path inside it.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file inside it and returns its path.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    /// The names of the files inside it, sorted.
+    pub fn listing(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A command line for the genomamba binary.
+pub struct Cmd {
+    cmd: Command,
+    line: Vec<String>,
+}
+
+/// The genomamba binary with these arguments.
+pub fn genomamba<I, S>(args: I) -> Cmd
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genomamba"));
+    let mut line = vec!["genomamba".to_string()];
+    for a in args {
+        line.push(a.as_ref().to_string_lossy().into_owned());
+        cmd.arg(a);
+    }
+    cmd.env_remove("GENOMAMBA_MODEL");
+    Cmd { cmd, line }
+}
+
+impl Cmd {
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.line.push(a.as_ref().to_string_lossy().into_owned());
+        self.cmd.arg(a);
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Feeds a file to standard input.
+    pub fn stdin_file(mut self, path: impl AsRef<Path>) -> Self {
+        let file = std::fs::File::open(path).expect("open stdin file");
+        self.cmd.stdin(file);
+        self
+    }
+
+    /// Runs it and returns the output, whatever the exit status.
+    pub fn output(mut self) -> (Output, String) {
+        let out = self.cmd.output().expect("run genomamba");
+        (out, self.line.join(" "))
+    }
+
+    /// Runs it, asserts success and returns stdout.
+    pub fn ok(self) -> String {
+        let (out, line) = self.output();
+        assert!(
+            out.status.success(),
+            "expected success: {line}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs it, asserts exit code `code` and returns stderr.
+    pub fn fails_with(self, code: i32) -> String {
+        let (out, line) = self.output();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "expected exit {code}: {line}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stderr.contains("panicked"),
+            "a panic is never an error message:\n{stderr}"
+        );
+        stderr
+    }
+}
