@@ -33,6 +33,12 @@ pub struct Dir {
     dir: tempfile::TempDir,
 }
 
+impl Default for Dir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Dir {
     /// A new empty scratch directory.
     pub fn new() -> Self {

@@ -20,6 +20,8 @@ const BATCH_ROWS: usize = 65_536;
 const BATCH_BYTES: usize = 32 << 20;
 
 /// The row builder of the task, with the pooling state of embeddings.
+// One value per run: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Heads {
     /// Per-base predictions.
     Predict {
@@ -155,10 +157,11 @@ impl Heads {
                         push_pooled(builder, current.as_ref(), &row)?;
                     }
                 }
-                if options.pool == Pool::Window && piece.last {
-                    if let Some(row) = pooler.flush() {
-                        push_pooled(builder, current.as_ref(), &row)?;
-                    }
+                if options.pool == Pool::Window
+                    && piece.last
+                    && let Some(row) = pooler.flush()
+                {
+                    push_pooled(builder, current.as_ref(), &row)?;
                 }
                 Ok((builder.len() - before) as u64)
             }

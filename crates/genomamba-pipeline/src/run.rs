@@ -200,7 +200,7 @@ fn read_inputs(
         if tx.send(FromReader::Opened(index)).is_err() {
             return;
         }
-        let mut windower = Windower::new(source, spec.clone());
+        let mut windower = Windower::new(source, spec);
         loop {
             match windower.next_event() {
                 Ok(Some(event)) => {

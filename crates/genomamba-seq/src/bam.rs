@@ -106,7 +106,7 @@ pub(crate) fn decode(record: &bam::Record, bases: &mut Vec<u8>) -> io::Result<(u
 
 pub(crate) fn raw_of(record: &bam::Record, flag: u16, mapq: u8) -> io::Result<RawRead<'_>> {
     Ok(RawRead {
-        name: record.name().map_or(&b"*"[..], |n| &n[..]),
+        name: record.name().map_or(&b"*"[..], |n| n),
         flag,
         ref_id: record.reference_sequence_id().transpose()?,
         pos: record.alignment_start().transpose()?.map(usize::from),

@@ -67,7 +67,10 @@ impl SinkOptions {
             .set_dictionary_enabled(false);
         // An empty JSON means the caller gives it at the end (`ParquetSink::finish_with_metadata`).
         if !metadata_json.is_empty() {
-            props = props.set_key_value_metadata(Some(vec![KeyValue::new(METADATA_KEY.to_owned(), metadata_json)]));
+            props = props.set_key_value_metadata(Some(vec![KeyValue::new(
+                METADATA_KEY.to_owned(),
+                metadata_json,
+            )]));
         }
         for field in schema.fields() {
             if matches!(

@@ -373,9 +373,17 @@ fn metadata_given_at_the_end_is_written_once() -> TestResult {
     sink.write(&rows.finish()?)?;
     sink.finish_with_metadata(meta_json(Table::Predictions))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path)?)?;
-    let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
     let entries: Vec<_> = kv.into_iter().filter(|e| e.key == METADATA_KEY).collect();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].value.as_deref(), Some(meta_json(Table::Predictions).as_str()));
+    assert_eq!(
+        entries[0].value.as_deref(),
+        Some(meta_json(Table::Predictions).as_str())
+    );
     Ok(())
 }

@@ -57,7 +57,7 @@ fn send_record(
     }
     let mut bases = rec.sequence().as_ref().to_vec();
     let raw = RawRead {
-        name: rec.name().map_or(&b"*"[..], |n| &n[..]),
+        name: rec.name().map_or(&b"*"[..], |n| n),
         flag,
         ref_id: rec.reference_sequence_id(),
         pos: rec.alignment_start().map(usize::from),
