@@ -1,0 +1,83 @@
+#!/usr/bin/env nextflow
+// genomamba as a Nextflow pipeline: cut a genome into shards at window boundaries (`genomamba regions`), run
+// `genomamba predict` or `genomamba embed` per shard, and publish a Hive-partitioned Parquet dataset
+//   <outdir>/<command>/chrom=<name>/part-<k>.parquet
+// that DuckDB, Polars and pyarrow open as one table. Every shard starts on a window boundary and genomamba reads
+// each window's burn-in (and flanks) from outside the shard, so the gathered dataset equals one un-sharded run.
+//
+//   nextflow run workflows/nextflow --fasta data/mixed.fa --window 1024 --shard_bases 2048
+
+include { GENOMAMBA_PREDICT } from './modules/genomamba/predict/main'
+include { GENOMAMBA_EMBED   } from './modules/genomamba/embed/main'
+
+// The shard plan: shards.bed (one line per shard, 4th column its place in the dataset) and one BED per shard.
+process GENOMAMBA_REGIONS {
+    tag "$meta.id"
+    label 'process_single'
+
+    input:
+    tuple val(meta), path(fasta), path(fai)
+
+    output:
+    tuple val(meta), path("shards.bed"), emit: bed
+    tuple val(meta), path("shards/*.bed"), emit: shards
+    tuple val("${task.process}"), val('genomamba'), eval("genomamba --version | sed 's/^genomamba //'"), emit: versions_genomamba, topic: versions
+
+    script:
+    """
+    genomamba regions ${fasta} --max-bases ${params.shard_bases} --window ${params.window} -o shards.bed
+    mkdir shards
+    awk '{ f = sprintf("shards/%06d.bed", NR); print > f; close(f) }' shards.bed
+    """
+
+    stub:
+    """
+    awk '{ printf "%s\\t0\\t%s\\tchrom=%s/part-00000\\n", \$1, \$2, \$1 }' ${fai} > shards.bed
+    mkdir shards
+    awk '{ f = sprintf("shards/%06d.bed", NR); print > f; close(f) }' shards.bed
+    """
+}
+
+workflow {
+    if (!params.fasta) {
+        error "Give the genome with --fasta GENOME.fa (its .fai beside it, or --fai)"
+    }
+    if (!(params.command in ['predict', 'embed'])) {
+        error "--command must be predict or embed, not '${params.command}'"
+    }
+    if (params.command == 'embed' && params.pool != 'window' && (params.window as long) % (params.pool as long) != 0) {
+        error "--pool ${params.pool} must divide --window ${params.window} (or be 'window') so shards gather into one table"
+    }
+
+    def fasta = file(params.fasta, checkIfExists: true)
+    def fai   = file(params.fai ?: "${params.fasta}.fai", checkIfExists: true)
+    def model = params.model ? file(params.model, checkIfExists: true) : []
+    def ch_genome = channel.of([ [ id: params.genome ?: fasta.simpleName ], fasta, fai ])
+
+    GENOMAMBA_REGIONS(ch_genome)
+
+    // One job per shard; meta.partition is `chrom=<percent-encoded name>`, meta.part is `part-<k>`.
+    def ch_jobs = GENOMAMBA_REGIONS.out.shards
+        .transpose()
+        .map { meta, bed ->
+            def name = bed.text.trim().split('\t')[3]
+            def partition = name.tokenize('/')[0]
+            def part = name.tokenize('/')[1]
+            [ meta + [ id: "${meta.id}.${partition}.${part}", genome: meta.id, partition: partition, part: part ], bed ]
+        }
+        .multiMap { meta, bed ->
+            genome: [ meta, fasta, fai ]
+            region: [ [ id: "${meta.partition}/${meta.part}" ], bed ]
+        }
+
+    if (params.command == 'predict') {
+        GENOMAMBA_PREDICT(ch_jobs.genome, ch_jobs.region, model)
+    } else {
+        GENOMAMBA_EMBED(ch_jobs.genome, ch_jobs.region, model)
+    }
+
+    channel.topic('versions')
+        .unique()
+        .map { proc, tool, version -> "${proc.tokenize(':').last()}:\n  ${tool}: ${version}\n" }
+        .collectFile(name: 'versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true)
+}
