@@ -1,6 +1,6 @@
 //! The fast CPU engine: f32, chunked. Per chunk of `L` tokens and per block, the projections are GEMMs over
 //! the whole chunk (`gemm` crate), and the conv and selective scan run per channel in parallel (rayon) with
-//! the state loop vectorised. Buffers live in [`Scratch`] and are reused across chunks.
+//! the state loop vectorised. Buffers live in a scratch arena and are reused across chunks.
 
 mod kernels;
 pub mod matmul;

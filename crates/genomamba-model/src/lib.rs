@@ -1,5 +1,5 @@
 //! Mamba-1 DNA language models on the CPU: config and weight loading (HF transformers and mamba-ssm layouts,
-//! safetensors or PyTorch `.bin`), the recurrent [`State`], an f64 [`reference`] engine and the fast f32
+//! safetensors or PyTorch `.bin`), the recurrent [`State`], an f64 [`mod@reference`] engine and the fast f32
 //! [`cpu`] engine, all behind the [`Engine`] trait that the CUDA engine also implements.
 //!
 //! ```no_run

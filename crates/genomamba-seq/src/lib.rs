@@ -1,6 +1,6 @@
 //! genomamba-seq: genome and read files in, coordinate-tagged token windows out.
 //!
-//! - [`open`] picks a reader for a path (or `-` for standard input) by sniffing its first bytes: FASTA (plain,
+//! - [`open()`] picks a reader for a path (or `-` for standard input) by sniffing its first bytes: FASTA (plain,
 //!   gzip, bgzip; regions through `.fai`/`.gzi`), FASTQ (plain, gzip), BAM (streamed, or region queries through
 //!   `.bai`/`.csi`) and CRAM (with a reference FASTA). Every reader is a [`SequenceSource`]: a stream of
 //!   sequences ([`SequenceInfo`]) whose bases are read in bounded slices, so a 250 Mb chromosome is never held

@@ -106,7 +106,7 @@ impl CudaEngine {
         Ok(())
     }
 
-    /// Runs `tokens` like [`Engine::run`] but returns only mean-pooled hidden rows: bins of `bin` tokens
+    /// Runs `tokens` like [`genomamba_model::Engine::run`] but returns only mean-pooled hidden rows: bins of `bin` tokens
     /// aligned to the call's first token (the last may be shorter), `(ceil(len / bin), D)` appended to
     /// `pooled`. Only pooled rows cross PCIe. Returns the number of pooled rows.
     pub fn run_pooled(
