@@ -355,6 +355,73 @@ fn regions_command_shards_on_window_boundaries() {
     assert_eq!(covered, LAMBDA_LEN as u64);
 }
 
+/// Runs `args` once over the whole genome and once over the shards `genomamba regions` cuts (through
+/// `--regions`, bgzip input), and returns both tables.
+fn whole_and_sharded(args: &[&str], window: &str) -> (RecordBatch, RecordBatch) {
+    let dir = Dir::new();
+    let genome = util::derived("lambda_virus.fa.gz");
+    let bed = genomamba(["regions"])
+        .arg(&genome)
+        .args(["--max-bases", "10000", "--window", window])
+        .ok();
+    assert!(bed.lines().count() >= 5, "several shards:\n{bed}");
+    let bed = dir.write("shards.bed", bed);
+    let common = ["--window", window, "--overlap", "700", "--chunk", "3000", "-q"];
+    let whole = dir.path("whole.parquet");
+    genomamba(args.iter().copied())
+        .arg(&genome)
+        .args(common)
+        .arg("-o")
+        .arg(&whole)
+        .ok();
+    let sharded = dir.path("sharded.parquet");
+    genomamba(args.iter().copied())
+        .arg(&genome)
+        .args(common)
+        .arg("--regions")
+        .arg(&bed)
+        .arg("-o")
+        .arg(&sharded)
+        .ok();
+    (read(&whole).0, read(&sharded).0)
+}
+
+#[test]
+fn sharded_predictions_equal_one_run_over_the_whole_genome() {
+    let (whole, sharded) = whole_and_sharded(&["predict"], "4096");
+    assert_eq!(sharded.num_rows(), whole.num_rows());
+    for column in ["start", "end"] {
+        assert_eq!(i64s(&sharded, column), i64s(&whole, column), "{column}");
+    }
+    assert_eq!(names(&sharded, "chrom"), names(&whole, "chrom"));
+    for column in ["p_a", "p_c", "p_g", "p_t", "entropy", "logp_ref"] {
+        assert_eq!(f32s(&sharded, column), f32s(&whole, column), "{column}");
+    }
+}
+
+#[test]
+fn sharded_embeddings_with_flanks_equal_one_run_over_the_whole_genome() {
+    // `--strand both` windows with flanks on both sides, as a bidirectional model does.
+    let (whole, sharded) =
+        whole_and_sharded(&["embed", "--pool", "1024", "--strand", "both"], "4096");
+    assert_eq!(sharded.num_rows(), whole.num_rows());
+    assert_eq!(i64s(&sharded, "start"), i64s(&whole, "start"));
+    let flat = |b: &RecordBatch| {
+        let col = b.column_by_name("embedding").expect("embedding");
+        let list = col
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeListArray>()
+            .expect("fixed size list");
+        list.values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("f32 values")
+            .values()
+            .to_vec()
+    };
+    assert_eq!(flat(&sharded), flat(&whole));
+}
+
 #[test]
 fn inspect_describes_the_embedded_model() {
     let text = genomamba(["inspect"]).ok();

@@ -41,6 +41,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (GPU tests show as ignored)"
 cargo test --workspace --no-fail-fast
 
+step "workflows: Snakemake run for real, Nextflow module templates run with the binary"
+workflow_out=$(mktemp -d)
+trap 'rm -rf "$workflow_out"' EXIT
+GENOMAMBA_BIN=$root/target/debug/genomamba "$venv/bin/python" tests/workflows/check_snakemake.py --keep "$workflow_out/snakemake"
+GENOMAMBA_BIN=$root/target/debug/genomamba GENOMAMBA_SNAKEMAKE_RESULTS=$workflow_out/snakemake \
+  "$venv/bin/python" tests/workflows/check_nextflow.py
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 

@@ -120,6 +120,8 @@ impl Plan {
             reference: run.reference.clone(),
             filter,
             threads: threads.min(4),
+            // Set by the pipeline from the window geometry.
+            context: (0, 0),
         };
         let settings = Settings {
             task,

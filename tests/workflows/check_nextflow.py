@@ -11,7 +11,8 @@
     command, and the versions `eval` parses.
 
 Usage (from the repository root): python tests/workflows/check_nextflow.py
-Env: GENOMAMBA_BIN (default target/release/genomamba, else target/debug/genomamba), GENOMAMBA_CHECK_GPU=1 to run
+Env: GENOMAMBA_BIN (default target/release/genomamba, else target/debug/genomamba), GENOMAMBA_SNAKEMAKE_RESULTS=DIR
+to also compare with the dataset tests/workflows/check_snakemake.py --keep DIR made, GENOMAMBA_CHECK_GPU=1 to run
 the templates with task.ext.use_gpu = true (needs a GPU), GENOMAMBA_CHECK_KEEP=1 to keep the temp folder.
 Exit 0 when every check passes, 1 otherwise.
 """
@@ -524,6 +525,16 @@ def dynamic(binary: Path, workdir: Path) -> None:
         same = gathered.equals(single)
         check(same, f"{cmd}: gathered shards equal the un-sharded run ({gathered.num_rows} rows)"
               + ("" if same else f": {explain_difference(gathered, single)}"))
+        snakemake_results = os.environ.get("GENOMAMBA_SNAKEMAKE_RESULTS")
+        if snakemake_results:
+            parts = sorted(Path(snakemake_results, "mixed", cmd).glob("chrom=*/part-*.parquet"))
+            order = {name: i for i, name in enumerate(lengths)}
+            smk = normalise(pa.concat_tables([pq.read_table(p) for p in parts]))
+            rows = sorted(range(smk.num_rows), key=lambda i: (order[smk["chrom"][i].as_py()], smk["start"][i].as_py()))
+            smk = smk.take(pa.array(rows))
+            same = smk.equals(gathered)
+            check(same, f"{cmd}: the Nextflow shards equal the Snakemake workflow's dataset ({len(parts)} files)"
+                  + ("" if same else f": {explain_difference(gathered, smk)}"))
         try:
             import duckdb
 

@@ -110,7 +110,9 @@ pub fn run(
 
     let sink = thread::scope(|scope| -> Result<ParquetSink> {
         let inputs = settings.inputs.clone();
-        let open = settings.open.clone();
+        // A region gets the burn-in (and flanks) it would have inside a run over its whole record.
+        let after = if spec.bidirectional { spec.overlap } else { 0 };
+        let open = settings.open.clone().with_context(spec.overlap, after);
         scope.spawn(move || read_inputs(inputs, open, spec, piece_tx));
         let writer = scope.spawn(move || write_batches(sink, batch_rx));
 

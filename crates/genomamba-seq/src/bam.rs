@@ -92,6 +92,7 @@ pub(crate) fn read_info(header: &sam::Header, raw: RawRead<'_>, bases: &mut [u8]
             mapq: (raw.mapq != 255 && raw.flag & UNMAPPED == 0).then_some(raw.mapq),
             flag: raw.flag,
         }),
+        ..Default::default()
     }
 }
 

@@ -162,6 +162,7 @@ impl SequenceSource for Reader {
                 start: 0,
                 len: None,
                 alignment: None,
+                ..Default::default()
             }));
         }
     }

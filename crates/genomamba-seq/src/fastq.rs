@@ -71,6 +71,7 @@ impl SequenceSource for Reader {
             start: 0,
             len: Some(len),
             alignment: None,
+            ..Default::default()
         }))
     }
 

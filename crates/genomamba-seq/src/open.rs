@@ -44,9 +44,18 @@ pub struct OpenOptions {
     pub filter: ReadFilter,
     /// BGZF decompression threads for streamed bgzip/BAM input (0 = available parallelism, at most 4).
     pub threads: usize,
+    /// Bases of context to stream before and after each FASTA region (clipped to the record), so that a
+    /// region's first window gets the same burn-in (and a bidirectional model the same flanks) as in a run
+    /// over the whole record. Reported as [`SequenceInfo::lead`] and [`SequenceInfo::trail`].
+    pub context: (u64, u64),
 }
 
 impl OpenOptions {
+    /// Sets the context streamed before and after each FASTA region.
+    pub fn with_context(mut self, before: u64, after: u64) -> Self {
+        self.context = (before, after);
+        self
+    }
     /// Sets the format override.
     pub fn with_format(mut self, format: Format) -> Self {
         self.format = Some(format);
@@ -185,6 +194,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
                 path,
                 comp == Compression::Bgzf,
                 regions,
+                opts.context,
             )?))
         }
         Format::Bam if !opts.regions.is_empty() => Ok(Box::new(bam::QueryReader::open(

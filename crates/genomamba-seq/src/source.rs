@@ -13,6 +13,11 @@ pub struct SequenceInfo {
     pub len: Option<u64>,
     /// Alignment fields (BAM/CRAM only).
     pub alignment: Option<Alignment>,
+    /// Bases of context streamed before `start` (region reads with [`crate::OpenOptions::context`]): read,
+    /// tokenized and run through the model as burn-in or flank, but not part of the sequence.
+    pub lead: u64,
+    /// Bases of context streamed after the sequence's last base (bidirectional flank); `len` is then `Some`.
+    pub trail: u64,
 }
 
 /// Alignment fields of a BAM/CRAM record.

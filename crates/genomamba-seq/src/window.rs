@@ -7,6 +7,11 @@
 //! window, so a 100 Mb record is held `max_piece + O` tokens at a time.
 //! Bidirectional: window `k` is one piece `[k*W - O, (k+1)*W + O)` clipped to the sequence; `keep` is the core.
 //! Either way every base of a sequence is in exactly one `keep` range, in order.
+//!
+//! Context: a sequence may stream [`SequenceInfo::lead`] bases before its first base and
+//! [`SequenceInfo::trail`] after its last (FASTA regions read with context). The window grid starts at the
+//! sequence's first base; context bases serve only as burn-in or flank, so a region cut at a window boundary
+//! gives exactly the outputs a run over the whole record gives for those bases.
 
 mod batch;
 
@@ -109,10 +114,16 @@ pub enum Event {
     SequenceEnd(SequenceSummary),
 }
 
+/// The sequence being windowed. Offsets are into the streamed bases: `lead` context bases, then the
+/// sequence, then `trail` context bases.
 struct Current {
     index: usize,
     info: Arc<SequenceInfo>,
-    /// Raw bases `[buf_start, buf_start + buf.len())` of the sequence.
+    /// Stream offset of the sequence's first base (= `info.lead`).
+    lead: u64,
+    /// Stream offset one past the sequence's last base (`u64::MAX` when no context follows it).
+    limit: u64,
+    /// Raw bases `[buf_start, buf_start + buf.len())` of the stream.
     buf: Vec<u8>,
     buf_start: u64,
     exhausted: bool,
@@ -171,14 +182,22 @@ impl Windower {
                     self.done = true;
                     return Ok(None);
                 };
+                let lead = info.lead;
+                let limit = if info.trail > 0 {
+                    lead.saturating_add(info.len.unwrap_or(u64::MAX))
+                } else {
+                    u64::MAX
+                };
                 self.cur = Some(Current {
                     index: self.next_index,
                     info: Arc::new(info),
+                    lead,
+                    limit,
                     buf: Vec::new(),
                     buf_start: 0,
                     exhausted: false,
                     window: 0,
-                    pos: 0,
+                    pos: lead,
                     md5: Md5::new(),
                     n_count: 0,
                     scratch: Vec::new(),
@@ -203,7 +222,11 @@ impl Windower {
                 c.exhausted = true;
                 break;
             }
-            let new = &c.buf[old..];
+            // Only the sequence's own bases count towards its MD5 and N count, not the context.
+            let new_start = c.buf_start + old as u64;
+            let lo = c.lead.clamp(new_start, c.buf_end()) - c.buf_start;
+            let hi = c.limit.clamp(new_start, c.buf_end()) - c.buf_start;
+            let new = &c.buf[lo as usize..hi as usize];
             c.scratch.clear();
             c.scratch.extend(new.iter().map(u8::to_ascii_uppercase));
             c.md5.update(&c.scratch);
@@ -225,25 +248,29 @@ impl Windower {
         } else {
             spec.window
         };
-        let ws = c.window.saturating_mul(w);
+        let ws = c.lead.saturating_add(c.window.saturating_mul(w));
         let we = ws.saturating_add(w);
         let (from, core_end, first, last) = if spec.bidirectional {
             Self::fill(&mut *self.src, c, we.saturating_add(spec.overlap))?;
-            let core_end = we.min(c.buf_end());
+            let core_end = we.min(c.buf_end()).min(c.limit);
             if core_end <= ws {
                 return Ok(self.cur.take().map(Self::summary));
             }
             (ws.saturating_sub(spec.overlap), core_end, true, true)
         } else {
             let first = c.pos == ws;
-            let target = we.min(c.pos.saturating_add(spec.max_piece as u64));
+            let target = we
+                .min(c.pos.saturating_add(spec.max_piece as u64))
+                .min(c.limit);
             // One base of lookahead tells whether the sequence ends with this piece.
             Self::fill(&mut *self.src, c, target.saturating_add(1))?;
             let core_end = target.min(c.buf_end());
             if core_end <= c.pos {
                 return Ok(self.cur.take().map(Self::summary));
             }
-            let last = core_end == we || (c.exhausted && core_end == c.buf_end());
+            let last = core_end == we
+                || core_end == c.limit
+                || (c.exhausted && core_end == c.buf_end());
             let from = if first {
                 ws.saturating_sub(spec.overlap)
             } else {
@@ -262,7 +289,7 @@ impl Windower {
         let mut tokens = Vec::with_capacity(bases.len());
         let mut soft_masked = Vec::with_capacity(bases.len());
         if let Err(e) = alphabet::tokenize(&bases, &mut tokens, &mut soft_masked) {
-            let at = c.info.start + from + e.offset as u64 + 1;
+            let at = c.info.start - c.lead + from + e.offset as u64 + 1;
             return Err(invalid_data(
                 self.src.input_name(),
                 format_args!(
@@ -279,7 +306,7 @@ impl Windower {
             window_index: c.window,
             first,
             last,
-            start: c.info.start + from,
+            start: c.info.start - c.lead + from,
             tokens,
             bases,
             soft_masked,
@@ -300,7 +327,7 @@ impl Windower {
     }
 
     fn summary(c: Current) -> Event {
-        let length = c.buf_end();
+        let length = c.buf_end().min(c.limit).saturating_sub(c.lead);
         Event::SequenceEnd(SequenceSummary {
             seq_index: c.index,
             info: c.info,

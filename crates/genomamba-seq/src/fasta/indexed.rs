@@ -28,6 +28,8 @@ pub struct IndexedReader {
     remaining: u64,
     current: Option<(String, u64)>,
     state: LineState,
+    /// Context bases to read before and after each region.
+    context: (u64, u64),
 }
 
 /// `path` with `ext` appended (`x.fa` -> `x.fa.fai`).
@@ -38,8 +40,14 @@ pub(crate) fn with_suffix(path: &Path, ext: &str) -> PathBuf {
 }
 
 impl IndexedReader {
-    /// Opens `path` with its `.fai` (and `.gzi` when `bgzf`), to read `regions` in order.
-    pub fn open(path: &Path, bgzf_compressed: bool, regions: Vec<Region>) -> io::Result<Self> {
+    /// Opens `path` with its `.fai` (and `.gzi` when `bgzf`), to read `regions` in order, each with up to
+    /// `context.0` bases before it and `context.1` after it (clipped to the record).
+    pub fn open(
+        path: &Path,
+        bgzf_compressed: bool,
+        regions: Vec<Region>,
+        flanks: (u64, u64),
+    ) -> io::Result<Self> {
         let input = path.display().to_string();
         let fai_path = with_suffix(path, ".fai");
         let index: Vec<fai::Record> = fai::fs::read(&fai_path)
@@ -68,7 +76,9 @@ impl IndexedReader {
         } else {
             Box::new(BufReader::with_capacity(1 << 16, file))
         };
-        Self::from_parts(inner, input, index, regions)
+        let mut reader = Self::from_parts(inner, input, index, regions)?;
+        reader.context = flanks;
+        Ok(reader)
     }
 
     fn from_parts(
@@ -85,6 +95,7 @@ impl IndexedReader {
             remaining: 0,
             current: None,
             state: LineState::default(),
+            context: (0, 0),
         };
         // Validate every region up front: fail before any output.
         for region in &regions {
@@ -139,6 +150,8 @@ impl SequenceSource for IndexedReader {
         let (start, end) = region
             .resolve(rec.length())
             .map_err(|e| invalid_data(&self.input, e))?;
+        let lead = self.context.0.min(start);
+        let trail = self.context.1.min(rec.length().saturating_sub(end));
         let line_bases = rec.line_base_count().get();
         let line_width = rec.line_width().get();
         if line_bases == 0 || line_width < line_bases {
@@ -161,18 +174,22 @@ impl SequenceSource for IndexedReader {
                 format_args!("no line end before offset {}", rec.position()),
             ));
         }
-        let pos = rec.position() + start / line_bases * line_width + start % line_bases;
+        let first = start - lead;
+        let pos = rec.position() + first / line_bases * line_width + first % line_bases;
         self.inner
             .seek(SeekFrom::Start(pos))
             .map_err(|e| context(&self.input, "seeking", e))?;
-        self.state.at_line_start = start % line_bases == 0;
-        self.remaining = end - start;
-        self.current = Some((region.name.clone(), end - start));
+        self.state.at_line_start = first % line_bases == 0;
+        let streamed = lead + (end - start) + trail;
+        self.remaining = streamed;
+        self.current = Some((region.name.clone(), streamed));
         Ok(Some(SequenceInfo {
             name: region.name,
             start,
             len: Some(end - start),
             alignment: None,
+            lead,
+            trail,
         }))
     }
 

@@ -187,3 +187,106 @@ fn test_invalid_base_names_record_and_position() -> io::Result<()> {
     );
     Ok(())
 }
+
+/// Streams regions `[start, end)` of one in-memory record with up to `context` bases around each, as an
+/// indexed FASTA reader does.
+struct RegionSlices {
+    seq: Vec<u8>,
+    regions: Vec<(u64, u64)>,
+    context: (u64, u64),
+    next: usize,
+    at: usize,
+    to: usize,
+}
+
+impl SequenceSource for RegionSlices {
+    fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
+        let Some(&(start, end)) = self.regions.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let lead = self.context.0.min(start);
+        let trail = self.context.1.min(self.seq.len() as u64 - end);
+        (self.at, self.to) = ((start - lead) as usize, (end + trail) as usize);
+        Ok(Some(SequenceInfo {
+            name: "r".into(),
+            start,
+            len: Some(end - start),
+            lead,
+            trail,
+            ..Default::default()
+        }))
+    }
+    fn read_bases(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let n = max.min(self.to - self.at);
+        buf.extend_from_slice(&self.seq[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+    fn input_name(&self) -> &str {
+        "slices"
+    }
+}
+
+/// The pieces of a windower, without the per-sequence indexes: (start, tokens, keep, first, last).
+type PieceKey = (u64, Vec<u8>, Range<usize>, bool, bool);
+
+fn pieces_and_summaries(w: Windower) -> io::Result<(Vec<PieceKey>, Vec<SequenceSummary>)> {
+    let (mut pieces, mut ends) = (Vec::new(), Vec::new());
+    for ev in w {
+        match ev? {
+            Event::Piece(p) => pieces.push((p.start, p.tokens, p.keep, p.first, p.last)),
+            Event::SequenceEnd(s) => ends.push(s),
+        }
+    }
+    Ok((pieces, ends))
+}
+
+#[test]
+fn test_regions_cut_at_window_boundaries_equal_the_whole_record() -> io::Result<()> {
+    let mut rng = StdRng::seed_from_u64(0xc0de);
+    for case in 0..300 {
+        let len = rng.random_range(1..400u64);
+        let seq: Vec<u8> = (0..len).map(|_| b"ACGTNacgt"[rng.random_range(0..9)]).collect();
+        let spec = WindowSpec {
+            window: [1, 2, 7, 50, 64][rng.random_range(0..5)],
+            overlap: rng.random_range(0..40),
+            bidirectional: case % 2 == 0,
+            max_piece: rng.random_range(1..80),
+        };
+        // Cut points on the window grid; every region at least one base long.
+        let mut cuts: Vec<u64> = (1..=len.div_ceil(spec.window))
+            .map(|k| k * spec.window)
+            .filter(|&c| c < len && rng.random_bool(0.3))
+            .collect();
+        cuts.insert(0, 0);
+        cuts.push(len);
+        let regions: Vec<(u64, u64)> = cuts.windows(2).map(|c| (c[0], c[1])).collect();
+        let whole = RegionSlices {
+            seq: seq.clone(),
+            regions: vec![(0, len)],
+            context: (0, 0),
+            next: 0,
+            at: 0,
+            to: 0,
+        };
+        let sharded = RegionSlices {
+            seq: seq.clone(),
+            regions: regions.clone(),
+            context: (spec.overlap, if spec.bidirectional { spec.overlap } else { 0 }),
+            next: 0,
+            at: 0,
+            to: 0,
+        };
+        let (want, _) = pieces_and_summaries(Windower::new(Box::new(whole), spec))?;
+        let (got, ends) = pieces_and_summaries(Windower::new(Box::new(sharded), spec))?;
+        assert_eq!(got, want, "case {case}: {spec:?} regions {regions:?}");
+        for (end, &(s, e)) in ends.iter().zip(&regions) {
+            let upper: Vec<u8> = seq[s as usize..e as usize].to_ascii_uppercase();
+            assert_eq!(end.length, e - s);
+            assert_eq!(end.md5, <[u8; 16]>::from(Md5::digest(&upper)));
+            assert_eq!(end.n_count, upper.iter().filter(|&&b| b == b'N').count() as u64);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Runs the Snakemake workflow (workflows/snakemake) for real on data/mixed.fa and checks what it made.
+
+For `predict` and `embed`, in a temporary results folder:
+- the gathered Hive dataset (<genome>/<command>/chrom=<name>/part-<k>.parquet) opens as one table in pyarrow,
+  Polars and DuckDB, with the partition column giving back each contig's name;
+- predict: one row per base (row count = sum of the contig lengths), coordinates contiguous per contig;
+- values identical to one un-sharded genomamba run of the same options;
+- per-job logs and benchmark files exist; a second `snakemake` run has nothing to do; removing one shard's
+  output reruns that shard only.
+
+Usage (from the repository root): python tests/workflows/check_snakemake.py [--keep DIR]
+Env: GENOMAMBA_BIN (default target/release/genomamba, else target/debug/genomamba).
+--keep DIR leaves the results in DIR (tests/workflows/check_nextflow.py compares its outputs to them).
+Exit 0 when every check passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEFILE = ROOT / "workflows" / "snakemake" / "Snakefile"
+failures: list[str] = []
+
+
+def check(ok: bool, what: str) -> bool:
+    print(("  ok    " if ok else "  FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def find_binary() -> Path:
+    if os.environ.get("GENOMAMBA_BIN"):
+        return Path(os.environ["GENOMAMBA_BIN"]).resolve()
+    for profile in ("release", "debug"):
+        path = ROOT / "target" / profile / "genomamba"
+        if path.exists():
+            return path
+    sys.exit("check_snakemake: no genomamba binary: run `cargo build --release` or set GENOMAMBA_BIN")
+
+
+def snakemake(config: dict, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+    overrides = [f"{k}={v}" for k, v in config.items()]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", "--directory", str(ROOT),
+           "--config", *overrides, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+
+def jobs_run(proc: subprocess.CompletedProcess, rule: str) -> int:
+    """How many jobs of `rule` Snakemake says it ran (from its `localrule`/`rule` lines)."""
+    text = proc.stdout + proc.stderr
+    return sum(1 for line in text.splitlines() if line.strip() in (f"rule {rule}:", f"localrule {rule}:"))
+
+
+def normalise(table):
+    import pyarrow as pa
+
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.table(cols, names=table.column_names).combine_chunks()
+
+
+def run_command(command: str, binary: Path, results: Path, lengths: dict[str, int]) -> None:
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print(f"[{command}]")
+    config = {"genomamba": binary, "command": command, "outdir": results, "threads": 1}
+    proc = snakemake(config, results)
+    if not check(proc.returncode == 0, f"{command}: snakemake succeeds"):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return
+    dataset_dir = results / "mixed" / command
+    parts = sorted(dataset_dir.glob("chrom=*/part-*.parquet"))
+    plan = (results / "mixed" / "shards.bed").read_text().splitlines()
+    check(len(parts) == len(plan) > len(lengths),
+          f"{command}: one Parquet file per shard ({len(parts)}), more shards than contigs ({len(lengths)})")
+    check(all((results / "logs" / "mixed" / command / p.parent.name / p.name.replace(".parquet", ".log")).exists()
+              for p in parts), f"{command}: a log per shard")
+    check(all((results / "benchmarks" / "mixed" / command / p.parent.name / p.name.replace(".parquet", ".tsv"))
+              .exists() for p in parts), f"{command}: a benchmark file per shard")
+
+    # What a user types: pyarrow, Polars and DuckDB on the folder, Hive partitioning on.
+    table = pq.read_table(dataset_dir)
+    check(table.num_rows > 0 and set(table["chrom"].to_pylist()) == set(lengths),
+          f"{command}: pyarrow opens the folder as one table ({table.num_rows} rows, every contig)")
+    gathered = normalise(pa.concat_tables([pq.read_table(p) for p in parts]))
+    check(set(gathered["chrom"].to_pylist()) == set(lengths), f"{command}: every contig present")
+    misplaced = [p for p in parts if set(pq.read_table(p, columns=["chrom"])["chrom"].to_pylist())
+                 != {urllib.parse.unquote(p.parent.name.split("=", 1)[1])}]
+    check(not misplaced, f"{command}: each chrom=<name> folder holds only that contig ({misplaced})")
+    polars_rows = pl.scan_parquet(str(dataset_dir / "**" / "*.parquet")).select(pl.len()).collect().item()
+    duck = duckdb.connect().execute(
+        f"SELECT chrom, count(*) FROM read_parquet('{dataset_dir}/*/*.parquet', hive_partitioning = true) "
+        "GROUP BY chrom").fetchall()
+    duck_rows = sum(n for _, n in duck)
+    check(polars_rows == duck_rows == table.num_rows and {c for c, _ in duck} == set(lengths),
+          f"{command}: Polars and DuckDB read {polars_rows}, {duck_rows} rows, every contig")
+
+    # Order the gathered rows as an un-sharded run writes them: contigs in file order, then by start.
+    order = {name: i for i, name in enumerate(lengths)}
+    rows = sorted(range(gathered.num_rows), key=lambda i: (order[gathered["chrom"][i].as_py()], gathered["start"][i].as_py()))
+    gathered = gathered.take(pa.array(rows))
+    if command == "predict":
+        check(gathered.num_rows == sum(lengths.values()),
+              f"predict: one row per base ({gathered.num_rows} = sum of contig lengths {sum(lengths.values())})")
+        contiguous = True
+        for name, length in lengths.items():
+            starts = [s for c, s in zip(gathered["chrom"].to_pylist(), gathered["start"].to_pylist()) if c == name]
+            contiguous &= starts == list(range(length))
+        check(contiguous, "predict: coordinates contiguous per contig, from 0 to its length")
+
+    # One un-sharded run with the options the workflow uses.
+    whole = results / f"whole-{command}.parquet"
+    cfg = read_config()
+    args = [str(binary), command, cfg["genomes"]["mixed"], "--window", str(cfg["window"]), "--overlap",
+            str(cfg["overlap"]), "--device", "cpu", "--threads", "1", "-q", "-o", str(whole)]
+    if command == "embed":
+        args += ["--pool", str(cfg["pool"])]
+    subprocess.run(args, check=True, cwd=ROOT)
+    single = normalise(pq.read_table(whole))
+    same = gathered.equals(single)
+    check(same, f"{command}: gathered shards equal one un-sharded run ({single.num_rows} rows, every value)")
+
+    # Reruns: nothing to do; then only the removed shard is redone.
+    again = snakemake(config, results)
+    check(again.returncode == 0 and jobs_run(again, "shard") == 0, f"{command}: a second run has nothing to do")
+    parts[0].unlink()
+    redo = snakemake(config, results)
+    check(redo.returncode == 0 and jobs_run(redo, "shard") == 1 and parts[0].exists(),
+          f"{command}: removing one shard's output reruns that shard only ({jobs_run(redo, 'shard')} shard jobs)")
+
+
+def read_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "workflows" / "snakemake" / "config.yaml").read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="leave the results in this folder (created, must be empty)")
+    opts = parser.parse_args()
+    binary = find_binary()
+    fai = ROOT / "data" / "mixed.fa.fai"
+    lengths = {line.split("\t")[0]: int(line.split("\t")[1]) for line in fai.read_text().splitlines()}
+    results = opts.keep.resolve() if opts.keep else Path(tempfile.mkdtemp(prefix="check_snakemake."))
+    results.mkdir(parents=True, exist_ok=True)
+    try:
+        for command in ("predict", "embed"):
+            run_command(command, binary, results, lengths)
+    finally:
+        if not opts.keep:
+            shutil.rmtree(results, ignore_errors=True)
+    print(f"\n{'all' if not failures else len(failures)} snakemake checks {'passed' if not failures else 'FAILED'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
