@@ -319,6 +319,132 @@ fn bad_bases_fail_cleanly_with_file_record_and_position_and_leave_nothing() {
     );
 }
 
+/// Runs `genomamba predict` on lambda with `extra` arguments in `dir` and returns stderr, asserting exit `code`.
+fn predict_fails(dir: &Dir, extra: &[&str], code: i32) -> String {
+    genomamba(["predict"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["--device", "cpu", "-q"])
+        .args(extra.iter().copied())
+        .current_dir(dir.path(""))
+        .fails_with(code)
+}
+
+#[test]
+fn bad_use_gets_a_clear_error_the_right_exit_code_and_no_output() {
+    let dir = Dir::new();
+    let err = predict_fails(&dir, &["--bogus", "-o", "x.parquet"], 2);
+    assert!(err.contains("--bogus"), "{err}");
+    let err = genomamba(["predict", "missing.fa", "-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(
+        err.contains("genomamba: error: input missing.fa: No such file"),
+        "{err}"
+    );
+    std::fs::create_dir(dir.path("not-a-model")).expect("mkdir");
+    let err = predict_fails(&dir, &["--model", "not-a-model", "-o", "x.parquet"], 1);
+    assert!(err.contains("not-a-model/config.json"), "{err}");
+    let err = predict_fails(&dir, &["-o", "no/such/dir/x.parquet"], 1);
+    assert!(
+        err.contains("the directory no/such/dir does not exist"),
+        "{err}"
+    );
+    assert_eq!(dir.listing(), vec!["not-a-model"], "nothing written");
+
+    // The output is an input: refused even with --force, the input untouched.
+    let input = dir.write(
+        "genome.fa",
+        std::fs::read(data("genomes/lambda_virus.fa")).expect("lambda"),
+    );
+    let err = genomamba(["predict", "genome.fa", "--force", "-o", "./genome.fa"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(err.contains("is also an input"), "{err}");
+    assert_eq!(
+        std::fs::read(&input).expect("input"),
+        std::fs::read(data("genomes/lambda_virus.fa")).expect("lambda")
+    );
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_leaves_nothing() {
+    // The shell's file-size limit stands in for a full disk: writes past 64 KiB fail with EFBIG.
+    let dir = Dir::new();
+    let line = format!(
+        "ulimit -f 64; trap '' XFSZ; exec '{}' predict '{}' --device cpu -q -o out.parquet",
+        env!("CARGO_BIN_EXE_genomamba"),
+        data("genomes/lambda_virus.fa").display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &line])
+        .current_dir(dir.path(""))
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("genomamba: error: no output written to out.parquet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(
+        dir.listing().is_empty(),
+        "no output, no temporary file: {:?}",
+        dir.listing()
+    );
+}
+
+#[test]
+fn cuda_without_a_gpu_is_a_clear_error() {
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        return; // a GPU machine runs tests/gpu instead
+    }
+    let dir = Dir::new();
+    let err = genomamba(["predict"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["--device", "cuda", "-q", "-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(
+        err.starts_with("genomamba: error: starting the CUDA engine"),
+        "{err}"
+    );
+    assert!(dir.listing().is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_run_with_exit_130_and_leaves_nothing() {
+    let dir = Dir::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_genomamba"))
+        .arg("predict")
+        .arg(util::derived("ecoli536.fa"))
+        .args(["--device", "cpu", "-q", "-o", "out.parquet"])
+        .current_dir(dir.path(""))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the run is under way (its temporary output exists), then interrupt it.
+    let started = std::time::Instant::now();
+    while dir.listing().is_empty() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !dir.listing().is_empty(),
+        "the run never started its output"
+    );
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(dir.listing().is_empty(), "left behind: {:?}", dir.listing());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = Dir::new();
@@ -366,7 +492,15 @@ fn whole_and_sharded(args: &[&str], window: &str) -> (RecordBatch, RecordBatch) 
         .ok();
     assert!(bed.lines().count() >= 5, "several shards:\n{bed}");
     let bed = dir.write("shards.bed", bed);
-    let common = ["--window", window, "--overlap", "700", "--chunk", "3000", "-q"];
+    let common = [
+        "--window",
+        window,
+        "--overlap",
+        "700",
+        "--chunk",
+        "3000",
+        "-q",
+    ];
     let whole = dir.path("whole.parquet");
     genomamba(args.iter().copied())
         .arg(&genome)

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("genomamba: error: {e:#}");
+            eprintln!("genomamba: error: {}", message(&e));
             if INTERRUPTED.load(Ordering::SeqCst) {
                 ExitCode::from(130)
             } else if e.downcast_ref::<UsageError>().is_some() {
@@ -94,7 +94,7 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         model_json,
         &INTERRUPTED,
     )
-    .with_context(|| format!("writing {}", plan.settings.output.display()))?;
+    .with_context(|| format!("no output written to {}", plan.settings.output.display()))?;
     if !plan.settings.quiet {
         eprintln!(
             "genomamba: {} records, {} bases, {} rows in {:.1} s ({:.0} bases/s) on {} -> {}",
@@ -108,6 +108,23 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the message already holds (many
+/// errors repeat their source in their own text).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Whether the error chain ends in a broken pipe (a reader closed our stdout: not an error).

@@ -87,6 +87,7 @@ impl Plan {
             FormatArg::Cram => Some(Format::Cram),
         };
         let kind = input_kind(&run.inputs, format)?;
+        check_paths(&run.inputs, &run.output)?;
         let mut regions = Vec::new();
         for text in &run.regions {
             regions.push(
@@ -244,4 +245,35 @@ mod tests {
             Some(InputKind::AlignedReads)
         );
     }
+}
+
+/// Fails before any model is loaded or file created when an input is missing, the output's directory does not
+/// exist, or the output is one of the inputs (`--force` would destroy it).
+fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
+    for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
+        std::fs::metadata(input).with_context(|| format!("input {}", input.display()))?;
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "output {}: the directory {} does not exist",
+            output.display(),
+            dir.display()
+        );
+    }
+    if let Ok(out) = output.canonicalize() {
+        for input in inputs {
+            if input.canonicalize().is_ok_and(|i| i == out) {
+                return Err(UsageError(format!(
+                    "the output {} is also an input; choose another output path",
+                    output.display()
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
