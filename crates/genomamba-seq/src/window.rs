@@ -268,9 +268,8 @@ impl Windower {
             if core_end <= c.pos {
                 return Ok(self.cur.take().map(Self::summary));
             }
-            let last = core_end == we
-                || core_end == c.limit
-                || (c.exhausted && core_end == c.buf_end());
+            let last =
+                core_end == we || core_end == c.limit || (c.exhausted && core_end == c.buf_end());
             let from = if first {
                 ws.saturating_sub(spec.overlap)
             } else {

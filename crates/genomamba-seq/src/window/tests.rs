@@ -247,7 +247,9 @@ fn test_regions_cut_at_window_boundaries_equal_the_whole_record() -> io::Result<
     let mut rng = StdRng::seed_from_u64(0xc0de);
     for case in 0..300 {
         let len = rng.random_range(1..400u64);
-        let seq: Vec<u8> = (0..len).map(|_| b"ACGTNacgt"[rng.random_range(0..9)]).collect();
+        let seq: Vec<u8> = (0..len)
+            .map(|_| b"ACGTNacgt"[rng.random_range(0..9)])
+            .collect();
         let spec = WindowSpec {
             window: [1, 2, 7, 50, 64][rng.random_range(0..5)],
             overlap: rng.random_range(0..40),
@@ -273,7 +275,10 @@ fn test_regions_cut_at_window_boundaries_equal_the_whole_record() -> io::Result<
         let sharded = RegionSlices {
             seq: seq.clone(),
             regions: regions.clone(),
-            context: (spec.overlap, if spec.bidirectional { spec.overlap } else { 0 }),
+            context: (
+                spec.overlap,
+                if spec.bidirectional { spec.overlap } else { 0 },
+            ),
             next: 0,
             at: 0,
             to: 0,
@@ -285,7 +290,10 @@ fn test_regions_cut_at_window_boundaries_equal_the_whole_record() -> io::Result<
             let upper: Vec<u8> = seq[s as usize..e as usize].to_ascii_uppercase();
             assert_eq!(end.length, e - s);
             assert_eq!(end.md5, <[u8; 16]>::from(Md5::digest(&upper)));
-            assert_eq!(end.n_count, upper.iter().filter(|&&b| b == b'N').count() as u64);
+            assert_eq!(
+                end.n_count,
+                upper.iter().filter(|&&b| b == b'N').count() as u64
+            );
         }
     }
     Ok(())
