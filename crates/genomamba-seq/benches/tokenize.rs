@@ -101,26 +101,3 @@ fn tokenize_in_memory(bencher: divan::Bencher) {
             black_box(tokens.len())
         });
 }
-
-/// The tokenizer alone, one core, on the E. coli bases held in memory (the goal: >= 300 M bases/s per core).
-#[divan::bench(sample_count = 20)]
-fn tokenizer_only(bencher: divan::Bencher) {
-    let bases = (|| -> io::Result<Vec<u8>> {
-        let mut src = open(&derived("ecoli536.fa"), &OpenOptions::default())?;
-        let mut bases = Vec::with_capacity(ECOLI_LEN);
-        while src.next_sequence()?.is_some() {
-            while src.read_bases(&mut bases, 1 << 20)? > 0 {}
-        }
-        Ok(bases)
-    })()
-    .unwrap_or_default();
-    assert_eq!(bases.len(), ECOLI_LEN);
-    let (mut tokens, mut mask) = (Vec::with_capacity(ECOLI_LEN), Vec::with_capacity(ECOLI_LEN));
-    bencher.counter(ItemsCount::new(ECOLI_LEN)).bench_local(|| {
-        tokens.clear();
-        mask.clear();
-        let ok = alphabet::tokenize(black_box(&bases), &mut tokens, &mut mask).is_ok();
-        assert!(ok);
-        black_box(tokens.len())
-    });
-}
