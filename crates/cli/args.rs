@@ -69,7 +69,9 @@ pub struct RunArgs {
     #[arg(short, long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
-    /// BED file of regions to read (0-based half-open).
+    /// BED file of regions to read (0-based half-open). A region's windows start at its first base, and up to
+    /// `--overlap` bases before it (after it too, for bidirectional runs) are read as context, so shards cut on
+    /// window boundaries (`genomamba regions`) give exactly the rows of one run over the whole record.
     #[arg(long = "regions", value_name = "BED")]
     pub regions_bed: Option<PathBuf>,
 
