@@ -35,14 +35,8 @@ NF = ROOT / "workflows" / "nextflow"
 COMMANDS = ("predict", "embed")
 WINDOW, SHARD_BASES, POOL, CPUS = 1024, 2048, 256, 2
 
-failures: list[str] = []
-
-
-def check(ok: bool, what: str) -> bool:
-    print(("  ok    " if ok else "  FAIL  ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checks import check, failures, find_binary, normalise  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -344,15 +338,6 @@ def static_pipeline() -> None:
 # (b) dynamic checks
 
 
-def find_binary() -> Path | None:
-    if os.environ.get("GENOMAMBA_BIN"):
-        return Path(os.environ["GENOMAMBA_BIN"]).resolve()
-    for build in ("release", "debug"):
-        if (ROOT / "target" / build / "genomamba").exists():
-            return ROOT / "target" / build / "genomamba"
-    return shutil.which("genomamba") and Path(shutil.which("genomamba"))
-
-
 def run_task(workdir: Path, label: str, script: str, staged: list[Path], path_env: str) -> Path | None:
     """Like a Nextflow task: a fresh folder, inputs staged as symlinks, bash -euo pipefail .command.sh."""
     task = workdir / "work" / label
@@ -372,13 +357,6 @@ def eval_version(task: Path, command: str, path_env: str) -> str:
     proc = subprocess.run(["bash", "-c", command], cwd=task, capture_output=True, text=True,
                           env=os.environ | {"PATH": path_env})
     return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
-def normalise(table):
-    import pyarrow as pa
-
-    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
-    return pa.table(cols, names=table.column_names).combine_chunks()
 
 
 def explain_difference(a, b) -> str:

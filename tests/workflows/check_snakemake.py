@@ -28,24 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "workflows" / "snakemake" / "Snakefile"
-failures: list[str] = []
-
-
-def check(ok: bool, what: str) -> bool:
-    print(("  ok    " if ok else "  FAIL  ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
-
-
-def find_binary() -> Path:
-    if os.environ.get("GENOMAMBA_BIN"):
-        return Path(os.environ["GENOMAMBA_BIN"]).resolve()
-    for profile in ("release", "debug"):
-        path = ROOT / "target" / profile / "genomamba"
-        if path.exists():
-            return path
-    sys.exit("check_snakemake: no genomamba binary: run `cargo build --release` or set GENOMAMBA_BIN")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checks import check, failures, find_binary, normalise  # noqa: E402
 
 
 def snakemake(config: dict, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -59,13 +43,6 @@ def jobs_run(proc: subprocess.CompletedProcess, rule: str) -> int:
     """How many jobs of `rule` Snakemake says it ran (from its `localrule`/`rule` lines)."""
     text = proc.stdout + proc.stderr
     return sum(1 for line in text.splitlines() if line.strip() in (f"rule {rule}:", f"localrule {rule}:"))
-
-
-def normalise(table):
-    import pyarrow as pa
-
-    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
-    return pa.table(cols, names=table.column_names).combine_chunks()
 
 
 def run_command(command: str, binary: Path, results: Path, lengths: dict[str, int]) -> None:
@@ -152,6 +129,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="leave the results in this folder (created, must be empty)")
     opts = parser.parse_args()
     binary = find_binary()
+    if binary is None:
+        sys.exit("check_snakemake: no genomamba binary: run `cargo build --release` or set GENOMAMBA_BIN")
     fai = ROOT / "data" / "mixed.fa.fai"
     lengths = {line.split("\t")[0]: int(line.split("\t")[1]) for line in fai.read_text().splitlines()}
     results = opts.keep.resolve() if opts.keep else Path(tempfile.mkdtemp(prefix="check_snakemake."))
