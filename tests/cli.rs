@@ -415,7 +415,7 @@ fn cuda_without_a_gpu_is_a_clear_error() {
 #[test]
 fn ctrl_c_stops_the_run_with_exit_130_and_leaves_nothing() {
     let dir = Dir::new();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_genomamba"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_genomamba"))
         .arg("predict")
         .arg(util::derived("ecoli536.fa"))
         .args(["--device", "cpu", "-q", "-o", "out.parquet"])

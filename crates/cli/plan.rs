@@ -220,33 +220,6 @@ fn recorded_command_line() -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_imply_formats() {
-        let f = |s: &str| format_from_name(Path::new(s));
-        assert_eq!(f("a/genome.fa.gz"), Some(Format::Fasta));
-        assert_eq!(f("NC_008253.fna"), Some(Format::Fasta));
-        assert_eq!(f("reads_1.fq.gz"), Some(Format::Fastq));
-        assert_eq!(f("x.bam"), Some(Format::Bam));
-        assert_eq!(f("x.cram"), Some(Format::Cram));
-        assert_eq!(f("-"), None);
-    }
-
-    #[test]
-    fn mixing_genomes_and_reads_is_a_usage_error() {
-        let inputs = [PathBuf::from("g.fa"), PathBuf::from("r.fq")];
-        assert!(input_kind(&inputs, None).is_err());
-        let inputs = [PathBuf::from("a.bam"), PathBuf::from("b.cram")];
-        assert_eq!(
-            input_kind(&inputs, None).ok(),
-            Some(InputKind::AlignedReads)
-        );
-    }
-}
-
 /// Fails before any model is loaded or file created when an input is missing, the output's directory does not
 /// exist, or the output is one of the inputs (`--force` would destroy it).
 fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
@@ -276,4 +249,31 @@ fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_imply_formats() {
+        let f = |s: &str| format_from_name(Path::new(s));
+        assert_eq!(f("a/genome.fa.gz"), Some(Format::Fasta));
+        assert_eq!(f("NC_008253.fna"), Some(Format::Fasta));
+        assert_eq!(f("reads_1.fq.gz"), Some(Format::Fastq));
+        assert_eq!(f("x.bam"), Some(Format::Bam));
+        assert_eq!(f("x.cram"), Some(Format::Cram));
+        assert_eq!(f("-"), None);
+    }
+
+    #[test]
+    fn mixing_genomes_and_reads_is_a_usage_error() {
+        let inputs = [PathBuf::from("g.fa"), PathBuf::from("r.fq")];
+        assert!(input_kind(&inputs, None).is_err());
+        let inputs = [PathBuf::from("a.bam"), PathBuf::from("b.cram")];
+        assert_eq!(
+            input_kind(&inputs, None).ok(),
+            Some(InputKind::AlignedReads)
+        );
+    }
 }
