@@ -46,7 +46,7 @@ pub struct OpenOptions {
     pub threads: usize,
     /// Bases of context to stream before and after each FASTA region (clipped to the record), so that a
     /// region's first window gets the same burn-in (and a bidirectional model the same flanks) as in a run
-    /// over the whole record. Reported as [`SequenceInfo::lead`] and [`SequenceInfo::trail`].
+    /// over the whole record. Reported as [`crate::SequenceInfo::lead`] and [`crate::SequenceInfo::trail`].
     pub context: (u64, u64),
 }
 
