@@ -1,0 +1,468 @@
+//! Token-major kernels of the fast engine: buffers are `(T, width)` row-major, so a run of `W` neighbouring
+//! channels at one token is one SIMD vector. The causal conv runs per token over all channels; the selective
+//! scan runs per block of `W` channels with the `(N, W)` state held in registers, Δ = softplus(dt_proj(...))
+//! computed on the fly (dt_proj fused), and the gate applied before the result is written (reference/mamba.md
+//! §1.2 steps 3–7).
+//!
+//! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (chosen at run time). Each channel's arithmetic
+//! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
+
+use super::kernels::{exp, silu, softplus};
+use crate::model::LayerWeights;
+
+#[inline(always)]
+fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if F { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Per-block constants rearranged at engine creation so that a run of channels is contiguous.
+#[derive(Debug)]
+pub(crate) struct LayerPre {
+    /// `A = -exp(A_log)` transposed, `(N, E)`.
+    pub a_t: Vec<f32>,
+    /// `A · log2(e)` transposed, `(N, E)`, for kernels that compute `exp(ΔA)` as `2^(Δ·A·log2 e)`.
+    pub a2_t: Vec<f32>,
+    /// `dt_proj.weight` transposed, `(R, E)`.
+    pub dt_t: Vec<f32>,
+    /// Conv taps transposed, `(K, E)`: row `K-1` multiplies the current token.
+    pub conv_t: Vec<f32>,
+    /// Conv bias `(E,)` (zeros when the model has none).
+    pub conv_b: Vec<f32>,
+}
+
+fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for (i, row) in src.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + i] = v;
+        }
+    }
+    out
+}
+
+impl LayerPre {
+    /// Rearranges one block's weights; `e`, `n`, `k`, `r` are d_inner, d_state, d_conv, dt_rank.
+    pub fn new(w: &LayerWeights, e: usize, n: usize, k: usize, r: usize) -> LayerPre {
+        let a: Vec<f32> = w.a_log.iter().map(|&v| -v.exp()).collect();
+        let a_t = transpose(&a, e, n);
+        LayerPre {
+            a2_t: a_t.iter().map(|&v| v * std::f32::consts::LOG2_E).collect(),
+            a_t,
+            dt_t: transpose(&w.dt_proj, e, r),
+            conv_t: transpose(&w.conv_weight, e, k),
+            conv_b: w.conv_bias.clone().unwrap_or_else(|| vec![0.0; e]),
+        }
+    }
+}
+
+/// Inputs of the causal conv over one tile of `T` tokens.
+pub(crate) struct ConvTile<'a> {
+    /// `K-1+T` rows of stride `ld`: the first `K-1` rows are the history (previous tokens' x), then the
+    /// tile's x; channel `c` of a row is at `row * ld + c`.
+    pub x: &'a [f32],
+    /// Row stride of `x`.
+    pub ld: usize,
+    /// Taps `(K, E)`.
+    pub w_t: &'a [f32],
+    /// Bias `(E,)`.
+    pub bias: &'a [f32],
+}
+
+#[inline(always)]
+fn conv_body<const F: bool>(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
+    let e = p.bias.len();
+    let k = p.w_t.len() / e;
+    for (i, o) in out.chunks_exact_mut(e).enumerate() {
+        let t = t0 + i;
+        o.copy_from_slice(p.bias);
+        for j in 0..k {
+            let x = &p.x[(t + j) * p.ld..(t + j) * p.ld + e];
+            let w = &p.w_t[j * e..(j + 1) * e];
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                *o = fma::<F>(w, x, *o);
+            }
+        }
+        for o in o.iter_mut() {
+            *o = silu::<F>(*o);
+        }
+    }
+}
+
+/// Depthwise causal conv + SiLU for tokens `t0..t0 + out.len()/E` of the tile into `out` (rows of `E`).
+pub(crate) fn conv_tile(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { conv_avx512(p, t0, out) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            unsafe { conv_avx2(p, t0, out) };
+            return;
+        }
+    }
+    conv_body::<false>(p, t0, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn conv_avx512(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
+    conv_body::<true>(p, t0, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn conv_avx2(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
+    conv_body::<true>(p, t0, out);
+}
+
+/// Inputs of the selective scan over one tile of `T` tokens, shared by all channel blocks.
+pub(crate) struct ScanTile<'a> {
+    /// `(T, R + 2N)` row-major x_proj outputs `[dt_low | B | C]`.
+    pub dbl: &'a [f32],
+    /// dt_rank `R`.
+    pub r: usize,
+    /// d_state `N`.
+    pub n: usize,
+    /// `(N, E)` A.
+    pub a_t: &'a [f32],
+    /// `(N, E)` A · log2(e).
+    pub a2_t: &'a [f32],
+    /// `(R, E)` dt_proj weight.
+    pub dt_t: &'a [f32],
+    /// `(E,)` Δ bias.
+    pub dt_bias: &'a [f32],
+    /// `(E,)` skip weight D.
+    pub d: &'a [f32],
+    /// Gate pre-activations: z of channel `c` at token `t` is `z[t * z_ld + c]`.
+    pub z: &'a [f32],
+    /// Row stride of `z`.
+    pub z_ld: usize,
+}
+
+/// A `(T, E)` row-major buffer that channel blocks on different threads read and write in place, each only
+/// in its own columns.
+#[derive(Clone, Copy)]
+pub(crate) struct Columns {
+    ptr: *mut f32,
+    rows: usize,
+    e: usize,
+}
+
+// SAFETY: `Columns` is only handed to `scan_tile` calls on disjoint channel ranges, so no element is accessed
+// from two threads; the buffer outlives the parallel loop that uses it (it is created from a `&mut` borrow).
+unsafe impl Send for Columns {}
+// SAFETY: as above.
+unsafe impl Sync for Columns {}
+
+impl Columns {
+    /// Views `buf` (`rows x e`, row-major) for disjoint-column access.
+    pub fn new(buf: &mut [f32], rows: usize, e: usize) -> Columns {
+        assert!(buf.len() >= rows * e);
+        Columns {
+            ptr: buf.as_mut_ptr(),
+            rows,
+            e,
+        }
+    }
+}
+
+#[inline(always)]
+fn scan_body<const F: bool, const W: usize>(
+    p: &ScanTile<'_>,
+    c0: usize,
+    xc: Columns,
+    h: &mut [[f32; W]],
+) {
+    let (r, n, e) = (p.r, p.n, xc.e);
+    let stride = r + 2 * n;
+    let bias: [f32; W] = std::array::from_fn(|l| p.dt_bias[c0 + l]);
+    let dskip: [f32; W] = std::array::from_fn(|l| p.d[c0 + l]);
+    for t in 0..xc.rows {
+        let row = &p.dbl[t * stride..(t + 1) * stride];
+        // Δ = softplus(dt_low · W_dt^T + bias), accumulated over r in order.
+        let mut dt = [0f32; W];
+        for (j, &v) in row[..r].iter().enumerate() {
+            let w = &p.dt_t[j * e + c0..j * e + c0 + W];
+            for l in 0..W {
+                dt[l] = fma::<F>(v, w[l], dt[l]);
+            }
+        }
+        let mut delta = [0f32; W];
+        for l in 0..W {
+            delta[l] = softplus::<F>(dt[l] + bias[l]);
+        }
+        let at = t * e + c0;
+        // SAFETY: `t < rows` and `c0 + W <= e`, so every index is inside the `rows x e` buffer, and only this
+        // call touches columns `c0..c0 + W` (see `Columns`).
+        let u: [f32; W] = std::array::from_fn(|l| unsafe { *xc.ptr.add(at + l) });
+        let zrow = &p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W];
+        let mut du = [0f32; W];
+        for l in 0..W {
+            du[l] = delta[l] * u[l];
+        }
+        let mut acc = [0f32; W];
+        for (s, hs) in h.iter_mut().enumerate() {
+            let (b, c) = (row[r + s], row[r + n + s]);
+            let a = &p.a_t[s * e + c0..s * e + c0 + W];
+            for l in 0..W {
+                let v = fma::<F>(exp::<F>(delta[l] * a[l]), hs[l], du[l] * b);
+                hs[l] = v;
+                acc[l] = fma::<F>(v, c, acc[l]);
+            }
+        }
+        for l in 0..W {
+            let y = fma::<F>(dskip[l], u[l], acc[l]) * silu::<F>(zrow[l]);
+            // SAFETY: as for the read of `u` above.
+            unsafe { *xc.ptr.add(at + l) = y };
+        }
+    }
+}
+
+/// Scans channels `c0..c0 + h.len()/N` over the tile: reads xc from `xc` and writes the gated y over it;
+/// `h` is those channels' `(channels, N)` state, updated in place.
+#[inline(always)]
+fn scan_channels<const F: bool, const W: usize, const N: usize>(
+    p: &ScanTile<'_>,
+    c0: usize,
+    xc: Columns,
+    h: &mut [f32],
+) {
+    let n = p.n;
+    let channels = h.len() / n;
+    let full = channels / W;
+    for b in 0..full {
+        let hb = &mut h[b * W * n..(b + 1) * W * n];
+        // The state as (N, W): with N known at compile time it lives in registers.
+        if N > 0 {
+            let mut st = [[0f32; W]; N];
+            load(&mut st, hb, n);
+            scan_body::<F, W>(p, c0 + b * W, xc, &mut st);
+            store(&st, hb, n);
+        } else {
+            let mut st = vec![[0f32; W]; n];
+            load(&mut st, hb, n);
+            scan_body::<F, W>(p, c0 + b * W, xc, &mut st);
+            store(&st, hb, n);
+        }
+    }
+    for c in full * W..channels {
+        let hc = &mut h[c * n..(c + 1) * n];
+        let mut st = vec![[0f32; 1]; n];
+        load(&mut st, hc, n);
+        scan_body::<F, 1>(p, c0 + c, xc, &mut st);
+        store(&st, hc, n);
+    }
+}
+
+#[inline(always)]
+fn load<const W: usize>(st: &mut [[f32; W]], h: &[f32], n: usize) {
+    for (l, hc) in h.chunks_exact(n).enumerate() {
+        for (s, &v) in hc.iter().enumerate() {
+            st[s][l] = v;
+        }
+    }
+}
+
+#[inline(always)]
+fn store<const W: usize>(st: &[[f32; W]], h: &mut [f32], n: usize) {
+    for (l, hc) in h.chunks_exact_mut(n).enumerate() {
+        for (s, v) in hc.iter_mut().enumerate() {
+            *v = st[s][l];
+        }
+    }
+}
+
+/// The number of channels a scan task should cover: a multiple of the vector width in use.
+pub(crate) fn scan_block() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return 16;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return 8;
+        }
+    }
+    4
+}
+
+/// Selective scan of channels `c0..c0 + h.len()/N` over a tile: `xc` holds the post-conv inputs `(T, E)` on
+/// entry and the gated outputs y in those channels on exit; `h` is their `(channels, N)` state.
+pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+    assert!(c0 + h.len() / p.n <= xc.e && p.z.len() >= xc.rows.saturating_sub(1) * p.z_ld + xc.e);
+    macro_rules! go {
+        ($f:literal, $w:literal) => {
+            match p.n {
+                8 => scan_channels::<$f, $w, 8>(p, c0, xc, h),
+                16 => scan_channels::<$f, $w, 16>(p, c0, xc, h),
+                _ => scan_channels::<$f, $w, 0>(p, c0, xc, h),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { scan_avx512(p, c0, xc, h) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            unsafe { scan_avx2(p, c0, xc, h) };
+            return;
+        }
+    }
+    go!(false, 4)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+    match p.n {
+        8 => avx512::scan_channels::<8>(p, c0, xc, h),
+        16 => avx512::scan_channels::<16>(p, c0, xc, h),
+        _ => scan_channels::<true, 16, 0>(p, c0, xc, h),
+    }
+}
+
+/// The scan with AVX-512 intrinsics: `exp(ΔA) = 2^(Δ · A log2 e)` by round-to-nearest, a degree-7
+/// polynomial for `2^f` on `|f| <= 1/2` (truncation < 1e-8 relative) and `scalef`, which also takes care
+/// of underflow, so no clamping is needed (ΔA <= 0). The state stays in 16 or 8 zmm registers.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Columns, ScanTile, silu, softplus};
+
+    const W: usize = 16;
+    // ln(2)^i / i!, i = 0..=7.
+    const C: [f32; 8] = [
+        1.0,
+        std::f32::consts::LN_2,
+        0.240_226_5,
+        0.055_504_11,
+        0.009_618_129,
+        0.001_333_356,
+        0.000_154_035_3,
+        0.000_015_252_73,
+    ];
+
+    #[inline(always)]
+    fn load(v: &[f32; W]) -> __m512 {
+        // SAFETY: `v` is 16 readable f32.
+        unsafe { _mm512_loadu_ps(v.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store(v: __m512) -> [f32; W] {
+        let mut out = [0f32; W];
+        // SAFETY: `out` is 16 writable f32.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    }
+
+    fn block(s: &[f32], at: usize) -> [f32; W] {
+        std::array::from_fn(|l| s[at + l])
+    }
+
+    /// Scans channels `c0..c0 + h.len()/N` (full blocks of 16 here, the rest with the portable body);
+    /// `N` (= d_state) is at most 16.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn scan_channels<const N: usize>(
+        p: &ScanTile<'_>,
+        c0: usize,
+        xc: Columns,
+        h: &mut [f32],
+    ) {
+        let channels = h.len() / N;
+        let full = channels / W;
+        for b in 0..full {
+            scan16::<N>(p, c0 + b * W, xc, &mut h[b * W * N..(b + 1) * W * N]);
+        }
+        let rest = &mut h[full * W * N..];
+        if !rest.is_empty() {
+            super::scan_channels::<true, 1, N>(p, c0 + full * W, xc, rest);
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn scan16<const N: usize>(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+        let (r, n, e) = (p.r, p.n, xc.e);
+        let stride = r + 2 * n;
+        let mut st = [[0f32; W]; N];
+        super::load(&mut st, h, N);
+        let mut hs = st.map(|v| load(&v));
+        let a2: [[f32; W]; N] = std::array::from_fn(|s| block(p.a2_t, s * e + c0));
+        let dtw: Vec<[f32; W]> = (0..r).map(|j| block(p.dt_t, j * e + c0)).collect();
+        let bias = block(p.dt_bias, c0);
+        let dskip = load(&block(p.d, c0));
+        let c: [__m512; 8] = std::array::from_fn(|i| _mm512_set1_ps(C[i]));
+        for t in 0..xc.rows {
+            let row = &p.dbl[t * stride..(t + 1) * stride];
+            let (bs, cs): (&[f32; N], &[f32; N]) =
+                match (row[r..r + n].try_into(), row[r + n..].try_into()) {
+                    (Ok(b), Ok(c)) => (b, c),
+                    _ => unreachable!("N == n"),
+                };
+            let mut dt = _mm512_setzero_ps();
+            for (&v, w) in row[..r].iter().zip(&dtw) {
+                dt = _mm512_fmadd_ps(_mm512_set1_ps(v), load(w), dt);
+            }
+            let dt = store(dt);
+            let delta: [f32; W] = std::array::from_fn(|l| softplus::<true>(dt[l] + bias[l]));
+            let zrow = block(p.z, t * p.z_ld + c0);
+            let gate: [f32; W] = std::array::from_fn(|l| silu::<true>(zrow[l]));
+            let at = t * e + c0;
+            // SAFETY: `t < rows` and `c0 + 16 <= e`, so the 16 values are inside the `rows x e` buffer, and
+            // only this call touches columns `c0..c0 + 16` (see `Columns`).
+            let u = unsafe { _mm512_loadu_ps(xc.ptr.add(at)) };
+            let delta = load(&delta);
+            let du = _mm512_mul_ps(delta, u);
+            // Four partial sums (state s goes to acc[s % 4]) so the C contraction is not one long chain.
+            let mut acc = [_mm512_setzero_ps(); 4];
+            // Unrolled with constant indices so the state stays in registers.
+            macro_rules! step {
+                ($($s:literal)*) => {$(
+                    if $s < N {
+                        let x = _mm512_mul_ps(delta, load(&a2[$s]));
+                        let k = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                        let f = _mm512_sub_ps(x, k);
+                        let mut q = c[7];
+                        for &ci in c[..7].iter().rev() {
+                            q = _mm512_fmadd_ps(q, f, ci);
+                        }
+                        let da = _mm512_scalef_ps(q, k);
+                        let v = _mm512_fmadd_ps(da, hs[$s], _mm512_mul_ps(du, _mm512_set1_ps(bs[$s])));
+                        hs[$s] = v;
+                        acc[$s % 4] = _mm512_fmadd_ps(v, _mm512_set1_ps(cs[$s]), acc[$s % 4]);
+                    }
+                )*};
+            }
+            step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            let acc = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+            let y = _mm512_mul_ps(_mm512_fmadd_ps(dskip, u, acc), load(&gate));
+            // SAFETY: as for the load of `u` above.
+            unsafe { _mm512_storeu_ps(xc.ptr.add(at), y) };
+        }
+        for (s, v) in hs.iter().enumerate() {
+            st[s] = store(*v);
+        }
+        super::store(&st, h, N);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn scan_avx2(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+    match p.n {
+        8 => scan_channels::<true, 8, 8>(p, c0, xc, h),
+        16 => scan_channels::<true, 8, 16>(p, c0, xc, h),
+        _ => scan_channels::<true, 8, 0>(p, c0, xc, h),
+    }
+}
