@@ -76,13 +76,15 @@ pub struct RunArgs {
     pub regions_bed: Option<PathBuf>,
 
     /// Window length in bases: each window restarts the model after its burn-in; 0 = each sequence is one window.
-    #[arg(long, default_value_t = 1_048_576, value_name = "BASES")]
-    pub window: u64,
+    /// [default: 1048576; 98304 for Caduceus, whose windows plus both flanks then fill the 131,072-base context
+    /// it was trained on]
+    #[arg(long, value_name = "BASES")]
+    pub window: Option<u64>,
 
     /// Context in bases before each window (causal models: burn-in) or on both sides (bidirectional models and
-    /// `--strand both`), whose outputs are dropped.
-    #[arg(long, default_value_t = 8192, value_name = "BASES")]
-    pub overlap: u64,
+    /// `--strand both`), whose outputs are dropped. [default: 8192; 16384 each side for Caduceus]
+    #[arg(long, value_name = "BASES")]
+    pub overlap: Option<u64>,
 
     /// Bases per engine step; the state is carried across steps, so this changes speed and memory, not results.
     #[arg(long, default_value_t = 65_536, value_name = "BASES")]
@@ -154,6 +156,11 @@ pub struct EmbedArgs {
     /// Element type of the embedding column.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
+
+    /// Caduceus-PS only: write the model's raw 2 x d_model final state [h1 | h2] instead of the strand-symmetric
+    /// d_model embedding (h1 + reverse_channels(h2)) / 2.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// `genomamba inspect`.

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use genomamba_model::Model;
+use genomamba_model::caduceus::Hidden;
 use genomamba_model::engine::Engine;
+use genomamba_model::{AnyModel, Model};
 
 use crate::UsageError;
 
@@ -33,9 +34,38 @@ fn parse(text: &str) -> Result<Device, UsageError> {
     }
 }
 
-/// The engine for `device`; `chunk` bases per step, `threads` CPU threads.
+/// The engine for `device`; `chunk` bases per step, `threads` CPU threads, `hidden` the embedding of a
+/// Caduceus-PS model. Caduceus runs on the CPU only: `--device cuda` refuses it, `auto` says so and uses the CPU.
 pub fn engine(
     device: &str,
+    model: &AnyModel,
+    threads: usize,
+    chunk: usize,
+    hidden: Hidden,
+    quiet: bool,
+) -> anyhow::Result<Box<dyn Engine>> {
+    let device = parse(device)?;
+    match model {
+        AnyModel::Mamba(m) => mamba_engine(device, Arc::clone(m), threads, chunk, quiet),
+        AnyModel::Caduceus(_) => {
+            match device {
+                Device::Cuda(ordinal) => anyhow::bail!(
+                    "--device cuda:{ordinal}: the CUDA engine does not run Caduceus models yet; use --device cpu"
+                ),
+                Device::Auto if !quiet => eprintln!(
+                    "genomamba: Caduceus runs on the CPU (no CUDA engine for it yet), {threads} threads"
+                ),
+                _ => {}
+            }
+            model
+                .cpu_engine(threads, chunk, hidden)
+                .context("starting the Caduceus CPU engine")
+        }
+    }
+}
+
+fn mamba_engine(
+    device: Device,
     model: Arc<Model>,
     threads: usize,
     chunk: usize,
@@ -44,7 +74,7 @@ pub fn engine(
     let cpu = |model: Arc<Model>| {
         genomamba_model::cpu_engine(model, threads, chunk).context("starting the CPU engine")
     };
-    match parse(device)? {
+    match device {
         Device::Cpu => cpu(model),
         Device::Cuda(ordinal) => {
             genomamba_cuda::cuda_engine(&model, ordinal, genomamba_cuda::Dtype::F32, chunk)

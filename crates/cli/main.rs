@@ -9,7 +9,6 @@ mod plan;
 mod regions;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
@@ -78,15 +77,18 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         .num_threads(threads)
         .build_global()
         .context("starting the thread pool")?;
-    let model = Arc::new(plan.load_model()?);
+    let mut plan = plan;
+    let model = plan.load_model()?;
+    let hidden = plan.fit_model(&model)?;
     let mut engine = device::engine(
         &plan.device,
-        model.clone(),
+        &model,
         threads,
         plan.settings.chunk,
+        hidden,
         plan.settings.quiet,
     )?;
-    let model_json = inspect::model_json(&model);
+    let model_json = inspect::model_json(&model, hidden);
     let summary = genomamba_pipeline::run(
         &plan.settings,
         plan.kind,

@@ -1,9 +1,11 @@
 //! From parsed arguments to a validated plan: pipeline settings, model choice, device and thread count.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
-use genomamba_model::Model;
+use genomamba_model::AnyModel;
+use genomamba_model::caduceus::Hidden;
 use genomamba_pipeline::{EmbedOptions, InputKind, OutDtype, Pool, Settings, Strand, Task};
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 
@@ -15,6 +17,16 @@ use crate::args::{DtypeArg, EmbedArgs, Format as FormatArg, PredictArgs, RunArgs
 const UNRECORDED_FLAGS: &[&str] = &["--quiet", "-q", "--force"];
 /// Options with a value that never change the output.
 const UNRECORDED_OPTIONS: &[&str] = &["--threads", "-t"];
+
+/// Default window and overlap of causal models (DESIGN §5).
+const WINDOW: u64 = 1_048_576;
+const OVERLAP: u64 = 8192;
+/// Default window and flank (each side) of Caduceus: 98,304 + 2 x 16,384 = 131,072 bases, the length the
+/// published Caduceus models were trained on, so no run sees more context than training did, and every kept
+/// base has at least 16 kb of context on both sides (except near sequence ends). Kept bases are 75% of the
+/// bases run.
+const CADUCEUS_WINDOW: u64 = 98_304;
+const CADUCEUS_OVERLAP: u64 = 16_384;
 
 /// Everything a model run needs.
 pub struct Plan {
@@ -28,12 +40,17 @@ pub struct Plan {
     pub device: String,
     /// Worker threads.
     pub threads: usize,
+    /// `--window` and `--overlap` as given (defaults depend on the model).
+    window: Option<u64>,
+    overlap: Option<u64>,
+    /// `embed --raw`.
+    raw: bool,
 }
 
 impl Plan {
     /// The plan of `genomamba predict`.
     pub fn predict(args: PredictArgs) -> anyhow::Result<Plan> {
-        Plan::new(args.run, |_, _| Ok(Task::Predict))
+        Plan::new(args.run, false, |_, _| Ok(Task::Predict))
     }
 
     /// The plan of `genomamba embed`.
@@ -43,8 +60,9 @@ impl Plan {
             pool,
             strand,
             dtype,
+            raw,
         } = args;
-        Plan::new(run, move |kind, has_regions| {
+        Plan::new(run, raw, move |kind, has_regions| {
             let pool = match pool.as_deref() {
                 None if kind != InputKind::Genome || has_regions => Pool::Record,
                 None => Pool::Bases(1000),
@@ -77,6 +95,7 @@ impl Plan {
 
     fn new(
         run: RunArgs,
+        raw: bool,
         task: impl FnOnce(InputKind, bool) -> Result<Task, UsageError>,
     ) -> anyhow::Result<Plan> {
         let format = match run.format {
@@ -130,8 +149,8 @@ impl Plan {
             open,
             output: run.output,
             force: run.force,
-            window: run.window,
-            overlap: run.overlap,
+            window: run.window.unwrap_or(WINDOW),
+            overlap: run.overlap.unwrap_or(OVERLAP),
             chunk: run.chunk,
             quiet: run.quiet,
             command_line: recorded_command_line(),
@@ -143,16 +162,48 @@ impl Plan {
             model: run.model,
             device: run.device,
             threads,
+            window: run.window,
+            overlap: run.overlap,
+            raw,
         })
     }
 
-    /// Loads `--model`, or the embedded default model.
-    pub fn load_model(&self) -> anyhow::Result<Model> {
+    /// Loads `--model` (any supported architecture), or the embedded default model.
+    pub fn load_model(&self) -> anyhow::Result<AnyModel> {
         match &self.model {
-            Some(dir) => Model::from_dir(dir)
+            Some(dir) => AnyModel::from_dir(dir)
                 .with_context(|| format!("loading the model in {}", dir.display())),
-            None => crate::embedded::load().context("loading the embedded model"),
+            None => Ok(AnyModel::Mamba(Arc::new(
+                crate::embedded::load().context("loading the embedded model")?,
+            ))),
         }
+    }
+
+    /// Settles what depends on the model: the default window and flanks of Caduceus, and `--raw` (Caduceus-PS
+    /// only). Returns the hidden state the engine should give.
+    pub fn fit_model(&mut self, model: &AnyModel) -> Result<Hidden, UsageError> {
+        let ps = matches!(model, AnyModel::Caduceus(m) if m.config.rcps);
+        if self.raw && !ps {
+            return Err(UsageError(
+                "--raw needs a Caduceus-PS model (rcps: true); this model has one d_model-wide state".into(),
+            ));
+        }
+        if self.raw && matches!(&self.settings.task, Task::Embed(e) if e.strand == Strand::Both) {
+            return Err(UsageError(
+                "--raw writes the model's own 2 x d_model state of the given strand; --strand both does not apply \
+                 (a Caduceus-PS embedding without --raw is already strand-symmetric)"
+                    .into(),
+            ));
+        }
+        if let AnyModel::Caduceus(_) = model {
+            self.settings.window = self.window.unwrap_or(CADUCEUS_WINDOW);
+            self.settings.overlap = self.overlap.unwrap_or(CADUCEUS_OVERLAP);
+        }
+        Ok(if self.raw {
+            Hidden::Raw
+        } else {
+            Hidden::Symmetric
+        })
     }
 }
 

@@ -35,14 +35,18 @@ pub struct Config {
     pub tie_embeddings: bool,
 }
 
-fn bad(key: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn bad(key: &str, reason: impl Into<String>) -> Error {
     Error::ConfigValue {
         key: key.to_owned(),
         reason: reason.into(),
     }
 }
 
-fn get_usize(m: &Map<String, Value>, key: &str, default: Option<usize>) -> Result<usize> {
+pub(crate) fn get_usize(
+    m: &Map<String, Value>,
+    key: &str,
+    default: Option<usize>,
+) -> Result<usize> {
     match m.get(key) {
         None | Some(Value::Null) => default.ok_or_else(|| bad(key, "missing")),
         Some(v) => v
@@ -53,7 +57,7 @@ fn get_usize(m: &Map<String, Value>, key: &str, default: Option<usize>) -> Resul
     }
 }
 
-fn get_f64(m: &Map<String, Value>, key: &str, default: f64) -> Result<f64> {
+pub(crate) fn get_f64(m: &Map<String, Value>, key: &str, default: f64) -> Result<f64> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v
@@ -62,7 +66,7 @@ fn get_f64(m: &Map<String, Value>, key: &str, default: f64) -> Result<f64> {
     }
 }
 
-fn get_bool(m: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
+pub(crate) fn get_bool(m: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v
@@ -72,7 +76,7 @@ fn get_bool(m: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
 }
 
 /// `expand` may be written as an integer or a float (`2` or `2.0`); `d_inner = int(expand * d_model)`.
-fn inner_width(m: &Map<String, Value>, key: &str, d_model: usize) -> Result<usize> {
+pub(crate) fn inner_width(m: &Map<String, Value>, key: &str, d_model: usize) -> Result<usize> {
     let expand = get_f64(m, key, 2.0)?;
     let d_inner = (expand * d_model as f64).floor();
     if !(1.0..1e9).contains(&d_inner) {
@@ -82,7 +86,7 @@ fn inner_width(m: &Map<String, Value>, key: &str, d_model: usize) -> Result<usiz
 }
 
 /// `"auto"` means `ceil(d_model / 16)`.
-fn rank(m: &Map<String, Value>, key: &str, d_model: usize) -> Result<usize> {
+pub(crate) fn rank(m: &Map<String, Value>, key: &str, d_model: usize) -> Result<usize> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(d_model.div_ceil(16)),
         Some(Value::String(s)) if s == "auto" => Ok(d_model.div_ceil(16)),
@@ -113,6 +117,10 @@ impl Config {
     fn parse(m: &Map<String, Value>) -> Result<Config> {
         match m.get("model_type").and_then(Value::as_str) {
             Some("mamba") => Self::from_hf(m),
+            Some("caduceus") => Err(Error::Unsupported(
+                "config.json `model_type` is \"caduceus\": load it with `AnyModel::from_dir` (bidirectional engine)"
+                    .into(),
+            )),
             Some(other) => Err(Error::Unsupported(format!(
                 "config.json `model_type` is {other:?}; only Mamba-1 (\"mamba\" or a mamba-ssm config) is supported"
             ))),
@@ -214,7 +222,7 @@ impl Config {
     }
 }
 
-fn rename_key(e: Error, key: &str) -> Error {
+pub(crate) fn rename_key(e: Error, key: &str) -> Error {
     match e {
         Error::ConfigValue { reason, .. } => Error::ConfigValue {
             key: key.to_owned(),

@@ -53,14 +53,17 @@ pub enum ModelFormat {
     HfMamba,
     /// Original state-spaces/mamba-ssm layout (`d_model`, `n_layer`, `ssm_cfg`; `backbone.embedding.weight`).
     MambaSsm,
+    /// Caduceus (`model_type: caduceus`), Ph or PS: bidirectional masked LM.
+    Caduceus,
 }
 
 impl ModelFormat {
-    /// Short stable name, as written to metadata (`"hf-mamba"`, `"mamba-ssm"`).
+    /// Short stable name, as written to metadata (`"hf-mamba"`, `"mamba-ssm"`, `"caduceus"`).
     pub fn as_str(self) -> &'static str {
         match self {
             ModelFormat::HfMamba => "hf-mamba",
             ModelFormat::MambaSsm => "mamba-ssm",
+            ModelFormat::Caduceus => "caduceus",
         }
     }
 }
@@ -120,6 +123,11 @@ pub trait Engine: Send {
     /// state the previous call left (causal models only). Internally processes in chunks. Fills `out` with
     /// one row per token, reusing its buffers (previous contents are replaced).
     fn run(&mut self, tokens: &[u8], fresh: bool, want: Want, out: &mut Output) -> Result<()>;
+    /// Whether [`Output::hidden`] of the reverse complement equals this one reversed by position (an
+    /// RC-equivariant model's strand-symmetric embedding), so a `--strand both` pass would add nothing.
+    fn strand_symmetric(&self) -> bool {
+        false
+    }
 }
 
 /// Token ids of A, C, G, T in the character vocabulary (DESIGN.md §3), in that order.

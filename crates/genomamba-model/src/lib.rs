@@ -1,6 +1,6 @@
 //! Mamba-1 DNA language models on the CPU: config and weight loading (HF transformers and mamba-ssm layouts,
 //! safetensors or PyTorch `.bin`), the recurrent [`State`], an f64 [`mod@reference`] engine and the fast f32
-//! [`cpu`] engine, all behind the [`Engine`] trait that the CUDA engine also implements.
+//! [`cpu`] engine, the bidirectional [`caduceus`] models and their engine, all behind the [`Engine`] trait that the CUDA engine also implements.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -14,6 +14,8 @@
 //! # Ok(()) }
 //! ```
 
+mod any;
+pub mod caduceus;
 pub mod config;
 pub mod cpu;
 pub mod engine;
@@ -24,6 +26,8 @@ pub mod reference;
 pub mod state;
 pub mod weights;
 
+pub use any::AnyModel;
+pub use caduceus::{CaduceusEngine, CaduceusModel};
 pub use config::Config;
 pub use cpu::{CpuEngine, cpu_engine};
 pub use engine::{BASE_TOKENS, Dims, Engine, ModelFormat, ModelInfo, Output, Want};

@@ -15,6 +15,9 @@ pub struct RawTensor {
     pub shape: Vec<usize>,
     /// Row-major values.
     pub data: Vec<f32>,
+    /// Storage dtype in the file (`"f32"`, `"f16"`, `"bf16"`, `"i64"`, `"i32"`). Integer tensors are buffers
+    /// (Caduceus' `complement_map`), never weights: [`Tensors::take`] refuses them.
+    pub dtype: &'static str,
 }
 
 /// All tensors of a checkpoint by name, plus provenance.
@@ -44,7 +47,7 @@ impl Tensors {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Adds every tensor of one safetensors file image.
+    /// Adds every tensor of one safetensors file image (f32/f16/bf16 weights; i64/i32 buffers as exact f32).
     pub fn add_safetensors(&mut self, bytes: &[u8]) -> Result<()> {
         self.digests.push(Sha256::digest(bytes).into());
         let st = SafeTensors::deserialize(bytes)?;
@@ -69,6 +72,22 @@ impl Tensors {
                         .collect(),
                     "bf16",
                 ),
+                // Integer buffers (Caduceus' `complement_map`): small ids, exact in f32; not a weights dtype.
+                Dtype::I64 => (
+                    data.chunks_exact(8)
+                        .map(|c| {
+                            i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                                as f32
+                        })
+                        .collect(),
+                    "i64",
+                ),
+                Dtype::I32 => (
+                    data.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                        .collect(),
+                    "i32",
+                ),
                 other => {
                     return Err(Error::Dtype {
                         key: name,
@@ -76,12 +95,15 @@ impl Tensors {
                     });
                 }
             };
-            self.dtypes.insert(dtype.to_owned());
+            if is_float(dtype) {
+                self.dtypes.insert(dtype.to_owned());
+            }
             self.map.insert(
                 name,
                 RawTensor {
                     shape: view.shape().to_vec(),
                     data: values,
+                    dtype,
                 },
             );
         }
@@ -98,6 +120,7 @@ impl Tensors {
                 candle_core::DType::F32 => "f32",
                 candle_core::DType::F16 => "f16",
                 candle_core::DType::BF16 => "bf16",
+                candle_core::DType::I64 => "i64",
                 other => {
                     return Err(Error::Dtype {
                         key: name,
@@ -105,13 +128,15 @@ impl Tensors {
                     });
                 }
             };
-            self.dtypes.insert(dtype.to_owned());
+            if is_float(dtype) {
+                self.dtypes.insert(dtype.to_owned());
+            }
             let shape = t.dims().to_vec();
             let data = t
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            self.map.insert(name, RawTensor { shape, data });
+            self.map.insert(name, RawTensor { shape, data, dtype });
         }
         Ok(())
     }
@@ -159,8 +184,21 @@ impl Tensors {
             .ok_or_else(|| Error::MissingTensor(key.to_owned()))
     }
 
-    /// Like [`Tensors::take`] for an optional tensor. A shape `(E, 1, K)` also matches `(E, K)` if asked.
+    /// Like [`Tensors::take`] for an optional tensor.
     pub fn take_opt(&mut self, key: &str, shape: &[usize]) -> Result<Option<Vec<f32>>> {
+        if let Some(t) = self.map.get(key)
+            && !is_float(t.dtype)
+        {
+            return Err(Error::Dtype {
+                key: key.to_owned(),
+                dtype: t.dtype.to_owned(),
+            });
+        }
+        self.take_any_opt(key, shape)
+    }
+
+    /// Like [`Tensors::take_opt`], also accepting integer buffers (token ids, exact in f32).
+    pub fn take_any_opt(&mut self, key: &str, shape: &[usize]) -> Result<Option<Vec<f32>>> {
         let Some(t) = self.map.remove(key) else {
             return Ok(None);
         };
@@ -173,6 +211,11 @@ impl Tensors {
         }
         Ok(Some(t.data))
     }
+}
+
+/// Whether a storage dtype is a floating-point weights dtype.
+fn is_float(dtype: &str) -> bool {
+    matches!(dtype, "f32" | "f16" | "bf16")
 }
 
 /// Reads a whole file, naming it on error.

@@ -132,7 +132,7 @@ impl Heads {
                 };
                 engine.run(&piece.tokens, piece.first, want, out)?;
                 let width = engine.hidden_width();
-                let rows: &[f32] = if options.strand == Strand::Both && engine.is_causal() {
+                let rows: &[f32] = if options.strand == Strand::Both && !engine.strand_symmetric() {
                     rc_tokens.clear();
                     rc_tokens.extend_from_slice(&piece.tokens);
                     alphabet::reverse_complement(rc_tokens);

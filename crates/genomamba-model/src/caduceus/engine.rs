@@ -1,0 +1,270 @@
+//! The f32 CPU engine of Caduceus: one call = one window, run layer by layer (reference/mamba.md §8).
+//!
+//! Ph: `s = E[ids]`, per layer `s += BiMamba(rms(s) w)`, `h = rms(s) w_f`.
+//! PS: two `(L, D)` halves, `s1 = E[ids]`, `s2[t] = revC(E[c[ids[t]]])`. A half is updated as
+//! `s1 += BiMamba(rms(s1) w)` and `s2 = rcL(rcL(s2) + BiMamba(rms(rcL(s2)) w))`, where `rcL` (reverse length
+//! and channels) of a row-major `(L, D)` buffer is reversing the whole buffer. With `fused_add_norm` the halves
+//! are swapped before each layer's update (the published checkpoints' semantics); the final norm never swaps:
+//! `h1 = rms(s1) w_f`, `h2 = rms(s2) rev(w_f)`.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::caduceus::mixer::{MixerParams, MixerScratch, bimamba, rms_norm_row};
+use crate::caduceus::model::CaduceusModel;
+use crate::cpu::check_tokens;
+use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
+use crate::heads::softmax4;
+use crate::{Error, Result};
+
+/// How a PS model's `2 x d_model` final state becomes [`Output::hidden`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hidden {
+    /// PS: the strand-symmetric `(h1 + revC(h2)) / 2`, `d_model` wide; Ph: `h`.
+    #[default]
+    Symmetric,
+    /// PS: `[h1 | h2]` as the model computes it, `2 d_model` wide; Ph: `h` (the same as `Symmetric`).
+    Raw,
+}
+
+/// Runs a [`CaduceusModel`] on the CPU. Implements [`Engine`] (not causal: every call is a whole window).
+pub struct CaduceusEngine {
+    model: Arc<CaduceusModel>,
+    /// `A = -exp(A_log)` `(E, N)` per layer: forward, reverse (empty when not bidirectional).
+    a: Vec<(Vec<f32>, Vec<f32>)>,
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+    chunk: usize,
+    hidden: Hidden,
+    /// Residual stream halves `(L, D)` (`s2` empty for Ph) and the mixer output `(L, D)`.
+    s1: Vec<f32>,
+    s2: Vec<f32>,
+    acc: Vec<f32>,
+    scratch: MixerScratch,
+}
+
+/// A boxed Caduceus engine; see [`CaduceusEngine::new`].
+pub fn caduceus_engine(
+    model: Arc<CaduceusModel>,
+    threads: usize,
+    chunk: usize,
+    hidden: Hidden,
+) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(CaduceusEngine::new(
+        model, threads, chunk, hidden,
+    )?))
+}
+
+impl CaduceusEngine {
+    /// An engine with `threads` workers (0 = all cores) whose scans advance `chunk` tokens at a time (min 1;
+    /// changes speed and memory, not results), giving `hidden` as the embedding.
+    pub fn new(
+        model: Arc<CaduceusModel>,
+        threads: usize,
+        chunk: usize,
+        hidden: Hidden,
+    ) -> Result<CaduceusEngine> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let threads = pool.current_num_threads();
+        let neg_exp = |v: &[f32]| v.iter().map(|&x| -x.exp()).collect::<Vec<f32>>();
+        let a = model
+            .layers
+            .iter()
+            .map(|l| {
+                (
+                    neg_exp(&l.fwd.a_log),
+                    l.rev.as_ref().map_or_else(Vec::new, |r| neg_exp(&r.a_log)),
+                )
+            })
+            .collect();
+        Ok(CaduceusEngine {
+            model,
+            a,
+            pool: Arc::new(pool),
+            threads,
+            chunk: chunk.max(1),
+            hidden,
+            s1: Vec::new(),
+            s2: Vec::new(),
+            acc: Vec::new(),
+            scratch: MixerScratch::default(),
+        })
+    }
+
+    /// The model this engine runs.
+    pub fn model(&self) -> &Arc<CaduceusModel> {
+        &self.model
+    }
+
+    fn forward(&mut self, tokens: &[u8], want: Want, out: &mut Output) -> Result<()> {
+        let m = &*self.model;
+        let c = &m.config;
+        let d = c.d_model;
+        let l = tokens.len();
+        let p = MixerParams {
+            dims: &m.info.dims,
+            eps: c.norm_eps as f32,
+            chunk: self.chunk,
+            threads: self.threads,
+            strategy: c.strategy,
+        };
+        let (s1, s2, acc, sc) = (&mut self.s1, &mut self.s2, &mut self.acc, &mut self.scratch);
+        embed(m, tokens, s1, s2);
+        acc.clear();
+        acc.resize(l * d, 0.0);
+        for (layer, (a_fwd, a_rev)) in m.layers.iter().zip(&self.a) {
+            if c.rcps && c.fused_add_norm {
+                std::mem::swap(s1, s2);
+            }
+            bimamba(&p, layer, a_fwd, a_rev, s1, acc, sc)?;
+            add(s1, acc);
+            if c.rcps {
+                s2.reverse();
+                bimamba(&p, layer, a_fwd, a_rev, s2, acc, sc)?;
+                add(s2, acc);
+                s2.reverse();
+            }
+        }
+        finish(m, self.hidden, s1, s2, want, out);
+        Ok(())
+    }
+}
+
+/// `s1[t] = E[tok]`; for RCPS `s2[t] = revC(E[c[tok]])`.
+fn embed(m: &CaduceusModel, tokens: &[u8], s1: &mut Vec<f32>, s2: &mut Vec<f32>) {
+    let d = m.config.d_model;
+    let row = |t: usize| &m.embedding[t * d..(t + 1) * d];
+    s1.clear();
+    s2.clear();
+    for &t in tokens {
+        s1.extend_from_slice(row(usize::from(t)));
+    }
+    if m.config.rcps {
+        for &t in tokens {
+            s2.extend(row(m.config.complement[usize::from(t)]).iter().rev());
+        }
+    }
+}
+
+fn add(s: &mut [f32], acc: &[f32]) {
+    s.par_iter_mut()
+        .zip(acc.par_iter())
+        .with_min_len(4096)
+        .for_each(|(s, &a)| *s += a);
+}
+
+/// Final norm, hidden rows and the masked-LM head's base probabilities at every position.
+fn finish(m: &CaduceusModel, hidden: Hidden, s1: &[f32], s2: &[f32], want: Want, out: &mut Output) {
+    let c = &m.config;
+    let d = c.d_model;
+    let l = s1.len() / d;
+    let eps = c.norm_eps as f32;
+    let head = m.lm_head();
+    let dot = |a: &[f32], tok: usize| -> f64 {
+        a.iter()
+            .zip(&head[tok * d..(tok + 1) * d])
+            .map(|(&x, &w)| f64::from(x) * f64::from(w))
+            .sum()
+    };
+    // Row t: h1 = rms(s1[t]) w_f and, for RCPS, g = revC(h2) = rms(revC(s2[t])) w_f, into `h1`, `g`.
+    let normed = |t: usize, h1: &mut [f32], g: &mut [f32], rev: &mut [f32]| {
+        rms_norm_row(&s1[t * d..(t + 1) * d], &m.norm_f, eps, h1);
+        if c.rcps {
+            rev.iter_mut()
+                .zip(s2[t * d..(t + 1) * d].iter().rev())
+                .for_each(|(r, &v)| *r = v);
+            rms_norm_row(rev, &m.norm_f, eps, g);
+        }
+    };
+    let bufs = || (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
+    if want.hidden {
+        let width = hidden_width(m, hidden);
+        out.hidden.resize(l * width, 0.0);
+        out.hidden
+            .par_chunks_mut(width)
+            .enumerate()
+            .with_min_len(64)
+            .for_each_init(bufs, |(h1, g, rev), (t, row)| {
+                normed(t, h1, g, rev);
+                if !c.rcps {
+                    row.copy_from_slice(h1);
+                    return;
+                }
+                match hidden {
+                    Hidden::Symmetric => row
+                        .iter_mut()
+                        .zip(h1.iter().zip(g.iter()))
+                        .for_each(|(o, (&a, &b))| *o = 0.5 * (a + b)),
+                    Hidden::Raw => {
+                        row[..d].copy_from_slice(h1);
+                        row[d..]
+                            .iter_mut()
+                            .zip(g.iter().rev())
+                            .for_each(|(o, &v)| *o = v);
+                    }
+                }
+            });
+    }
+    if want.base_probs {
+        out.base_probs.resize(l, [0.0; 4]);
+        out.base_probs
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(64)
+            .for_each_init(bufs, |(h1, g, rev), (t, p)| {
+                normed(t, h1, g, rev);
+                *p = if c.rcps {
+                    // RCPSLMHead: h1 · W^T + revC(h2) · W[c]^T.
+                    softmax4(BASE_TOKENS.map(|b| dot(h1, b) + dot(g, c.complement[b])))
+                } else {
+                    softmax4(BASE_TOKENS.map(|b| dot(h1, b)))
+                };
+            });
+    }
+    out.rows = l;
+}
+
+/// Width of [`Output::hidden`] rows for `hidden`.
+fn hidden_width(m: &CaduceusModel, hidden: Hidden) -> usize {
+    match hidden {
+        Hidden::Raw => m.config.stream_width(),
+        Hidden::Symmetric => m.config.d_model,
+    }
+}
+
+impl Engine for CaduceusEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.model.info
+    }
+    fn hidden_width(&self) -> usize {
+        hidden_width(&self.model, self.hidden)
+    }
+    fn is_causal(&self) -> bool {
+        false
+    }
+    fn device(&self) -> String {
+        format!("cpu ({} threads)", self.threads)
+    }
+    fn strand_symmetric(&self) -> bool {
+        self.model.config.rcps && self.hidden == Hidden::Symmetric
+    }
+    /// Runs one whole window: `fresh` must be true (a bidirectional model carries nothing between calls).
+    /// `base_probs` holds the masked-LM head's distribution at each position itself (inputs not masked).
+    fn run(&mut self, tokens: &[u8], fresh: bool, want: Want, out: &mut Output) -> Result<()> {
+        check_tokens(tokens, self.model.info.dims.vocab_size, want)?;
+        if !fresh {
+            return Err(Error::Usage(
+                "Caduceus is bidirectional: each call must be a whole window (fresh = true)".into(),
+            ));
+        }
+        out.clear();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| self.forward(tokens, want, out))
+    }
+}

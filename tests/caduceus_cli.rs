@@ -1,0 +1,294 @@
+//! End-to-end tests of Caduceus models through the binary: predict and embed on lambda with the small golden
+//! models (tests/golden/caduceus), checked against the engine run directly on the same bases.
+
+mod util;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch};
+use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
+use genomamba_model::{Engine, Output, Want};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use util::{Dir, data, genomamba, root};
+
+const LAMBDA_LEN: usize = 48_502;
+
+fn model(name: &str) -> PathBuf {
+    root().join("tests/golden/caduceus").join(name)
+}
+
+/// Lambda's bases as tokens (A7 C8 G9 T10; it has no other letters).
+fn lambda_tokens() -> Vec<u8> {
+    let text = std::fs::read_to_string(data("genomes/lambda_virus.fa")).expect("lambda");
+    text.lines()
+        .skip(1)
+        .flat_map(|l| l.bytes())
+        .map(|b| match b.to_ascii_uppercase() {
+            b'A' => 7,
+            b'C' => 8,
+            b'G' => 9,
+            _ => 10,
+        })
+        .collect()
+}
+
+/// The engine's output over the whole of lambda in one window.
+fn engine_output(name: &str, hidden: Hidden) -> Output {
+    let m = Arc::new(CaduceusModel::from_dir(&model(name)).expect("model"));
+    let mut engine = CaduceusEngine::new(m, 2, 65536, hidden).expect("engine");
+    let mut out = Output::default();
+    engine
+        .run(&lambda_tokens(), true, Want::ALL, &mut out)
+        .expect("run");
+    out
+}
+
+/// A whole Parquet file as one batch, plus its `genomamba` metadata JSON.
+fn read(path: &std::path::Path) -> (RecordBatch, serde_json::Value) {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open")).expect("parquet");
+    let meta = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|e| e.key == "genomamba")
+                .and_then(|e| e.value.clone())
+        })
+        .expect("genomamba metadata");
+    let schema = builder.schema().clone();
+    let batches: Vec<RecordBatch> = builder
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect();
+    let batch = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+    (batch, serde_json::from_str(&meta).expect("JSON"))
+}
+
+fn column(batch: &RecordBatch, name: &str) -> Vec<f32> {
+    let arr = batch.column_by_name(name).expect("column");
+    let arr = arr.as_any().downcast_ref::<Float32Array>().expect("f32");
+    (0..arr.len())
+        .map(|i| {
+            if arr.is_valid(i) {
+                arr.value(i)
+            } else {
+                f32::NAN
+            }
+        })
+        .collect()
+}
+
+/// The embedding column's values and width.
+fn embeddings(batch: &RecordBatch) -> (Vec<f32>, usize) {
+    let col = batch.column_by_name("embedding").expect("embedding");
+    let list = col
+        .as_any()
+        .downcast_ref::<FixedSizeListArray>()
+        .expect("fixed size list");
+    let values = list
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .expect("f32 values");
+    (values.values().to_vec(), list.value_length() as usize)
+}
+
+fn predict(dir: &Dir, name: &str, extra: &[&str]) -> (RecordBatch, serde_json::Value) {
+    let out = dir.path(&format!("{name}{}.parquet", extra.join("")));
+    genomamba(["predict", "--device", "cpu", "-q", "--model"])
+        .arg(model(name))
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(data("genomes/lambda_virus.fa"))
+        .ok();
+    read(&out)
+}
+
+#[test]
+fn predict_equals_the_engine_over_one_window_for_ps_and_ph() {
+    let dir = Dir::new();
+    for name in ["ps-fused", "ph-unfused"] {
+        let want = engine_output(name, Hidden::Symmetric);
+        // The default Caduceus window (98,304) holds lambda whole; so do 20 kb windows with flanks wider than
+        // lambda, which must give the same bases the same whole-sequence context.
+        for extra in [&[][..], &["--window", "20000", "--overlap", "50000"][..]] {
+            let (batch, meta) = predict(&dir, name, extra);
+            assert_eq!(batch.num_rows(), LAMBDA_LEN, "{name} {extra:?}");
+            let cols = ["p_a", "p_c", "p_g", "p_t"].map(|c| column(&batch, c));
+            let mut worst = 0f32;
+            for (i, p) in want.base_probs.iter().enumerate() {
+                for j in 0..4 {
+                    worst = worst.max((cols[j][i] - p[j]).abs());
+                }
+            }
+            assert!(
+                worst < 1e-5,
+                "{name} {extra:?}: probabilities differ by {worst}"
+            );
+            assert_eq!(meta["model"]["format"], "caduceus");
+            assert!(
+                meta["model"]["predictions"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("no masking"))
+            );
+            assert_eq!(meta["overlap_sides"], "both");
+            if extra.is_empty() {
+                assert_eq!(
+                    (meta["window"].as_u64(), meta["overlap"].as_u64()),
+                    (Some(98_304), Some(16_384))
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn predict_with_small_windows_covers_every_base_once() {
+    let dir = Dir::new();
+    let (batch, _) = predict(
+        &dir,
+        "ps-fused",
+        &["--window", "10000", "--overlap", "2000"],
+    );
+    assert_eq!(batch.num_rows(), LAMBDA_LEN);
+    let p = column(&batch, "p_a");
+    assert!(
+        p.iter().all(|v| v.is_finite()),
+        "every base of a bidirectional window has a prediction"
+    );
+}
+
+#[test]
+fn embed_per_base_is_the_symmetric_or_raw_state() {
+    let dir = Dir::new();
+    for (raw, width) in [(false, 16), (true, 32)] {
+        let out = dir.path(&format!("emb-{raw}.parquet"));
+        let mut cmd = genomamba(["embed", "--pool", "1", "--device", "cpu", "-q", "--model"])
+            .arg(model("ps-fused"))
+            .arg("-o")
+            .arg(&out)
+            .arg(data("genomes/lambda_virus.fa"));
+        if raw {
+            cmd = cmd.arg("--raw");
+        }
+        cmd.ok();
+        let (batch, meta) = read(&out);
+        assert_eq!(batch.num_rows(), LAMBDA_LEN);
+        let (got, w) = embeddings(&batch);
+        assert_eq!(w, width);
+        let want = engine_output(
+            "ps-fused",
+            if raw { Hidden::Raw } else { Hidden::Symmetric },
+        );
+        let worst = got
+            .iter()
+            .zip(&want.hidden)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "raw {raw}: embeddings differ by {worst}");
+        let desc = meta["model"]["embedding"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            desc.contains(if raw { "raw" } else { "symmetric" }),
+            "{desc}"
+        );
+    }
+}
+
+#[test]
+fn caduceus_refusals_are_clear() {
+    let dir = Dir::new();
+    let run = |args: &[&str], name: &str| {
+        genomamba(args.iter().copied())
+            .args(["--device", "cpu", "-q", "-o"])
+            .arg(dir.path("x.parquet"))
+            .arg("--model")
+            .arg(model(name))
+            .arg(data("genomes/lambda_virus.fa"))
+    };
+    let err = run(&["embed", "--raw"], "ph-fused").fails_with(2);
+    assert!(err.contains("--raw needs a Caduceus-PS"), "{err}");
+    let err = genomamba(["predict", "--device", "cuda", "-q", "-o"])
+        .arg(dir.path("y.parquet"))
+        .arg("--model")
+        .arg(model("ps-fused"))
+        .arg(data("genomes/lambda_virus.fa"))
+        .fails_with(1);
+    assert!(err.contains("does not run Caduceus"), "{err}");
+    assert!(dir.listing().is_empty(), "no output left behind");
+}
+
+#[test]
+fn inspect_describes_a_caduceus_model() {
+    let text = genomamba(["inspect"]).arg(model("ps-fused")).ok();
+    assert!(text.contains("caduceus") && text.contains("PS"), "{text}");
+    let json = genomamba(["inspect", "--json"])
+        .arg(model("ph-unfused"))
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["format"], "caduceus");
+    assert_eq!(v["variant"], "ph");
+    assert_eq!(v["causal"], false);
+}
+
+/// Ph `--strand both`: the mean, by position, of the window and its reverse complement run as a window.
+/// PS: the strand-symmetric embedding makes `--strand both` the same as forward; `--raw` refuses it.
+#[test]
+fn embed_strand_both_averages_ph_and_is_moot_for_ps() {
+    let dir = Dir::new();
+    let embed = |name: &str, extra: &[&str]| {
+        let out = dir.path(&format!("{name}-{}.parquet", extra.join("")));
+        genomamba(["embed", "--pool", "1", "--device", "cpu", "-q", "--model"])
+            .arg(model(name))
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(data("genomes/lambda_virus.fa"))
+            .ok();
+        embeddings(&read(&out).0).0
+    };
+
+    let m = Arc::new(CaduceusModel::from_dir(&model("ph-fused")).expect("model"));
+    let d = m.config.d_model;
+    let mut engine = CaduceusEngine::new(m, 2, 65536, Hidden::Symmetric).expect("engine");
+    let tokens = lambda_tokens();
+    let rc: Vec<u8> = tokens.iter().rev().map(|&t| 17 - t).collect();
+    let (mut fwd, mut rev) = (Output::default(), Output::default());
+    engine.run(&tokens, true, Want::ALL, &mut fwd).expect("run");
+    engine.run(&rc, true, Want::ALL, &mut rev).expect("run rc");
+    let got = embed("ph-fused", &["--strand", "both"]);
+    let forward_only = embed("ph-fused", &[]);
+    let mut worst = 0f32;
+    for i in 0..LAMBDA_LEN {
+        let j = LAMBDA_LEN - 1 - i;
+        for k in 0..d {
+            let want = 0.5 * (fwd.hidden[i * d + k] + rev.hidden[j * d + k]);
+            worst = worst.max((got[i * d + k] - want).abs());
+        }
+    }
+    assert!(worst < 1e-5, "Ph --strand both differs by {worst}");
+    let moved = got
+        .iter()
+        .zip(&forward_only)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(moved > 1e-3, "Ph is not strand-symmetric: both != forward");
+
+    let both = embed("ps-fused", &["--strand", "both"]);
+    assert_eq!(both, embed("ps-fused", &[]), "PS: --strand both is moot");
+    let err = genomamba(["embed", "--raw", "--strand", "both", "-q", "--model"])
+        .arg(model("ps-fused"))
+        .arg("-o")
+        .arg(dir.path("raw.parquet"))
+        .arg(data("genomes/lambda_virus.fa"))
+        .fails_with(2);
+    assert!(err.contains("--strand both does not apply"), "{err}");
+}
