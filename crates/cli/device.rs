@@ -1,11 +1,9 @@
 //! `--device`: picks the engine. `auto` uses a GPU when one is usable and says which, else the CPU.
 
-use std::sync::Arc;
-
 use anyhow::Context;
+use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_model::engine::Engine;
-use genomamba_model::{AnyModel, Model};
 
 use crate::UsageError;
 
@@ -35,7 +33,7 @@ fn parse(text: &str) -> Result<Device, UsageError> {
 }
 
 /// The engine for `device`; `chunk` bases per step, `threads` CPU threads, `hidden` the embedding of a
-/// Caduceus-PS model. Caduceus runs on the CPU only: `--device cuda` refuses it, `auto` says so and uses the CPU.
+/// Caduceus-PS model. `auto` takes GPU 0 when it is usable and says which, else the CPU.
 pub fn engine(
     device: &str,
     model: &AnyModel,
@@ -45,67 +43,49 @@ pub fn engine(
     quiet: bool,
 ) -> anyhow::Result<Box<dyn Engine>> {
     let device = parse(device)?;
-    match model {
-        AnyModel::Mamba(m) => mamba_engine(device, Arc::clone(m), threads, chunk, quiet),
-        AnyModel::Caduceus(_) => {
-            match device {
-                Device::Cuda(ordinal) => anyhow::bail!(
-                    "--device cuda:{ordinal}: the CUDA engine does not run Caduceus models yet; use --device cpu"
-                ),
-                Device::Auto if !quiet => eprintln!(
-                    "genomamba: Caduceus runs on the CPU (no CUDA engine for it yet), {threads} threads"
-                ),
-                _ => {}
+    let cpu = || {
+        model
+            .cpu_engine(threads, chunk, hidden)
+            .context("starting the CPU engine")
+    };
+    let cuda = |ordinal: usize| -> genomamba_cuda::Result<Box<dyn Engine>> {
+        let dtype = genomamba_cuda::Dtype::F32;
+        match model {
+            AnyModel::Mamba(m) => genomamba_cuda::cuda_engine(m, ordinal, dtype, chunk),
+            AnyModel::Caduceus(m) => {
+                genomamba_cuda::cuda_caduceus_engine(m, ordinal, dtype, chunk, hidden)
             }
-            model
-                .cpu_engine(threads, chunk, hidden)
-                .context("starting the Caduceus CPU engine")
         }
-    }
-}
-
-fn mamba_engine(
-    device: Device,
-    model: Arc<Model>,
-    threads: usize,
-    chunk: usize,
-    quiet: bool,
-) -> anyhow::Result<Box<dyn Engine>> {
-    let cpu = |model: Arc<Model>| {
-        genomamba_model::cpu_engine(model, threads, chunk).context("starting the CPU engine")
     };
     match device {
-        Device::Cpu => cpu(model),
+        Device::Cpu => cpu(),
         Device::Cuda(ordinal) => {
-            genomamba_cuda::cuda_engine(&model, ordinal, genomamba_cuda::Dtype::F32, chunk)
-                .with_context(|| format!("starting the CUDA engine on cuda:{ordinal}"))
+            cuda(ordinal).with_context(|| format!("starting the CUDA engine on cuda:{ordinal}"))
         }
         Device::Auto => match genomamba_cuda::probe(0) {
-            Ok(info) => {
-                match genomamba_cuda::cuda_engine(&model, 0, genomamba_cuda::Dtype::F32, chunk) {
-                    Ok(engine) => {
-                        if !quiet {
-                            eprintln!("genomamba: running on {info}");
-                        }
-                        Ok(engine)
+            Ok(info) => match cuda(0) {
+                Ok(engine) => {
+                    if !quiet {
+                        eprintln!("genomamba: running on {info}");
                     }
-                    Err(e) => {
-                        if !quiet {
-                            eprintln!(
-                                "genomamba: the GPU {info} is not usable ({e}); running on the CPU"
-                            );
-                        }
-                        cpu(model)
-                    }
+                    Ok(engine)
                 }
-            }
+                Err(e) => {
+                    if !quiet {
+                        eprintln!(
+                            "genomamba: the GPU {info} is not usable ({e}); running on the CPU"
+                        );
+                    }
+                    cpu()
+                }
+            },
             Err(e) => {
                 if !quiet {
                     eprintln!(
                         "genomamba: no usable GPU ({e}); running on the CPU with {threads} threads"
                     );
                 }
-                cpu(model)
+                cpu()
             }
         },
     }

@@ -16,7 +16,7 @@ for line in sys.stdin:
     except ValueError: continue
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         name = m["target"]["name"]
-        if name in ("gpu", "gpu_bench"):
+        if name in ("gpu", "gpu_bench", "gpu_caduceus"):
             shutil.copy(m["executable"], "'"$C"'/" + name)
             print("copied", name)
 '
@@ -25,7 +25,7 @@ if [ "${NO_CLI:-0}" != 1 ]; then
     cargo build --release --bin genomamba
     cp target/release/genomamba "$C/genomamba"
 fi
-strip "$C/gpu" "$C/gpu_bench"
+strip "$C/gpu" "$C/gpu_bench" "$C/gpu_caduceus"
 [ -f "$C/genomamba" ] && strip "$C/genomamba" || true
 # Prebuilt CUBINs (sm_90) from NVRTC 13.0.88, also checking every kernel compiles without spills.
 GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/nvrtc-check.log"

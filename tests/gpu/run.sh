@@ -41,6 +41,10 @@ if grep -q "FAILED\|panicked" "$OUT/gpu-tests.log" && [ -z "${GENOMAMBA_CUBIN_DI
     GENOMAMBA_CUBIN_DIR=$PWD/$C/cubin timeout 120 "$C/gpu" --ignored --test-threads=1 gpu_parity_f32 2>&1 | tail -20
 fi
 
+step "Caduceus GPU tests (golden models vs CPU, chunked == one pass, bf16, 1 Mb PS window)"
+timeout 150 "$C/gpu_caduceus" --ignored --test-threads=1 --nocapture 2>&1 | tee "$OUT/gpu-caduceus.log"
+echo "caduceus gpu tests exit: ${PIPESTATUS[0]}"
+
 step "benchmark: 1,048,576-base window, 128x4 / 256x16 / 768x24, f32 and bf16"
 GENOMAMBA_BENCH_OUT="$OUT/bench.jsonl" timeout 200 "$C/gpu_bench" --ignored --nocapture 2>&1 | tail -30
 

@@ -60,6 +60,33 @@ impl DevBuf {
         Ok(b)
     }
 
+    /// Copies `host` bytes to the start of this buffer and waits for the copy.
+    pub fn upload_bytes(&self, stream: &Arc<CudaStream>, host: &[u8]) -> Result<()> {
+        need(self, host.len())?;
+        // SAFETY: the buffer holds at least `host.len()` bytes (checked above); the stream is synchronised
+        // before `host` can be dropped or changed.
+        unsafe { result::memcpy_htod_async(self.ptr, host, stream.cu_stream()) }?;
+        stream.synchronize()?;
+        Ok(())
+    }
+
+    /// Waits for the stream's work, then copies the first `n` f32 of this buffer into `out` (resized to `n`).
+    pub fn download_f32(
+        &self,
+        stream: &Arc<CudaStream>,
+        n: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        need(self, n * 4)?;
+        out.clear();
+        out.resize(n, 0.0);
+        // SAFETY: the buffer holds at least `n` f32 (checked above) and `out` has exactly `n` slots; the
+        // stream is synchronised before `out` is used.
+        unsafe { result::memcpy_dtoh_async(out.as_mut_slice(), self.ptr, stream.cu_stream()) }?;
+        stream.synchronize()?;
+        Ok(())
+    }
+
     /// Device address of byte `offset`; Err if it lies outside the buffer.
     pub fn at(&self, offset: usize) -> Result<u64> {
         if offset > self.bytes {

@@ -6,13 +6,16 @@
 
 mod batch;
 mod bench;
+mod caduceus;
 mod forward;
 mod launch;
+mod mixer;
 mod scan;
 mod stream;
 mod workspace;
 
 pub use bench::{ScanBench, copy_bandwidth};
+pub use caduceus::CudaCaduceusEngine;
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use crate::modules::Kernels;
 use crate::probe::{DeviceInfo, context, cublas_present, info_of};
 use crate::weights::{DevModel, upload};
 use crate::{Error, Result};
+use mixer::Gpu;
 use stream::Stage;
 use workspace::{States, Workspace, bytes_per_row, scratch_for};
 
@@ -169,6 +173,17 @@ impl CudaEngine {
     /// The CUDA context (for [`copy_bandwidth`]).
     pub fn context(&self) -> &Arc<CudaContext> {
         &self._ctx
+    }
+
+    /// The launch context of this engine's compute stream.
+    fn gpu(&self) -> Gpu<'_> {
+        Gpu {
+            stream: &self.stream,
+            blas: &self.blas,
+            kernels: &self.kernels,
+            dtype: self.dtype,
+            dims: self.info.dims,
+        }
     }
 
     /// Blocks until all enqueued work is done.

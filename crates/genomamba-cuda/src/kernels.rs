@@ -46,6 +46,8 @@ pub enum KernelId {
     Head,
     /// `pool.cu`: `pool_mean`.
     Pool,
+    /// `bidir.cu`: `flip_f32`, `combine_rows`, `add_f32`, `rcps_hidden`, `mlm_head` (Caduceus).
+    Bidir,
 }
 
 /// The prelude prepended to every source.
@@ -53,13 +55,14 @@ pub const PRELUDE: &str = include_str!("../../../kernels/prelude.cuh");
 
 impl KernelId {
     /// Every kernel file.
-    pub const ALL: [KernelId; 6] = [
+    pub const ALL: [KernelId; 7] = [
         KernelId::Embed,
         KernelId::RmsNorm,
         KernelId::Conv,
         KernelId::Scan,
         KernelId::Head,
         KernelId::Pool,
+        KernelId::Bidir,
     ];
 
     /// File name under `kernels/`.
@@ -71,6 +74,7 @@ impl KernelId {
             KernelId::Scan => "scan.cu",
             KernelId::Head => "head.cu",
             KernelId::Pool => "pool.cu",
+            KernelId::Bidir => "bidir.cu",
         }
     }
 
@@ -83,6 +87,7 @@ impl KernelId {
             KernelId::Scan => include_str!("../../../kernels/scan.cu"),
             KernelId::Head => include_str!("../../../kernels/head.cu"),
             KernelId::Pool => include_str!("../../../kernels/pool.cu"),
+            KernelId::Bidir => include_str!("../../../kernels/bidir.cu"),
         }
     }
 
@@ -95,13 +100,20 @@ impl KernelId {
             KernelId::Scan => &["scan_local", "scan_carry", "scan_output"],
             KernelId::Head => &["base_head"],
             KernelId::Pool => &["pool_mean"],
+            KernelId::Bidir => &[
+                "flip_f32",
+                "combine_rows",
+                "add_f32",
+                "rcps_hidden",
+                "mlm_head",
+            ],
         }
     }
 
     /// Which specialisation macros the file reads: (dtype, `D_STATE`, `D_CONV`).
     fn uses(self) -> (bool, bool, bool) {
         match self {
-            KernelId::Embed | KernelId::RmsNorm => (true, false, false),
+            KernelId::Embed | KernelId::RmsNorm | KernelId::Bidir => (true, false, false),
             KernelId::Conv => (true, false, true),
             KernelId::Scan => (true, true, false),
             KernelId::Head | KernelId::Pool => (false, false, false),
@@ -211,8 +223,8 @@ mod tests {
 
     #[test]
     fn test_all_specs_count() {
-        // embed, rmsnorm: 2 dtypes; conv: 2 x 3; scan: 2 x 5; head, pool: 1.
-        assert_eq!(all_specs().len(), 2 + 2 + 6 + 10 + 1 + 1);
+        // embed, rmsnorm: 2 dtypes; conv: 2 x 3; scan: 2 x 5; head, pool: 1; bidir: 2.
+        assert_eq!(all_specs().len(), 2 + 2 + 6 + 10 + 1 + 1 + 2);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - **Projections** run on cuBLAS: f32 (`CUBLAS_COMPUTE_32F`) or bf16 with f32 accumulation.
 //!
 //! Entry points: [`probe`], [`cuda_engine`] (a boxed [`genomamba_model::engine::Engine`]), and
-//! [`CudaEngine`] for the extra batch and pooled-output calls.
+//! [`CudaEngine`] for the extra batch and pooled-output calls; [`cuda_caduceus_engine`] and
+//! [`CudaCaduceusEngine`] for bidirectional Caduceus models (same kernels plus `kernels/bidir.cu`).
 
 mod buf;
 pub mod compile;
@@ -27,11 +28,12 @@ mod probe;
 pub mod scan_plan;
 mod weights;
 
-pub use engine::{AUTO_CHUNK_MAX, CudaEngine, ScanBench, copy_bandwidth};
+pub use engine::{AUTO_CHUNK_MAX, CudaCaduceusEngine, CudaEngine, ScanBench, copy_bandwidth};
 pub use error::{Error, Result};
 pub use kernels::Dtype;
 pub use probe::{DeviceInfo, MIN_DRIVER, cublas_present, driver_present, nvrtc_present, probe};
 
+use genomamba_model::caduceus::{CaduceusModel, Hidden};
 use genomamba_model::engine::Engine;
 use genomamba_model::model::Model;
 
@@ -44,4 +46,19 @@ pub fn cuda_engine(
     chunk: usize,
 ) -> Result<Box<dyn Engine>> {
     Ok(Box::new(CudaEngine::new(model, ordinal, dtype, chunk)?))
+}
+
+/// Builds a CUDA engine for a Caduceus `model` on GPU `ordinal` (activations in `dtype`, scans in chunks of
+/// `chunk` rows, 0 = 65,536), giving `hidden` as a PS model's embedding. Errors (never panics) as
+/// [`cuda_engine`].
+pub fn cuda_caduceus_engine(
+    model: &CaduceusModel,
+    ordinal: usize,
+    dtype: Dtype,
+    chunk: usize,
+    hidden: Hidden,
+) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(CudaCaduceusEngine::new(
+        model, ordinal, dtype, chunk, hidden,
+    )?))
 }

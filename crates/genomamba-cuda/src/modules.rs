@@ -72,6 +72,16 @@ pub struct Kernels {
     pub base_head: CudaFunction,
     /// pool.cu
     pub pool_mean: CudaFunction,
+    /// bidir.cu
+    pub flip_f32: CudaFunction,
+    /// bidir.cu
+    pub combine_rows: CudaFunction,
+    /// bidir.cu
+    pub add_f32: CudaFunction,
+    /// bidir.cu
+    pub rcps_hidden: CudaFunction,
+    /// bidir.cu
+    pub mlm_head: CudaFunction,
 }
 
 impl Kernels {
@@ -107,6 +117,11 @@ impl Kernels {
             scan_output: f(KernelId::Scan, "scan_output")?,
             base_head: f(KernelId::Head, "base_head")?,
             pool_mean: f(KernelId::Pool, "pool_mean")?,
+            flip_f32: f(KernelId::Bidir, "flip_f32")?,
+            combine_rows: f(KernelId::Bidir, "combine_rows")?,
+            add_f32: f(KernelId::Bidir, "add_f32")?,
+            rcps_hidden: f(KernelId::Bidir, "rcps_hidden")?,
+            mlm_head: f(KernelId::Bidir, "mlm_head")?,
         })
     }
 }

@@ -81,37 +81,84 @@ pub fn head_rows(lm_head: &[f32], d_model: usize, vocab: usize) -> Option<Vec<f3
     )
 }
 
+/// One Mamba's f32 weights on the host, borrowed from a causal model's block or one direction of a Caduceus
+/// block. Shapes as in PyTorch (`E = d_inner`).
+pub struct HostLayer<'a> {
+    /// Pre-norm scale `(D,)`.
+    pub norm: &'a [f32],
+    /// `(2E, D)` and its bias.
+    pub in_proj: &'a [f32],
+    /// `(2E,)`.
+    pub in_bias: Option<&'a [f32]>,
+    /// `(E, K)`.
+    pub conv_w: &'a [f32],
+    /// `(E,)`.
+    pub conv_b: Option<&'a [f32]>,
+    /// `(R + 2N, E)`.
+    pub x_proj: &'a [f32],
+    /// `(E, R)`.
+    pub dt_proj: &'a [f32],
+    /// `(E,)`.
+    pub dt_bias: &'a [f32],
+    /// `(E, N)`.
+    pub a_log: &'a [f32],
+    /// `(E,)`.
+    pub d_skip: &'a [f32],
+    /// `(D, E)`.
+    pub out_proj: &'a [f32],
+    /// `(D,)`.
+    pub out_bias: Option<&'a [f32]>,
+}
+
+/// Uploads one Mamba's weights for an engine running in `dtype`; `d_inner` sizes the zero conv bias of a
+/// model without one.
+pub fn upload_layer(
+    stream: &Arc<CudaStream>,
+    l: &HostLayer<'_>,
+    d_inner: usize,
+    dtype: Dtype,
+) -> Result<DevLayer> {
+    let f32_buf = |v: &[f32]| DevBuf::from_f32(stream, v);
+    let opt = |v: Option<&[f32]>| v.map(f32_buf).transpose();
+    Ok(DevLayer {
+        norm: f32_buf(l.norm)?,
+        in_proj: proj(stream, l.in_proj, dtype)?,
+        in_bias: opt(l.in_bias)?,
+        conv_w: f32_buf(l.conv_w)?,
+        conv_b: match l.conv_b {
+            Some(b) => f32_buf(b)?,
+            None => DevBuf::zeros(stream, d_inner * 4)?,
+        },
+        x_proj: proj(stream, l.x_proj, dtype)?,
+        dt_proj: proj(stream, l.dt_proj, dtype)?,
+        dt_bias: f32_buf(l.dt_bias)?,
+        a2: f32_buf(&a2_of(l.a_log))?,
+        d_skip: f32_buf(l.d_skip)?,
+        out_proj: proj(stream, l.out_proj, dtype)?,
+        out_bias: opt(l.out_bias)?,
+    })
+}
+
 /// Uploads `model` for an engine running in `dtype`.
 pub fn upload(stream: &Arc<CudaStream>, model: &Model, dtype: Dtype) -> Result<DevModel> {
     let dims = model.info.dims;
     let mut layers = Vec::with_capacity(model.layers.len());
     for l in &model.layers {
-        let conv_b = match &l.conv_bias {
-            Some(b) => DevBuf::from_f32(stream, b)?,
-            None => DevBuf::zeros(stream, dims.d_inner * 4)?,
+        let host = HostLayer {
+            norm: &l.norm,
+            in_proj: &l.in_proj,
+            in_bias: l.in_proj_bias.as_deref(),
+            conv_w: &l.conv_weight,
+            conv_b: l.conv_bias.as_deref(),
+            x_proj: &l.x_proj,
+            dt_proj: &l.dt_proj,
+            dt_bias: &l.dt_bias,
+            a_log: &l.a_log,
+            d_skip: &l.d,
+            out_proj: &l.out_proj,
+            out_bias: l.out_proj_bias.as_deref(),
         };
-        layers.push(DevLayer {
-            norm: DevBuf::from_f32(stream, &l.norm)?,
-            in_proj: proj(stream, &l.in_proj, dtype)?,
-            in_bias: l
-                .in_proj_bias
-                .as_deref()
-                .map(|b| DevBuf::from_f32(stream, b))
-                .transpose()?,
-            conv_w: DevBuf::from_f32(stream, &l.conv_weight)?,
-            conv_b,
-            x_proj: proj(stream, &l.x_proj, dtype)?,
-            dt_proj: proj(stream, &l.dt_proj, dtype)?,
-            dt_bias: DevBuf::from_f32(stream, &l.dt_bias)?,
-            a2: DevBuf::from_f32(stream, &a2_of(&l.a_log))?,
-            d_skip: DevBuf::from_f32(stream, &l.d)?,
-            out_proj: proj(stream, &l.out_proj, dtype)?,
-            out_bias: l
-                .out_proj_bias
-                .as_deref()
-                .map(|b| DevBuf::from_f32(stream, b))
-                .transpose()?,
-        });
+        layers.push(upload_layer(stream, &host, dims.d_inner, dtype)?);
     }
     let head4 = match head_rows(model.lm_head(), dims.d_model, dims.vocab_size) {
         Some(rows) => Some(DevBuf::from_f32(stream, &rows)?),

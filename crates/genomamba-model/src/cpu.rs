@@ -25,8 +25,9 @@ use matmul::{Layout, matmul};
 use scratch::Scratch;
 use tile::LayerPre;
 
-/// Checks every token is inside the vocabulary (and the vocabulary has A, C, G, T when probabilities are wanted).
-pub(crate) fn check_tokens(tokens: &[u8], vocab: usize, want: Want) -> Result<()> {
+/// Checks every token is inside the vocabulary (and the vocabulary has A, C, G, T when probabilities are
+/// wanted); shared by every engine.
+pub fn check_tokens(tokens: &[u8], vocab: usize, want: Want) -> Result<()> {
     if want.base_probs && vocab <= BASE_TOKENS[3] {
         return Err(Error::Usage(format!(
             "base probabilities need tokens 7..=10 but the vocabulary has {vocab}"

@@ -8,23 +8,10 @@
 
 use super::CudaEngine;
 use super::launch::{THREADS, cfg, i32_of, launch, norm_threads};
-use crate::buf::{DevBuf, need};
-use crate::gemm::Linear;
-use crate::scan_plan::{ScanPlan, grid_1d};
+use crate::scan_plan::grid_1d;
 use crate::{Error, Result};
 
 impl CudaEngine {
-    /// Enqueues `Y = X W^T` after checking that every operand holds the extent `lin` touches; `x` may start
-    /// `x_off` bytes into its buffer.
-    fn gemm(&self, lin: Linear, x: &DevBuf, x_off: usize, w: &DevBuf, y: &DevBuf) -> Result<()> {
-        let (xb, wb, yb) = lin.extents(self.dtype);
-        need(x, x_off + xb)?;
-        need(w, wb)?;
-        need(y, yb)?;
-        // SAFETY: the three extents were checked above; y is a separate buffer from x and w.
-        unsafe { lin.run(&self.blas, self.dtype, x.at(x_off)?, w.ptr(), y.ptr()) }
-    }
-
     /// Enqueues the forward pass of `nb` windows x `t` steps whose tokens are already in `ws.tokens`.
     /// Writes final hidden states to `ws.hidden[slot]` and base probabilities to `ws.probs[slot]` (errors
     /// if `probs` is asked of a vocabulary without A/C/G/T). Reads and updates the carried state of window
@@ -40,12 +27,10 @@ impl CudaEngine {
             )));
         }
         let dims = self.info.dims;
-        let (d, e, n, r) = (dims.d_model, dims.d_inner, dims.d_state, dims.dt_rank);
-        let w = r + 2 * n;
-        let (rows_i, d_i, e_i, t_i, nb_i) = (
+        let d = dims.d_model;
+        let (rows_i, d_i, t_i, nb_i) = (
             rows as i64,
             i32_of(d, "d_model")?,
-            i32_of(e, "d_inner")?,
             i32_of(t, "t")?,
             i32_of(nb, "nb")?,
         );
@@ -66,13 +51,9 @@ impl CudaEngine {
             &d_i
         );
 
-        let mut plan = ScanPlan::new(nb, t, e, self.sms);
-        if plan.scratch_len(nb, e, n) > ws.scratch {
-            // Fewer, longer blocks when the scratch was sized for another batch shape.
-            plan = ScanPlan::with_blocks(t, ws.scratch / (nb * e * n).max(1));
-        }
-        let ld_xz = (2 * e) as i64;
+        let plan = ws.plan(nb, t, &dims, self.sms);
         let null = 0u64;
+        let gpu = self.gpu();
 
         for (li, layer) in self.model.layers.iter().enumerate() {
             let delta = if li == 0 { null } else { ws.mix.ptr() };
@@ -87,95 +68,8 @@ impl CudaEngine {
                 &d_i,
                 &eps
             );
-            self.gemm(
-                Linear::dense(rows, d, 2 * e),
-                &ws.normed,
-                0,
-                &layer.in_proj,
-                &ws.xz,
-            )?;
-            if let Some(bias) = &layer.in_bias {
-                let cols = i32_of(2 * e, "2E")?;
-                launch!(
-                    self,
-                    &k.add_bias,
-                    cfg((grid_1d(rows * 2 * e, THREADS), 1, 1), THREADS),
-                    &ws.xz.ptr(),
-                    &ld_xz,
-                    &bias.ptr(),
-                    &rows_i,
-                    &cols
-                );
-            }
-            let conv_state = self.states.conv[li].ptr();
-            launch!(
-                self,
-                &k.conv_silu,
-                cfg((grid_1d(rows * e, THREADS), 1, 1), THREADS),
-                &ws.xz.ptr(),
-                &ld_xz,
-                &conv_state,
-                &layer.conv_w.ptr(),
-                &layer.conv_b.ptr(),
-                &ws.xc.ptr(),
-                &nb_i,
-                &t_i,
-                &e_i
-            );
-            launch!(
-                self,
-                &k.conv_state_update,
-                cfg((grid_1d(nb * e, THREADS), 1, 1), THREADS),
-                &ws.xz.ptr(),
-                &ld_xz,
-                &conv_state,
-                &nb_i,
-                &t_i,
-                &e_i
-            );
-            self.gemm(
-                Linear::dense(rows, e, w),
-                &ws.xc,
-                0,
-                &layer.x_proj,
-                &ws.xdbl,
-            )?;
-            // dt_low is x_dbl[:, :R], read with row stride W.
-            self.gemm(
-                Linear {
-                    rows,
-                    inp: r,
-                    out: e,
-                    ldx: w,
-                    ldy: e,
-                },
-                &ws.xdbl,
-                0,
-                &layer.dt_proj,
-                &ws.dt,
-            )?;
-
-            self.scan(li, nb, t, plan)?;
-            self.gemm(
-                Linear::dense(rows, e, d),
-                &ws.y,
-                0,
-                &layer.out_proj,
-                &ws.mix,
-            )?;
-            if let Some(bias) = &layer.out_bias {
-                let ld = d as i64;
-                launch!(
-                    self,
-                    &k.add_bias,
-                    cfg((grid_1d(rows * d, THREADS), 1, 1), THREADS),
-                    &ws.mix.ptr(),
-                    &ld,
-                    &bias.ptr(),
-                    &rows_i,
-                    &d_i
-                );
-            }
+            let (conv_state, ssm) = (self.states.conv[li].ptr(), self.states.ssm[li].ptr());
+            gpu.mixer(layer, ws, conv_state, ssm, nb, t, plan)?;
         }
         let hidden = ws.hidden[slot].ptr();
         let delta = if self.model.layers.is_empty() {

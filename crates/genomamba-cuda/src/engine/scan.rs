@@ -2,30 +2,34 @@
 
 use super::CudaEngine;
 use super::launch::{THREADS, cfg, i32_of, launch};
+use super::mixer::Gpu;
+use super::workspace::Workspace;
 use crate::buf::need;
 use crate::scan_plan::{SCAN_THREADS, ScanPlan, grid_1d};
+use crate::weights::DevLayer;
 use crate::{Error, Result};
 
-impl CudaEngine {
-    /// Enqueues the selective scan of layer `li` for `nb` windows x `t` steps: reads `ws.dt`, `ws.xc`,
-    /// `ws.xdbl`, `ws.xz` (z half), updates the layer's SSM state, writes `ws.y`.
-    pub(crate) fn scan(&self, li: usize, nb: usize, t: usize, plan: ScanPlan) -> Result<()> {
-        let dims = self.info.dims;
+impl Gpu<'_> {
+    /// Enqueues the selective scan of `layer` for `nb` windows x `t` steps: reads `ws.dt`, `ws.xc`,
+    /// `ws.xdbl`, `ws.xz` (z half), updates the SSM state at `ssm` (`(nb, E, N)` f32), writes `ws.y`.
+    pub(crate) fn scan(
+        &self,
+        layer: &DevLayer,
+        ws: &Workspace,
+        ssm: u64,
+        nb: usize,
+        t: usize,
+        plan: ScanPlan,
+    ) -> Result<()> {
+        let dims = self.dims;
         let (e, n, r) = (dims.d_inner, dims.d_state, dims.dt_rank);
-        let ws = &self.ws;
-        let k = &self.kernels;
-        let layer = self
-            .model
-            .layers
-            .get(li)
-            .ok_or_else(|| Error::TooLarge(format!("layer {li}")))?;
+        let k = self.kernels;
         let (t_i, e_i, nb_i) = (i32_of(t, "t")?, i32_of(e, "d_inner")?, i32_of(nb, "nb")?);
         let (nblk_i, lb_i) = (i32_of(plan.nblk, "nblk")?, i32_of(plan.lb, "lb")?);
         let (ld_xz, ld_dbl) = ((2 * e) as i64, (r + 2 * n) as i64);
         let (off_b, off_c) = (i32_of(r, "dt_rank")?, i32_of(r + n, "dt_rank + d_state")?);
         let z = ws.xz.at(e * self.dtype.size())?;
         let null = 0u64;
-        let ssm = self.states.ssm[li].ptr();
         let grid = (
             e.div_ceil(SCAN_THREADS as usize) as u32,
             plan.nblk as u32,
@@ -114,6 +118,19 @@ impl CudaEngine {
             );
         }
         Ok(())
+    }
+}
+
+impl CudaEngine {
+    /// [`Gpu::scan`] of layer `li` on this engine's workspace and carried state.
+    pub(crate) fn scan(&self, li: usize, nb: usize, t: usize, plan: ScanPlan) -> Result<()> {
+        let layer = self
+            .model
+            .layers
+            .get(li)
+            .ok_or_else(|| Error::TooLarge(format!("layer {li}")))?;
+        self.gpu()
+            .scan(layer, &self.ws, self.states.ssm[li].ptr(), nb, t, plan)
     }
 
     /// Enqueues mean pooling of `ws.hidden[slot]` (`nb` windows x `t` rows) over bins of `bin` rows into

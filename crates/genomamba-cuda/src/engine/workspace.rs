@@ -102,6 +102,20 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// The scan geometry for `nb` windows x `t` rows on a GPU with `sms` SMs, with fewer, longer time blocks
+    /// when the scratch was sized for another batch shape.
+    pub fn plan(&self, nb: usize, t: usize, dims: &Dims, sms: usize) -> ScanPlan {
+        let (e, n) = (dims.d_inner, dims.d_state);
+        let plan = ScanPlan::new(nb, t, e, sms);
+        if plan.scratch_len(nb, e, n) > self.scratch {
+            ScanPlan::with_blocks(t, self.scratch / (nb * e * n).max(1))
+        } else {
+            plan
+        }
+    }
+}
+
 /// Per-layer carried state for `nb` window slots.
 #[derive(Debug)]
 pub struct States {

@@ -1,0 +1,165 @@
+//! One Mamba mixer over a chunk, shared by the causal engine and the bidirectional (Caduceus) engine: the
+//! launch context [`Gpu`] and the sequence in_proj -> conv -> x_proj -> dt_proj -> scan -> out_proj.
+
+use std::sync::Arc;
+
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::CudaStream;
+use genomamba_model::engine::Dims;
+
+use super::launch::{THREADS, cfg, i32_of, launch};
+use super::workspace::Workspace;
+use crate::Result;
+use crate::buf::{DevBuf, need};
+use crate::gemm::Linear;
+use crate::kernels::Dtype;
+use crate::modules::Kernels;
+use crate::scan_plan::{ScanPlan, grid_1d};
+use crate::weights::DevLayer;
+
+/// What every launch needs: the compute stream, cuBLAS on it, the loaded kernels, the activation dtype and
+/// the model's sizes.
+pub(crate) struct Gpu<'a> {
+    pub stream: &'a Arc<CudaStream>,
+    pub blas: &'a CudaBlas,
+    pub kernels: &'a Kernels,
+    pub dtype: Dtype,
+    pub dims: Dims,
+}
+
+impl Gpu<'_> {
+    /// Enqueues `Y = X W^T` after checking that every operand holds the extent `lin` touches; `x` may start
+    /// `x_off` bytes into its buffer.
+    pub(crate) fn gemm(
+        &self,
+        lin: Linear,
+        x: &DevBuf,
+        x_off: usize,
+        w: &DevBuf,
+        y: &DevBuf,
+    ) -> Result<()> {
+        let (xb, wb, yb) = lin.extents(self.dtype);
+        need(x, x_off + xb)?;
+        need(w, wb)?;
+        need(y, yb)?;
+        // SAFETY: the three extents were checked above; y is a separate buffer from x and w.
+        unsafe { lin.run(self.blas, self.dtype, x.at(x_off)?, w.ptr(), y.ptr()) }
+    }
+
+    /// Enqueues one Mamba mixer over `nb` windows x `t` rows whose normalised input is in `ws.normed`:
+    /// writes `ws.mix` `(rows, D)` (bias included), and reads and updates the conv state at `conv_state`
+    /// `(nb, E, K-1)` and the SSM state at `ssm` `(nb, E, N)`, both f32.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mixer(
+        &self,
+        layer: &DevLayer,
+        ws: &Workspace,
+        conv_state: u64,
+        ssm: u64,
+        nb: usize,
+        t: usize,
+        plan: ScanPlan,
+    ) -> Result<()> {
+        let rows = nb * t;
+        let dims = self.dims;
+        let (d, e, n, r) = (dims.d_model, dims.d_inner, dims.d_state, dims.dt_rank);
+        let w = r + 2 * n;
+        let k = self.kernels;
+        let (rows_i, d_i, e_i, t_i, nb_i) = (
+            rows as i64,
+            i32_of(d, "d_model")?,
+            i32_of(e, "d_inner")?,
+            i32_of(t, "t")?,
+            i32_of(nb, "nb")?,
+        );
+        let ld_xz = (2 * e) as i64;
+        self.gemm(
+            Linear::dense(rows, d, 2 * e),
+            &ws.normed,
+            0,
+            &layer.in_proj,
+            &ws.xz,
+        )?;
+        if let Some(bias) = &layer.in_bias {
+            let cols = i32_of(2 * e, "2E")?;
+            launch!(
+                self,
+                &k.add_bias,
+                cfg((grid_1d(rows * 2 * e, THREADS), 1, 1), THREADS),
+                &ws.xz.ptr(),
+                &ld_xz,
+                &bias.ptr(),
+                &rows_i,
+                &cols
+            );
+        }
+        launch!(
+            self,
+            &k.conv_silu,
+            cfg((grid_1d(rows * e, THREADS), 1, 1), THREADS),
+            &ws.xz.ptr(),
+            &ld_xz,
+            &conv_state,
+            &layer.conv_w.ptr(),
+            &layer.conv_b.ptr(),
+            &ws.xc.ptr(),
+            &nb_i,
+            &t_i,
+            &e_i
+        );
+        launch!(
+            self,
+            &k.conv_state_update,
+            cfg((grid_1d(nb * e, THREADS), 1, 1), THREADS),
+            &ws.xz.ptr(),
+            &ld_xz,
+            &conv_state,
+            &nb_i,
+            &t_i,
+            &e_i
+        );
+        self.gemm(
+            Linear::dense(rows, e, w),
+            &ws.xc,
+            0,
+            &layer.x_proj,
+            &ws.xdbl,
+        )?;
+        // dt_low is x_dbl[:, :R], read with row stride W.
+        self.gemm(
+            Linear {
+                rows,
+                inp: r,
+                out: e,
+                ldx: w,
+                ldy: e,
+            },
+            &ws.xdbl,
+            0,
+            &layer.dt_proj,
+            &ws.dt,
+        )?;
+        self.scan(layer, ws, ssm, nb, t, plan)?;
+        self.gemm(
+            Linear::dense(rows, e, d),
+            &ws.y,
+            0,
+            &layer.out_proj,
+            &ws.mix,
+        )?;
+        if let Some(bias) = &layer.out_bias {
+            let ld = d as i64;
+            launch!(
+                self,
+                &k.add_bias,
+                cfg((grid_1d(rows * d, THREADS), 1, 1), THREADS),
+                &ws.mix.ptr(),
+                &ld,
+                &bias.ptr(),
+                &rows_i,
+                &d_i
+            );
+        }
+        Ok(())
+    }
+}
