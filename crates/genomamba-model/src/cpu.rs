@@ -7,14 +7,14 @@
 
 pub(crate) mod kernels;
 pub mod matmul;
-mod scratch;
-mod tile;
+pub(crate) mod scratch;
+pub(crate) mod tile;
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
+use crate::engine::{BASE_TOKENS, Dims, Engine, ModelInfo, Output, Want};
 use crate::heads;
 use crate::model::Model;
 use crate::state::State;
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 
 pub use kernels::{exp as fast_exp, softplus as fast_softplus};
 use matmul::{Layout, matmul};
-use scratch::Scratch;
+use scratch::{MixerBufs, Scratch};
 use tile::LayerPre;
 
 /// Checks every token is inside the vocabulary (and the vocabulary has A, C, G, T when probabilities are
@@ -73,7 +73,15 @@ impl CpuEngine {
         let pre = model
             .layers
             .iter()
-            .map(|l| LayerPre::new(l, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank))
+            .map(|l| {
+                let ssm = tile::SsmRef {
+                    a_log: &l.a_log,
+                    dt_proj: &l.dt_proj,
+                    conv_weight: &l.conv_weight,
+                    conv_bias: l.conv_bias.as_deref(),
+                };
+                LayerPre::new(&ssm, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank)
+            })
             .collect();
         let state = State::new(&model.info.dims);
         Ok(CpuEngine {
@@ -127,7 +135,7 @@ impl CpuEngine {
 /// Tokens per tile: the engine runs each chunk as consecutive tiles of this many tokens through all blocks
 /// (state carried), so the working set stays in cache and memory does not grow with the chunk. 1024 keeps
 /// the GEMMs long enough that packing the weights is cheap (measured best from 128x4 to 768x24 models).
-const TILE: usize = 1024;
+pub(crate) const TILE: usize = 1024;
 
 #[allow(clippy::too_many_arguments)]
 fn forward(
@@ -160,17 +168,8 @@ fn forward_tile(
     out: &mut Output,
 ) -> Result<()> {
     let dims = m.info.dims;
-    let (l, d, e, n, k, r) = (
-        tokens.len(),
-        dims.d_model,
-        dims.d_inner,
-        dims.d_state,
-        dims.d_conv,
-        dims.dt_rank,
-    );
-    let (w_dbl, hist, e2) = (r + 2 * n, k - 1, 2 * e);
+    let (l, d) = (tokens.len(), dims.d_model);
     let eps = m.info.norm_eps as f32;
-    let block = tile::scan_block();
     sc.prepare(l, &dims);
     for (row, &t) in sc.s.chunks_exact_mut(d).zip(tokens) {
         let t = usize::from(t);
@@ -178,89 +177,165 @@ fn forward_tile(
     }
     for ((w, st), p) in m.layers.iter().zip(&mut state.layers).zip(pre) {
         rms_norm_rows(&sc.s, &w.norm, eps, &mut sc.u, d);
-        // History rows: the previous K-1 tokens' x, from the (E, K-1) state.
-        for (c, hc) in st.conv.chunks_exact(hist).enumerate() {
-            for (j, &v) in hc.iter().enumerate() {
-                sc.xz[j * e2 + c] = v;
-            }
-        }
-        // xz (T, 2E) = u (T, D) · W_in^T (D, 2E), below the history rows.
-        matmul(
-            &mut sc.xz[hist * e2..],
-            Layout::row_major(l, e2),
-            &sc.u,
-            Layout::row_major(l, d),
-            &w.in_proj,
-            Layout::transposed(d, e2, d),
-            false,
-            threads,
-        )?;
-        if let Some(b) = &w.in_proj_bias {
-            sc.xz[hist * e2..]
-                .par_chunks_mut(e2)
-                .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
-        }
-        let conv = tile::ConvTile {
-            x: &sc.xz,
-            ld: e2,
-            w_t: &p.conv_t,
-            bias: &p.conv_b,
-        };
-        sc.xc
-            .par_chunks_mut(e * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(i, out)| tile::conv_tile(&conv, i * ROWS_PER_TASK, out));
-        for (c, hc) in st.conv.chunks_exact_mut(hist).enumerate() {
-            for (j, v) in hc.iter_mut().enumerate() {
-                *v = sc.xz[(l + j) * e2 + c];
-            }
-        }
-        // dbl (T, R+2N) = xc (T, E) · W_x^T (E, R+2N).
-        matmul(
-            &mut sc.dbl,
-            Layout::row_major(l, w_dbl),
-            &sc.xc,
-            Layout::row_major(l, e),
-            &w.x_proj,
-            Layout::transposed(e, w_dbl, e),
-            false,
-            threads,
-        )?;
-        let scan = tile::ScanTile {
-            dbl: &sc.dbl,
-            r,
-            n,
-            a_t: &p.a_t,
-            a2_t: &p.a2_t,
-            dt_t: &p.dt_t,
+        let mixer = MixerRef {
+            in_proj: &w.in_proj,
+            in_bias: w.in_proj_bias.as_deref(),
+            x_proj: &w.x_proj,
             dt_bias: &w.dt_bias,
             d: &w.d,
-            z: &sc.xz[hist * e2 + e..],
-            z_ld: e2,
+            out_proj: &w.out_proj,
+            out_bias: w.out_proj_bias.as_deref(),
+            pre: p,
         };
-        let cols = tile::Columns::new(&mut sc.xc, l, e);
-        st.ssm
-            .par_chunks_mut(block * n)
-            .enumerate()
-            .for_each(|(i, h)| tile::scan_tile(&scan, i * block, cols, h));
-        // s (T, D) += y (T, E) · W_out^T (E, D).
-        matmul(
+        let carry = Carry {
+            conv: &mut st.conv,
+            ssm: &mut st.ssm,
+        };
+        mixer_tile(
+            &mixer,
+            &dims,
+            &sc.u,
+            &mut sc.mix,
+            carry,
             &mut sc.s,
-            Layout::row_major(l, d),
-            &sc.xc,
-            Layout::row_major(l, e),
-            &w.out_proj,
-            Layout::transposed(e, d, e),
             true,
             threads,
         )?;
-        if let Some(b) = &w.out_proj_bias {
-            sc.s.par_chunks_mut(d)
-                .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
-        }
     }
     finish(m, sc, l, state, want, out, eps);
     state.pos += l as u64;
+    Ok(())
+}
+
+/// One Mamba's weights as the tile kernels read them, borrowed from a causal block or a Caduceus direction.
+pub(crate) struct MixerRef<'a> {
+    /// `in_proj` `(2E, D)` and its bias `(2E,)`.
+    pub in_proj: &'a [f32],
+    pub in_bias: Option<&'a [f32]>,
+    /// `x_proj` `(R + 2N, E)`.
+    pub x_proj: &'a [f32],
+    /// `dt_proj.bias` `(E,)` and the skip `D` `(E,)`.
+    pub dt_bias: &'a [f32],
+    pub d: &'a [f32],
+    /// `out_proj` `(D, E)` and its bias `(D,)`.
+    pub out_proj: &'a [f32],
+    pub out_bias: Option<&'a [f32]>,
+    /// The rearranged SSM weights.
+    pub pre: &'a LayerPre,
+}
+
+/// The state one Mamba carries from tile to tile: conv history `(E, K-1)` and SSM state (`E x N`, in the
+/// scan kernels' block layout).
+pub(crate) struct Carry<'a> {
+    pub conv: &'a mut [f32],
+    pub ssm: &'a mut [f32],
+}
+
+/// One Mamba mixer over a tile of `l = u.len() / D` tokens: `out` `(l, D)` = (or += when `accumulate`)
+/// Mamba(`u`) with `u` the normalised input `(l, D)`, carrying `carry` across calls.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mixer_tile(
+    w: &MixerRef<'_>,
+    dims: &Dims,
+    u: &[f32],
+    sc: &mut MixerBufs,
+    carry: Carry<'_>,
+    out: &mut [f32],
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    let (d, e, n, k, r) = (
+        dims.d_model,
+        dims.d_inner,
+        dims.d_state,
+        dims.d_conv,
+        dims.dt_rank,
+    );
+    let l = u.len() / d;
+    let (w_dbl, hist, e2) = (r + 2 * n, k - 1, 2 * e);
+    let block = tile::scan_block();
+    sc.prepare(l, dims);
+    // History rows: the previous K-1 tokens' x, from the (E, K-1) state.
+    for (c, hc) in carry.conv.chunks_exact(hist).enumerate() {
+        for (j, &v) in hc.iter().enumerate() {
+            sc.xz[j * e2 + c] = v;
+        }
+    }
+    // xz (T, 2E) = u (T, D) · W_in^T (D, 2E), below the history rows.
+    matmul(
+        &mut sc.xz[hist * e2..],
+        Layout::row_major(l, e2),
+        u,
+        Layout::row_major(l, d),
+        w.in_proj,
+        Layout::transposed(d, e2, d),
+        false,
+        threads,
+    )?;
+    if let Some(b) = w.in_bias {
+        sc.xz[hist * e2..]
+            .par_chunks_mut(e2)
+            .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
+    }
+    let conv = tile::ConvTile {
+        x: &sc.xz,
+        ld: e2,
+        w_t: &w.pre.conv_t,
+        bias: &w.pre.conv_b,
+    };
+    sc.xc
+        .par_chunks_mut(e * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(i, out)| tile::conv_tile(&conv, i * ROWS_PER_TASK, out));
+    for (c, hc) in carry.conv.chunks_exact_mut(hist).enumerate() {
+        for (j, v) in hc.iter_mut().enumerate() {
+            *v = sc.xz[(l + j) * e2 + c];
+        }
+    }
+    // dbl (T, R+2N) = xc (T, E) · W_x^T (E, R+2N).
+    matmul(
+        &mut sc.dbl,
+        Layout::row_major(l, w_dbl),
+        &sc.xc,
+        Layout::row_major(l, e),
+        w.x_proj,
+        Layout::transposed(e, w_dbl, e),
+        false,
+        threads,
+    )?;
+    let scan = tile::ScanTile {
+        dbl: &sc.dbl,
+        r,
+        n,
+        a_t: &w.pre.a_t,
+        a2_t: &w.pre.a2_t,
+        dt_t: &w.pre.dt_t,
+        dt_bias: w.dt_bias,
+        d: w.d,
+        z: &sc.xz[hist * e2 + e..],
+        z_ld: e2,
+    };
+    let cols = tile::Columns::new(&mut sc.xc, l, e);
+    carry
+        .ssm
+        .par_chunks_mut(block * n)
+        .enumerate()
+        .for_each(|(i, h)| tile::scan_tile(&scan, i * block, cols, h));
+    // out (T, D) (+)= y (T, E) · W_out^T (E, D).
+    matmul(
+        out,
+        Layout::row_major(l, d),
+        &sc.xc,
+        Layout::row_major(l, e),
+        w.out_proj,
+        Layout::transposed(e, d, e),
+        accumulate,
+        threads,
+    )?;
+    if let Some(b) = w.out_bias {
+        out.par_chunks_mut(d)
+            .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::caduceus::mixer::{MixerParams, MixerScratch, bimamba, rms_norm_row};
+use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba, rms_norm_row};
 use crate::caduceus::model::CaduceusModel;
 use crate::cpu::check_tokens;
 use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
@@ -31,8 +31,8 @@ pub enum Hidden {
 /// Runs a [`CaduceusModel`] on the CPU. Implements [`Engine`] (not causal: every call is a whole window).
 pub struct CaduceusEngine {
     model: Arc<CaduceusModel>,
-    /// `A = -exp(A_log)` `(E, N)` per layer: forward, reverse (empty when not bidirectional).
-    a: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Per block, the SSM weights rearranged for the tile kernels.
+    pre: Vec<BlockPre>,
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     chunk: usize,
@@ -69,20 +69,14 @@ impl CaduceusEngine {
             .num_threads(threads)
             .build()?;
         let threads = pool.current_num_threads();
-        let neg_exp = |v: &[f32]| v.iter().map(|&x| -x.exp()).collect::<Vec<f32>>();
-        let a = model
+        let pre = model
             .layers
             .iter()
-            .map(|l| {
-                (
-                    neg_exp(&l.fwd.a_log),
-                    l.rev.as_ref().map_or_else(Vec::new, |r| neg_exp(&r.a_log)),
-                )
-            })
+            .map(|l| BlockPre::new(l, &model.info.dims))
             .collect();
         Ok(CaduceusEngine {
             model,
-            a,
+            pre,
             pool: Arc::new(pool),
             threads,
             chunk: chunk.max(1),
@@ -115,15 +109,15 @@ impl CaduceusEngine {
         embed(m, tokens, s1, s2);
         acc.clear();
         acc.resize(l * d, 0.0);
-        for (layer, (a_fwd, a_rev)) in m.layers.iter().zip(&self.a) {
+        for (layer, pre) in m.layers.iter().zip(&self.pre) {
             if c.rcps && c.fused_add_norm {
                 std::mem::swap(s1, s2);
             }
-            bimamba(&p, layer, a_fwd, a_rev, s1, acc, sc)?;
+            bimamba(&p, layer, pre, s1, acc, sc)?;
             add(s1, acc);
             if c.rcps {
                 s2.reverse();
-                bimamba(&p, layer, a_fwd, a_rev, s2, acc, sc)?;
+                bimamba(&p, layer, pre, s2, acc, sc)?;
                 add(s2, acc);
                 s2.reverse();
             }

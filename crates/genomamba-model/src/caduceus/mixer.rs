@@ -1,40 +1,36 @@
 //! The BiMamba mixer over one window, chunked (DESIGN §5, reference/mamba.md §3.2): the forward Mamba runs
-//! over chunks left to right and the reverse Mamba right to left, each carrying its conv history `(E, K-1)` and
-//! SSM state `(E, N)` from chunk to chunk. Only chunk-sized `(E, chunk)` buffers exist besides the window's
-//! `(L, D)` input and output, so memory is O(L x D + chunk x E), never O(L x E x N); the result does not
-//! depend on the chunk size beyond float rounding.
+//! over tiles left to right and the reverse Mamba right to left, each carrying its conv history `(E, K-1)`
+//! and SSM state `(E, N)` from tile to tile, through the fast engine's token-major tile kernels
+//! ([`mixer_tile`]). Only tile-sized buffers exist besides the window's `(L, D)` input and output, so memory
+//! is O(L x D + tile x E), never O(L x E x N); the result does not depend on the tile size beyond float
+//! rounding.
 //!
-//! The reverse Mamba sees the flipped sequence: its chunk's `in_proj` output is flipped in time per channel,
-//! run through the same causal conv and scan kernels as the forward one, and flipped back before `out_proj`.
+//! The reverse Mamba reads the window's rows last to first (its tile row `i` is window row `L-1-j0-i`) and its
+//! output rows go back to those window rows as they are combined.
 
 use rayon::prelude::*;
 
 use crate::Result;
 use crate::caduceus::config::Strategy;
 use crate::caduceus::model::{CaduceusLayer, Projections, Ssm};
-use crate::cpu::kernels;
-use crate::cpu::matmul::{Layout, matmul};
+use crate::cpu::scratch::MixerBufs;
+use crate::cpu::tile::{LayerPre, SsmRef};
+use crate::cpu::{Carry, MixerRef, TILE, mixer_tile};
 use crate::engine::Dims;
 
-/// Chunk-sized work buffers, reused across layers, directions and windows.
+/// Tile-sized work buffers, reused across layers, directions and windows.
 #[derive(Debug, Default)]
 pub(crate) struct MixerScratch {
-    /// Normalised input rows of the chunk, `(c, D)`.
+    /// Normalised input rows of the tile, `(T, D)`.
     u: Vec<f32>,
-    /// `in_proj` output channel-major `(2E, c)`: x rows then z rows; z is overwritten with the gated y.
-    xz: Vec<f32>,
-    /// Post-conv `xc`, `(E, c)`.
-    xc: Vec<f32>,
-    /// `x_proj` output `(c, R + 2N)`.
-    dbl: Vec<f32>,
-    /// Δ pre-activations, then Δ, `(E, c)`.
-    dt: Vec<f32>,
+    /// The mixer's own buffers.
+    mix: MixerBufs,
+    /// The reverse direction's output rows of the tile, `(T, D)`.
+    tmp: Vec<f32>,
     /// Conv history `(E, K-1)` of the direction being run.
-    hist: Vec<f32>,
-    /// SSM state `(E, N)` of the direction being run.
+    conv: Vec<f32>,
+    /// SSM state `(E x N)` of the direction being run.
     h: Vec<f32>,
-    /// The reverse direction's output for `ew_multiply`, `(L, D)`.
-    other: Vec<f32>,
 }
 
 fn fit(v: &mut Vec<f32>, len: usize) {
@@ -42,11 +38,29 @@ fn fit(v: &mut Vec<f32>, len: usize) {
     v.resize(len, 0.0);
 }
 
-/// One direction's weights: projections, SSM and `A = -exp(A_log)` `(E, N)`.
-pub(crate) struct Direction<'a> {
-    pub proj: &'a Projections,
-    pub ssm: &'a Ssm,
-    pub a: &'a [f32],
+/// One block's SSM weights rearranged for the tile kernels: forward, and reverse when bidirectional.
+pub(crate) struct BlockPre {
+    fwd: LayerPre,
+    rev: Option<LayerPre>,
+}
+
+impl BlockPre {
+    /// Rearranges `layer`'s weights for models of size `dims`.
+    pub(crate) fn new(layer: &CaduceusLayer, dims: &Dims) -> BlockPre {
+        let pre = |s: &Ssm| {
+            let r = SsmRef {
+                a_log: &s.a_log,
+                dt_proj: &s.dt_proj,
+                conv_weight: &s.conv_weight,
+                conv_bias: s.conv_bias.as_deref(),
+            };
+            LayerPre::new(&r, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank)
+        };
+        BlockPre {
+            fwd: pre(&layer.fwd),
+            rev: layer.rev.as_ref().map(pre),
+        }
+    }
 }
 
 /// What every mixer call shares.
@@ -58,191 +72,121 @@ pub(crate) struct MixerParams<'a> {
     pub strategy: Strategy,
 }
 
-/// `out` `(L, D)` = BiMamba(RMSNorm(`src`) * `layer.norm`) for a window `src` `(L, D)`.
-/// `a_fwd` / `a_rev`: `A` of each direction `(E, N)`.
-pub(crate) fn bimamba(
-    p: &MixerParams<'_>,
-    layer: &CaduceusLayer,
-    a_fwd: &[f32],
-    a_rev: &[f32],
-    src: &[f32],
-    out: &mut [f32],
-    sc: &mut MixerScratch,
-) -> Result<()> {
-    let fwd = Direction {
-        proj: &layer.fwd_proj,
-        ssm: &layer.fwd,
-        a: a_fwd,
-    };
-    run_direction(p, &fwd, false, &layer.norm, src, out, false, sc)?;
-    let Some(rev_ssm) = &layer.rev else {
-        return Ok(());
-    };
-    let rev = Direction {
-        proj: layer.rev_projections(),
-        ssm: rev_ssm,
-        a: a_rev,
-    };
-    match p.strategy {
-        Strategy::Add => run_direction(p, &rev, true, &layer.norm, src, out, true, sc),
-        Strategy::EwMultiply => {
-            let mut other = std::mem::take(&mut sc.other);
-            fit(&mut other, out.len());
-            let res = run_direction(p, &rev, true, &layer.norm, src, &mut other, false, sc);
-            out.par_iter_mut()
-                .zip(other.par_iter())
-                .with_min_len(4096)
-                .for_each(|(o, &r)| *o *= r);
-            sc.other = other;
-            res
-        }
+fn mixer_ref<'a>(proj: &'a Projections, ssm: &'a Ssm, pre: &'a LayerPre) -> MixerRef<'a> {
+    MixerRef {
+        in_proj: &proj.in_proj,
+        in_bias: proj.in_proj_bias.as_deref(),
+        x_proj: &ssm.x_proj,
+        dt_bias: &ssm.dt_bias,
+        d: &ssm.d,
+        out_proj: &proj.out_proj,
+        out_bias: proj.out_proj_bias.as_deref(),
+        pre,
     }
 }
 
-/// One Mamba over the window, chunk by chunk (right to left when `reverse`), writing (or adding to, when
-/// `accumulate`) `out` `(L, D)`.
+/// How a direction's output rows enter `out`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    Write,
+    Add,
+    Multiply,
+}
+
+/// `out` `(L, D)` = BiMamba(RMSNorm(`src`) * `layer.norm`) for a window `src` `(L, D)`.
+pub(crate) fn bimamba(
+    p: &MixerParams<'_>,
+    layer: &CaduceusLayer,
+    pre: &BlockPre,
+    src: &[f32],
+    out: &mut [f32],
+    sc: &mut MixerScratch,
+) -> Result<()> {
+    let fwd = mixer_ref(&layer.fwd_proj, &layer.fwd, &pre.fwd);
+    run_direction(p, &fwd, &layer.norm, src, out, false, Combine::Write, sc)?;
+    let (Some(rev_ssm), Some(rev_pre)) = (&layer.rev, &pre.rev) else {
+        return Ok(());
+    };
+    let rev = mixer_ref(layer.rev_projections(), rev_ssm, rev_pre);
+    let how = match p.strategy {
+        Strategy::Add => Combine::Add,
+        Strategy::EwMultiply => Combine::Multiply,
+    };
+    run_direction(p, &rev, &layer.norm, src, out, true, how, sc)
+}
+
+/// One Mamba over the window, tile by tile (last row first when `reverse`), combining its rows into `out`
+/// `(L, D)`.
 #[allow(clippy::too_many_arguments)]
 fn run_direction(
     p: &MixerParams<'_>,
-    dir: &Direction<'_>,
-    reverse: bool,
+    w: &MixerRef<'_>,
     norm: &[f32],
     src: &[f32],
     out: &mut [f32],
-    accumulate: bool,
+    reverse: bool,
+    how: Combine,
     sc: &mut MixerScratch,
 ) -> Result<()> {
     let dims = p.dims;
-    let (d, e, n, k, r) = (
-        dims.d_model,
-        dims.d_inner,
-        dims.d_state,
-        dims.d_conv,
-        dims.dt_rank,
-    );
+    let d = dims.d_model;
     let len = src.len() / d;
-    let chunk = p.chunk.clamp(1, len.max(1));
-    let w_dbl = r + 2 * n;
-    fit(&mut sc.hist, e * (k - 1));
-    fit(&mut sc.h, e * n);
-    let n_chunks = len.div_ceil(chunk);
-    for i in 0..n_chunks {
-        let c = if reverse { n_chunks - 1 - i } else { i };
-        let (start, end) = (c * chunk, ((c + 1) * chunk).min(len));
-        let l = end - start;
+    let tile = p.chunk.clamp(1, TILE);
+    fit(&mut sc.conv, dims.d_inner * (dims.d_conv - 1));
+    fit(&mut sc.h, dims.d_inner * dims.d_state);
+    let mut j0 = 0;
+    while j0 < len {
+        let l = tile.min(len - j0);
         fit(&mut sc.u, l * d);
-        fit(&mut sc.xz, 2 * e * l);
-        fit(&mut sc.xc, e * l);
-        fit(&mut sc.dbl, l * w_dbl);
-        fit(&mut sc.dt, e * l);
-        rms_norm_rows(&src[start * d..end * d], norm, p.eps, &mut sc.u, d);
-        // xz^T (2E, l) = W_in (2E, D) · u^T (D, l).
-        matmul(
-            &mut sc.xz,
-            Layout::row_major(2 * e, l),
-            &dir.proj.in_proj,
-            Layout::row_major(2 * e, d),
-            &sc.u,
-            Layout::transposed(d, l, d),
-            false,
-            p.threads,
-        )?;
-        let in_bias = dir.proj.in_proj_bias.as_deref();
-        sc.xz.par_chunks_mut(l).enumerate().for_each(|(ch, row)| {
-            if let Some(b) = in_bias {
-                row.iter_mut().for_each(|v| *v += b[ch]);
-            }
-            if reverse {
-                row.reverse();
-            }
-        });
-        let (x, z) = sc.xz.split_at_mut(e * l);
-        let ssm = dir.ssm;
-        sc.xc
-            .par_chunks_mut(l)
-            .zip(x.par_chunks(l))
-            .zip(sc.hist.par_chunks_mut(k - 1))
+        sc.u.par_chunks_mut(d)
             .enumerate()
-            .for_each(|(ch, ((xc, x), hist))| {
-                let row = kernels::ConvRow {
-                    x,
-                    w: &ssm.conv_weight[ch * k..(ch + 1) * k],
-                    bias: ssm.conv_bias.as_ref().map_or(0.0, |b| b[ch]),
-                };
-                kernels::conv_row(&row, hist, xc);
+            .with_min_len(64)
+            .for_each(|(i, u)| {
+                let row = if reverse { len - 1 - j0 - i } else { j0 + i };
+                rms_norm_row(&src[row * d..(row + 1) * d], norm, p.eps, u);
             });
-        // dbl (l, R+2N) = xc^T (l, E) · W_x^T (E, R+2N).
-        matmul(
-            &mut sc.dbl,
-            Layout::row_major(l, w_dbl),
-            &sc.xc,
-            Layout::transposed(l, e, l),
-            &ssm.x_proj,
-            Layout::transposed(e, w_dbl, e),
-            false,
-            p.threads,
-        )?;
-        // dt^T (E, l) = W_dt (E, R) · dt_low^T (R, l).
-        matmul(
-            &mut sc.dt,
-            Layout::row_major(e, l),
-            &ssm.dt_proj,
-            Layout::row_major(e, r),
-            &sc.dbl,
-            Layout::transposed(r, l, w_dbl),
-            false,
-            p.threads,
-        )?;
-        let dbl = &sc.dbl[..];
-        let a = dir.a;
-        z.par_chunks_mut(l)
-            .zip(sc.dt.par_chunks_mut(l))
-            .zip(sc.xc.par_chunks(l))
-            .zip(sc.h.par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(ch, (((gate, delta), u), h))| {
-                let row = kernels::ScanRow {
-                    u,
-                    a: &a[ch * n..(ch + 1) * n],
-                    dbl,
-                    b_off: r,
-                    dt_bias: ssm.dt_bias[ch],
-                    d: ssm.d[ch],
-                };
-                kernels::scan_row(&row, h, delta, gate);
-                if reverse {
-                    gate.reverse();
-                }
-            });
-        // out rows (l, D) (+)= y^T (l, E) · W_out^T (E, D).
-        let dst = &mut out[start * d..end * d];
-        matmul(
-            dst,
-            Layout::row_major(l, d),
-            z,
-            Layout::transposed(l, e, l),
-            &dir.proj.out_proj,
-            Layout::transposed(e, d, e),
-            accumulate,
-            p.threads,
-        )?;
-        if let Some(b) = &dir.proj.out_proj_bias {
-            dst.par_chunks_mut(d)
-                .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
+        let carry = Carry {
+            conv: &mut sc.conv,
+            ssm: &mut sc.h,
+        };
+        if how == Combine::Write && !reverse {
+            let dst = &mut out[j0 * d..(j0 + l) * d];
+            mixer_tile(w, dims, &sc.u, &mut sc.mix, carry, dst, false, p.threads)?;
+        } else {
+            fit(&mut sc.tmp, l * d);
+            mixer_tile(
+                w,
+                dims,
+                &sc.u,
+                &mut sc.mix,
+                carry,
+                &mut sc.tmp,
+                false,
+                p.threads,
+            )?;
+            // Tile row i belongs to window row j0 + i, or L-1-j0-i when reverse: rows [first, first + l).
+            let first = if reverse { len - j0 - l } else { j0 };
+            let tmp = &sc.tmp;
+            out[first * d..(first + l) * d]
+                .par_chunks_mut(d)
+                .enumerate()
+                .with_min_len(64)
+                .for_each(|(q, o)| {
+                    let i = if reverse { l - 1 - q } else { q };
+                    let t = &tmp[i * d..(i + 1) * d];
+                    match how {
+                        Combine::Write => o.copy_from_slice(t),
+                        Combine::Add => o.iter_mut().zip(t).for_each(|(o, &v)| *o += v),
+                        Combine::Multiply => o.iter_mut().zip(t).for_each(|(o, &v)| *o *= v),
+                    }
+                });
         }
+        j0 += l;
     }
     Ok(())
 }
 
-/// RMSNorm of each `d`-wide row of `x` into `y`: `x / sqrt(mean(x²) + eps) * w`.
-pub(crate) fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, y: &mut [f32], d: usize) {
-    y.par_chunks_mut(d)
-        .zip(x.par_chunks(d))
-        .with_min_len(64)
-        .for_each(|(y, x)| rms_norm_row(x, w, eps, y));
-}
-
-/// RMSNorm of one row.
+/// RMSNorm of one row: `x / sqrt(mean(x²) + eps) * w` into `y`.
 pub(crate) fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
     let inv = 1.0 / (ms + eps).sqrt();

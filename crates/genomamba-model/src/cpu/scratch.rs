@@ -10,12 +10,29 @@ pub struct Scratch {
     pub s: Vec<f32>,
     /// Normalised block input `(T, D)`; the final hidden rows at the end.
     pub u: Vec<f32>,
+    /// The mixer's own buffers.
+    pub mix: MixerBufs,
+}
+
+/// What one Mamba mixer needs over a tile of `T` tokens besides its input and output.
+#[derive(Debug, Default)]
+pub struct MixerBufs {
     /// `(K-1+T, 2E)`: per row x then z; the first `K-1` rows hold the conv history in their x half.
     pub xz: Vec<f32>,
     /// Post-conv `xc` `(T, E)`, overwritten by the gated scan output y.
     pub xc: Vec<f32>,
     /// `x_proj` output `(T, R + 2N)`.
     pub dbl: Vec<f32>,
+}
+
+impl MixerBufs {
+    /// Sizes the buffers for a tile of `l` tokens.
+    pub fn prepare(&mut self, l: usize, dims: &Dims) {
+        let e = dims.d_inner;
+        fit(&mut self.xz, (dims.d_conv - 1 + l) * 2 * e);
+        fit(&mut self.xc, l * e);
+        fit(&mut self.dbl, l * (dims.dt_rank + 2 * dims.d_state));
+    }
 }
 
 fn fit(v: &mut Vec<f32>, len: usize) {
@@ -28,11 +45,9 @@ fn fit(v: &mut Vec<f32>, len: usize) {
 impl Scratch {
     /// Sizes every buffer for a tile of `l` tokens (capacity is kept, so nothing is reallocated later).
     pub fn prepare(&mut self, l: usize, dims: &Dims) {
-        let (d, e) = (dims.d_model, dims.d_inner);
+        let d = dims.d_model;
         fit(&mut self.s, l * d);
         fit(&mut self.u, l * d);
-        fit(&mut self.xz, (dims.d_conv - 1 + l) * 2 * e);
-        fit(&mut self.xc, l * e);
-        fit(&mut self.dbl, l * (dims.dt_rank + 2 * dims.d_state));
+        self.mix.prepare(l, dims);
     }
 }

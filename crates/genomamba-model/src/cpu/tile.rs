@@ -8,7 +8,6 @@
 //! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
 
 use super::kernels::{exp, silu, softplus};
-use crate::model::LayerWeights;
 
 #[inline(always)]
 fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
@@ -40,17 +39,29 @@ fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// The SSM weights [`LayerPre`] rearranges, borrowed from a causal block or one Caduceus direction.
+pub(crate) struct SsmRef<'a> {
+    /// `(E, N)`.
+    pub a_log: &'a [f32],
+    /// `(E, R)`.
+    pub dt_proj: &'a [f32],
+    /// `(E, K)`.
+    pub conv_weight: &'a [f32],
+    /// `(E,)`.
+    pub conv_bias: Option<&'a [f32]>,
+}
+
 impl LayerPre {
-    /// Rearranges one block's weights; `e`, `n`, `k`, `r` are d_inner, d_state, d_conv, dt_rank.
-    pub fn new(w: &LayerWeights, e: usize, n: usize, k: usize, r: usize) -> LayerPre {
+    /// Rearranges one Mamba's weights; `e`, `n`, `k`, `r` are d_inner, d_state, d_conv, dt_rank.
+    pub fn new(w: &SsmRef<'_>, e: usize, n: usize, k: usize, r: usize) -> LayerPre {
         let a: Vec<f32> = w.a_log.iter().map(|&v| -v.exp()).collect();
         let a_t = transpose(&a, e, n);
         LayerPre {
             a2_t: a_t.iter().map(|&v| v * std::f32::consts::LOG2_E).collect(),
             a_t,
-            dt_t: transpose(&w.dt_proj, e, r),
-            conv_t: transpose(&w.conv_weight, e, k),
-            conv_b: w.conv_bias.clone().unwrap_or_else(|| vec![0.0; e]),
+            dt_t: transpose(w.dt_proj, e, r),
+            conv_t: transpose(w.conv_weight, e, k),
+            conv_b: w.conv_bias.map_or_else(|| vec![0.0; e], <[f32]>::to_vec),
         }
     }
 }
