@@ -196,6 +196,7 @@ fn predict_on_the_embedded_model_covers_every_base_once() {
     );
     assert_eq!(meta["window"], 16384);
     assert_eq!(meta["model"]["format"], "hf-mamba");
+    assert_eq!(meta["compute_dtype"], "f32");
 }
 
 #[test]
@@ -392,6 +393,29 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing() {
         "no output, no temporary file: {:?}",
         dir.listing()
     );
+}
+
+#[test]
+fn bf16_on_the_cpu_is_refused() {
+    let dir = Dir::new();
+    let err = genomamba(["predict"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args([
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            "-q",
+            "-o",
+            "x.parquet",
+        ])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(
+        err.contains("--precision bf16 needs the CUDA engine"),
+        "{err}"
+    );
+    assert!(dir.listing().is_empty());
 }
 
 #[test]

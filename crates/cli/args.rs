@@ -94,6 +94,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: String,
 
+    /// Compute precision: f32 everywhere, or (CUDA engine only) bf16 activations and projection weights on
+    /// tensor cores, with f32 state, residual stream and accumulation.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+
     /// CPU threads to use [default: all cores].
     #[arg(short = 't', long, value_name = "N")]
     pub threads: Option<usize>,
@@ -197,6 +202,15 @@ pub enum StrandArg {
     Forward,
     /// Average with the reverse-complement pass.
     Both,
+}
+
+/// `--precision` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// 32-bit floats throughout.
+    F32,
+    /// bfloat16 activations and projections (CUDA only).
+    Bf16,
 }
 
 /// `--dtype` values.

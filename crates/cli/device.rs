@@ -1,6 +1,7 @@
 //! `--device`: picks the engine. `auto` uses a GPU when one is usable and says which, else the CPU.
 
 use anyhow::Context;
+use genomamba_cuda::Dtype;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_model::engine::Engine;
@@ -32,10 +33,12 @@ fn parse(text: &str) -> Result<Device, UsageError> {
     }
 }
 
-/// The engine for `device`; `chunk` bases per step, `threads` CPU threads, `hidden` the embedding of a
-/// Caduceus-PS model. `auto` takes GPU 0 when it is usable and says which, else the CPU.
+/// The engine for `device` computing in `precision`; `chunk` bases per step, `threads` CPU threads, `hidden`
+/// the embedding of a Caduceus-PS model. `auto` takes GPU 0 when it is usable and says which, else the CPU
+/// (which computes in f32 only: `--device cpu --precision bf16` is refused, `auto` says it falls back).
 pub fn engine(
     device: &str,
+    precision: Dtype,
     model: &AnyModel,
     threads: usize,
     chunk: usize,
@@ -43,13 +46,26 @@ pub fn engine(
     quiet: bool,
 ) -> anyhow::Result<Box<dyn Engine>> {
     let device = parse(device)?;
+    if device == Device::Cpu && precision != Dtype::F32 {
+        return Err(UsageError(format!(
+            "--precision {} needs the CUDA engine (--device cuda); the CPU engine computes in f32",
+            precision.as_str()
+        ))
+        .into());
+    }
     let cpu = || {
+        if precision != Dtype::F32 && !quiet {
+            eprintln!(
+                "genomamba: --precision {} is for the CUDA engine; the CPU computes in f32",
+                precision.as_str()
+            );
+        }
         model
             .cpu_engine(threads, chunk, hidden)
             .context("starting the CPU engine")
     };
     let cuda = |ordinal: usize| -> genomamba_cuda::Result<Box<dyn Engine>> {
-        let dtype = genomamba_cuda::Dtype::F32;
+        let dtype = precision;
         match model {
             AnyModel::Mamba(m) => genomamba_cuda::cuda_engine(m, ordinal, dtype, chunk),
             AnyModel::Caduceus(m) => {

@@ -82,6 +82,7 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
     let hidden = plan.fit_model(&model)?;
     let mut engine = device::engine(
         &plan.device,
+        plan.precision,
         &model,
         threads,
         plan.settings.chunk,

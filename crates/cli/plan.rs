@@ -10,7 +10,9 @@ use genomamba_pipeline::{EmbedOptions, InputKind, OutDtype, Pool, Settings, Stra
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 
 use crate::UsageError;
-use crate::args::{DtypeArg, EmbedArgs, Format as FormatArg, PredictArgs, RunArgs, StrandArg};
+use crate::args::{
+    DtypeArg, EmbedArgs, Format as FormatArg, PrecisionArg, PredictArgs, RunArgs, StrandArg,
+};
 
 /// Flags that never change the output, left out of the command line recorded in the metadata so the same
 /// command gives the same file.
@@ -38,6 +40,8 @@ pub struct Plan {
     pub model: Option<PathBuf>,
     /// `--device`.
     pub device: String,
+    /// `--precision`.
+    pub precision: genomamba_cuda::Dtype,
     /// Worker threads.
     pub threads: usize,
     /// `--window` and `--overlap` as given (defaults depend on the model).
@@ -161,6 +165,10 @@ impl Plan {
             kind,
             model: run.model,
             device: run.device,
+            precision: match run.precision {
+                PrecisionArg::F32 => genomamba_cuda::Dtype::F32,
+                PrecisionArg::Bf16 => genomamba_cuda::Dtype::Bf16,
+            },
             threads,
             window: run.window,
             overlap: run.overlap,

@@ -220,6 +220,10 @@ impl Engine for CudaEngine {
         self.info.dims.d_model
     }
 
+    fn compute_dtype(&self) -> &'static str {
+        self.dtype.as_str()
+    }
+
     fn is_causal(&self) -> bool {
         true
     }

@@ -123,6 +123,10 @@ pub trait Engine: Send {
     /// state the previous call left (causal models only). Internally processes in chunks. Fills `out` with
     /// one row per token, reusing its buffers (previous contents are replaced).
     fn run(&mut self, tokens: &[u8], fresh: bool, want: Want, out: &mut Output) -> Result<()>;
+    /// The arithmetic precision of activations and projections (`"f32"`, or `"bf16"` on a GPU).
+    fn compute_dtype(&self) -> &'static str {
+        "f32"
+    }
     /// Whether [`Output::hidden`] of the reverse complement equals this one reversed by position (an
     /// RC-equivariant model's strand-symmetric embedding), so a `--strand both` pass would add nothing.
     fn strand_symmetric(&self) -> bool {

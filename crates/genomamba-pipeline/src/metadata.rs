@@ -63,6 +63,7 @@ impl RunMetadata {
         settings: &Settings,
         model: &Value,
         device: &str,
+        compute_dtype: &str,
         bidirectional_windows: bool,
     ) -> Self {
         let (table, pooling, strand, dtype) = match &settings.task {
@@ -90,7 +91,7 @@ impl RunMetadata {
             "model": model,
             "device": recorded_device(device),
             "dtype": dtype,
-            "compute_dtype": "f32",
+            "compute_dtype": compute_dtype,
             "window": settings.window,
             "overlap": settings.overlap,
             "overlap_sides": if bidirectional_windows { "both" } else { "left (causal burn-in)" },

@@ -88,7 +88,13 @@ pub fn run(
         InputKind::AlignedReads => SequenceKind::AlignedRead,
     };
     let mut heads = Heads::new(&settings.task, engine.hidden_width(), sequence_kind)?;
-    let mut meta = RunMetadata::new(settings, &model, &engine.device(), bidirectional);
+    let mut meta = RunMetadata::new(
+        settings,
+        &model,
+        &engine.device(),
+        engine.compute_dtype(),
+        bidirectional,
+    );
     let options = SinkOptions::default().with_max_row_group_bytes(settings.row_group_bytes);
     let sink = ParquetSink::create_with_options(
         &settings.output,

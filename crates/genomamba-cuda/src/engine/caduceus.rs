@@ -488,6 +488,10 @@ impl Engine for CudaCaduceusEngine {
         self.width()
     }
 
+    fn compute_dtype(&self) -> &'static str {
+        self.dtype.as_str()
+    }
+
     fn is_causal(&self) -> bool {
         false
     }
