@@ -3,15 +3,13 @@
 
 mod util;
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch};
 use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::{Engine, Output, Want};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use util::{Dir, data, genomamba, root};
+use util::{Dir, data, genomamba, read, root};
 
 const LAMBDA_LEN: usize = 48_502;
 
@@ -43,30 +41,6 @@ fn engine_output(name: &str, hidden: Hidden) -> Output {
         .run(&lambda_tokens(), true, Want::ALL, &mut out)
         .expect("run");
     out
-}
-
-/// A whole Parquet file as one batch, plus its `genomamba` metadata JSON.
-fn read(path: &std::path::Path) -> (RecordBatch, serde_json::Value) {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open")).expect("parquet");
-    let meta = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|e| e.key == "genomamba")
-                .and_then(|e| e.value.clone())
-        })
-        .expect("genomamba metadata");
-    let schema = builder.schema().clone();
-    let batches: Vec<RecordBatch> = builder
-        .build()
-        .expect("reader")
-        .map(|b| b.expect("batch"))
-        .collect();
-    let batch = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
-    (batch, serde_json::from_str(&meta).expect("JSON"))
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Vec<f32> {

@@ -3,46 +3,13 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use util::{Dir, data, genomamba, root};
+use util::{Dir, data, genomamba, read, root};
 
 /// The lambda genome's record name (its FASTA header up to the first space).
 const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
 const LAMBDA_LEN: usize = 48_502;
-
-/// Reads a whole Parquet file into one batch plus its `genomamba` metadata JSON.
-fn read(path: &std::path::Path) -> (RecordBatch, serde_json::Value) {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open parquet"))
-        .expect("parquet");
-    let meta = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|e| e.key == "genomamba")
-                .and_then(|e| e.value.clone())
-        })
-        .expect("genomamba metadata");
-    let schema = builder.schema().clone();
-    let batches: Vec<RecordBatch> = builder
-        .build()
-        .expect("reader")
-        .map(|b| b.expect("batch"))
-        .collect();
-    let batch = arrow_select_concat(&schema, &batches);
-    (
-        batch,
-        serde_json::from_str(&meta).expect("metadata is JSON"),
-    )
-}
-
-fn arrow_select_concat(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> RecordBatch {
-    arrow_select::concat::concat_batches(schema, batches).expect("concat")
-}
 
 fn f32s(batch: &RecordBatch, name: &str) -> Vec<Option<f32>> {
     let col = batch

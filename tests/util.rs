@@ -165,3 +165,31 @@ impl Cmd {
         stderr
     }
 }
+
+/// Reads a whole Parquet file into one batch plus its `genomamba` metadata JSON.
+pub fn read(path: &Path) -> (arrow_array::RecordBatch, serde_json::Value) {
+    let file = std::fs::File::open(path).expect("open parquet");
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet");
+    let meta = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|e| e.key == "genomamba")
+                .and_then(|e| e.value.clone())
+        })
+        .expect("genomamba metadata");
+    let schema = builder.schema().clone();
+    let batches: Vec<arrow_array::RecordBatch> = builder
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect();
+    let batch = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+    (
+        batch,
+        serde_json::from_str(&meta).expect("metadata is JSON"),
+    )
+}

@@ -78,12 +78,21 @@ fn check_dims(dims: &Dims) -> Result<()> {
     Ok(())
 }
 
-impl CudaEngine {
-    /// Uploads `model` to GPU `ordinal` and compiles its kernels. `chunk`: rows per chunk (0 = as many as
-    /// fit in half the free memory, at most [`AUTO_CHUNK_MAX`]).
-    pub fn new(model: &Model, ordinal: usize, dtype: Dtype, chunk: usize) -> Result<CudaEngine> {
-        let dims = model.info.dims;
-        check_dims(&dims)?;
+/// A GPU opened for an engine: its context, what the probe found, its SM count, a compute stream with cuBLAS
+/// on it, and the kernels compiled for the model's sizes and activation dtype.
+struct OpenGpu {
+    ctx: Arc<CudaContext>,
+    device: DeviceInfo,
+    sms: usize,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    kernels: Kernels,
+}
+
+impl OpenGpu {
+    /// Checks the sizes, probes GPU `ordinal` and cuBLAS, and compiles (or reuses) the kernels.
+    fn new(ordinal: usize, dims: &Dims, dtype: Dtype) -> Result<OpenGpu> {
+        check_dims(dims)?;
         let ctx = context(ordinal)?;
         if !cublas_present() {
             return Err(Error::LibraryMissing {
@@ -96,13 +105,37 @@ impl CudaEngine {
         let sms = device.multiprocessors as usize;
         let (maj, min) = device.compute_capability;
         let arch = format!("sm_{maj}{min}");
-        // SAFETY: the engine orders all work itself (one compute stream; the copy stream is ordered by the
-        // `ready`/`copied` events), so cudarc's per-slice event tracking is not needed.
+        // SAFETY: every engine orders its work itself (one compute stream; the causal engine's copy stream is
+        // ordered by its `ready`/`copied` events), so cudarc's per-slice event tracking is not needed.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream()?;
-        let copy = ctx.new_stream()?;
         let blas = CudaBlas::new(stream.clone())?;
         let kernels = Kernels::load(&ctx, dtype, dims.d_state, dims.d_conv, &arch)?;
+        Ok(OpenGpu {
+            ctx,
+            device,
+            sms,
+            stream,
+            blas,
+            kernels,
+        })
+    }
+}
+
+impl CudaEngine {
+    /// Uploads `model` to GPU `ordinal` and compiles its kernels. `chunk`: rows per chunk (0 = as many as
+    /// fit in half the free memory, at most [`AUTO_CHUNK_MAX`]).
+    pub fn new(model: &Model, ordinal: usize, dtype: Dtype, chunk: usize) -> Result<CudaEngine> {
+        let dims = model.info.dims;
+        let OpenGpu {
+            ctx,
+            device,
+            sms,
+            stream,
+            blas,
+            kernels,
+        } = OpenGpu::new(ordinal, &dims, dtype)?;
+        let copy = ctx.new_stream()?;
         let weights = upload(&stream, model, dtype)?;
         let per_row = bytes_per_row(&dims, dtype)
             + 8 * dims.d_inner * dims.d_state / crate::scan_plan::MIN_BLOCK;

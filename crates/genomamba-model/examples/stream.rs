@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p genomamba-model --example stream -- [--model DIR | --random D_MODEL,N_LAYER]
-//!     [--bases N] [--chunk C] [--threads T] [--gemm-check L]
+//!     [--bases N] [--chunk C] [--tile T] [--threads T] [--gemm-check L]
 //! ```
 
 use std::io::Read;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use genomamba_model::cpu::matmul::{Layout, matmul};
-use genomamba_model::{Dims, Model, Output, Want, cpu_engine};
+use genomamba_model::{CpuEngine, Dims, Engine, Model, Output, Want};
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
@@ -182,7 +182,10 @@ fn main() -> Res {
     let (bases, chunk) = (num("--bases", 1 << 20), num("--chunk", 65536));
     let tokens = ecoli(bases)?;
     let model = Arc::new(model);
-    let mut engine = cpu_engine(Arc::clone(&model), threads, chunk)?;
+    let mut engine = CpuEngine::new(Arc::clone(&model), threads, chunk)?;
+    if let Some(tile) = opt("--tile").and_then(|v| v.parse().ok()) {
+        engine.set_tile(tile);
+    }
     let mut out = Output::default();
     let (mut sum, mut rows, t) = (0f64, 0usize, Instant::now());
     for (i, piece) in tokens.chunks(chunk).enumerate() {

@@ -1,4 +1,4 @@
-//! The fast CPU engine: f32, chunked. Each chunk runs as tiles of [`TILE`] tokens through every block with
+//! The fast CPU engine: f32, chunked. Each chunk runs as tiles of `TILE` (1024) tokens through every block with
 //! the state carried, so buffers stay cache-sized whatever the chunk. Per tile and block, the projections are
 //! GEMMs over the tile (`gemm` crate, AVX-512 kernels where available), buffers are token-major `(T, width)`,
 //! the conv runs per token over all channels and the selective scan per block of 16 channels with the state
@@ -48,7 +48,7 @@ pub struct CpuEngine {
     model: Arc<Model>,
     /// Per block, weights rearranged for the token-major kernels (A precomputed).
     pre: Vec<LayerPre>,
-    /// Tokens per tile (see [`TILE`]).
+    /// Tokens per tile (default `TILE`).
     tile: usize,
     pool: rayon::ThreadPool,
     threads: usize,

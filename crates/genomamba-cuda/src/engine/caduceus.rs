@@ -17,11 +17,11 @@ use genomamba_model::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
 use super::launch::{THREADS, cfg, i32_of, launch, norm_threads};
 use super::mixer::Gpu;
 use super::workspace::{Workspace, scratch_for};
-use super::{AUTO_CHUNK_MAX, check_dims};
+use super::{AUTO_CHUNK_MAX, OpenGpu};
 use crate::buf::DevBuf;
 use crate::kernels::Dtype;
 use crate::modules::Kernels;
-use crate::probe::{DeviceInfo, context, cublas_present, info_of};
+use crate::probe::DeviceInfo;
 use crate::scan_plan::grid_1d;
 use crate::weights::{DevLayer, HostLayer, upload_layer};
 use crate::{Error, Result};
@@ -129,30 +129,20 @@ impl CudaCaduceusEngine {
         hidden: Hidden,
     ) -> Result<CudaCaduceusEngine> {
         let dims = model.info.dims;
-        check_dims(&dims)?;
         let c = &model.config;
         if BASE_TOKENS.iter().any(|&t| t >= dims.vocab_size) {
             return Err(Error::Unsupported(
                 "the vocabulary has no A/C/G/T tokens (ids 7..10)".into(),
             ));
         }
-        let ctx = context(ordinal)?;
-        if !cublas_present() {
-            return Err(Error::LibraryMissing {
-                lib: "cublas",
-                hint: "put the directory of libcublas.so.13 and libcublasLt.so.13 (CUDA 13.0) on LD_LIBRARY_PATH"
-                    .to_owned(),
-            });
-        }
-        let device = info_of(&ctx)?;
-        let sms = device.multiprocessors as usize;
-        let (maj, min) = device.compute_capability;
-        let arch = format!("sm_{maj}{min}");
-        // SAFETY: everything runs on one stream in order, so cudarc's per-slice event tracking is not needed.
-        unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.new_stream()?;
-        let blas = CudaBlas::new(stream.clone())?;
-        let kernels = Kernels::load(&ctx, dtype, dims.d_state, dims.d_conv, &arch)?;
+        let OpenGpu {
+            ctx,
+            device,
+            sms,
+            stream,
+            blas,
+            kernels,
+        } = OpenGpu::new(ordinal, &dims, dtype)?;
         let mut blocks = Vec::with_capacity(model.layers.len());
         for l in &model.layers {
             let fwd = upload_layer(
