@@ -44,8 +44,8 @@ cargo test --workspace --no-fail-fast
 step "workflows: Snakemake run for real, Nextflow module templates run with the binary"
 workflow_out=$(mktemp -d)
 trap 'rm -rf "$workflow_out"' EXIT
-GENOMAMBA_BIN=$root/target/debug/genomamba "$venv/bin/python" tests/workflows/check_snakemake.py --keep "$workflow_out/snakemake"
-GENOMAMBA_BIN=$root/target/debug/genomamba GENOMAMBA_SNAKEMAKE_RESULTS=$workflow_out/snakemake \
+GENOMAMBA_BIN=${CARGO_TARGET_DIR:-$root/target}/debug/genomamba "$venv/bin/python" tests/workflows/check_snakemake.py --keep "$workflow_out/snakemake"
+GENOMAMBA_BIN=${CARGO_TARGET_DIR:-$root/target}/debug/genomamba GENOMAMBA_SNAKEMAKE_RESULTS=$workflow_out/snakemake \
   "$venv/bin/python" tests/workflows/check_nextflow.py
 
 step "docs"
