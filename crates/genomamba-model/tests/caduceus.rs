@@ -2,75 +2,30 @@
 //! PS, fused and unfused add-norm; reverse-complement equivariance of PS on real sequence; chunked scans equal
 //! one pass in both directions; loading rules (tied tensors aliased, missing untied ones named).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use genomamba_model::caduceus::{CaduceusConfig, CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::{AnyModel, Engine, Error, Model, ModelFormat, Output, Want};
 use safetensors::SafeTensors;
+use support::Expected;
+
+mod support;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const MODELS: [&str; 4] = ["ps-fused", "ps-unfused", "ph-fused", "ph-unfused"];
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden/caduceus")
-        .join(name)
-}
-
-struct Expected {
-    ids: Vec<u8>,
-    rows: Vec<usize>,
-    hidden: Vec<f32>,
-    probs: Vec<f32>,
-}
-
-fn f32s(st: &SafeTensors<'_>, key: &str) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    Ok(st
-        .tensor(key)?
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    support::golden("caduceus", name)
 }
 
 fn expected(name: &str) -> Result<Expected, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(golden(name).join("expected.safetensors"))?;
-    let st = SafeTensors::deserialize(&bytes)?;
-    let rows = st
-        .tensor("hidden_rows")?
-        .data()
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
-        .collect();
-    Ok(Expected {
-        ids: st.tensor("input_ids")?.data().to_vec(),
-        rows,
-        hidden: f32s(&st, "last_hidden_state")?,
-        probs: f32s(&st, "base_probs")?,
-    })
+    support::expected(&golden(name).join("expected.safetensors"))
 }
 
-/// The first `n` bases of lambda as tokens (A7 C8 G9 T10, else N11).
 fn lambda(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa"),
-    )?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .skip(1)
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .take(n)
-        .collect())
+    support::lambda(0, n)
 }
 
 /// Reverse complement of tokens: reverse, then A<->T, C<->G.

@@ -6,29 +6,11 @@ use std::sync::Arc;
 
 use genomamba_model::{CpuEngine, Engine, Model, Output, ReferenceEngine, Want};
 use rand::{Rng, SeedableRng};
+use support::lambda;
+
+mod support;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn lambda(skip: usize, n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa"),
-    )?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .skip(1)
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .skip(skip)
-        .take(n)
-        .collect())
-}
 
 fn model(name: &str) -> Result<Arc<Model>, Box<dyn std::error::Error>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

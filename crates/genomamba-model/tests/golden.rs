@@ -1,72 +1,23 @@
 //! The engines against goldens made by HF transformers' Mamba (tests/golden/mamba/make_goldens.py), in both
 //! checkpoint formats and in bf16/f16, plus chunking invariance on real sequence.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use genomamba_model::{CpuEngine, Engine, Model, ModelFormat, Output, ReferenceEngine, Want};
 use safetensors::SafeTensors;
+use support::{Expected, expected};
+
+mod support;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden/mamba")
-        .join(name)
+    support::golden("mamba", name)
 }
 
-struct Expected {
-    ids: Vec<u8>,
-    rows: Vec<usize>,
-    hidden: Vec<f32>,
-    probs: Vec<f32>,
-}
-
-fn f32s(st: &SafeTensors<'_>, key: &str) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    let t = st.tensor(key)?;
-    Ok(t.data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
-fn expected(path: &Path) -> Result<Expected, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(path)?;
-    let st = SafeTensors::deserialize(&bytes)?;
-    let ids = st.tensor("input_ids")?.data().to_vec();
-    let rows = st
-        .tensor("hidden_rows")?
-        .data()
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
-        .collect();
-    Ok(Expected {
-        ids,
-        rows,
-        hidden: f32s(&st, "last_hidden_state")?,
-        probs: f32s(&st, "base_probs")?,
-    })
-}
-
-/// The first `n` bases of lambda as tokens (A7 C8 G9 T10, else N11).
 fn lambda(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa"),
-    )?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .skip(1)
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .take(n)
-        .collect())
+    support::lambda(0, n)
 }
 
 /// Max over rows of |got - want| / |want| (row norms) and max |p - q| over probabilities.
