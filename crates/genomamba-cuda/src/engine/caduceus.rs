@@ -227,13 +227,6 @@ impl CudaCaduceusEngine {
         }
     }
 
-    fn width(&self) -> usize {
-        match self.hidden_kind {
-            Hidden::Raw => self.config.stream_width(),
-            Hidden::Symmetric => self.config.d_model,
-        }
-    }
-
     /// Enqueues `dst = src` with rows and/or channels reversed; both `(rows, D)` f32.
     fn flip(
         &self,
@@ -475,7 +468,7 @@ impl Engine for CudaCaduceusEngine {
     }
 
     fn hidden_width(&self) -> usize {
-        self.width()
+        self.config.hidden_width(self.hidden_kind)
     }
 
     fn compute_dtype(&self) -> &'static str {
@@ -496,7 +489,7 @@ impl Engine for CudaCaduceusEngine {
     }
 
     fn strand_symmetric(&self) -> bool {
-        self.config.rcps && self.hidden_kind == Hidden::Symmetric
+        self.config.strand_symmetric(self.hidden_kind)
     }
 
     /// Runs one whole window: `fresh` must be true (a bidirectional model carries nothing between calls).
@@ -520,7 +513,7 @@ impl Engine for CudaCaduceusEngine {
         let res = (|| -> Result<()> {
             self.forward(tokens)?;
             let len = tokens.len();
-            let width = self.width();
+            let width = self.config.hidden_width(self.hidden_kind);
             let win = self
                 .win
                 .as_ref()

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::caduceus::engine::Hidden;
 use crate::config::{bad, get_bool, get_f64, get_usize, inner_width, rank, rename_key};
 use crate::{Error, Result};
 
@@ -153,6 +154,20 @@ impl CaduceusConfig {
             ));
         }
         Ok(c)
+    }
+
+    /// Width of the embedding rows an engine gives for `hidden`: the raw state's width, or `d_model`.
+    pub fn hidden_width(&self, hidden: Hidden) -> usize {
+        match hidden {
+            Hidden::Raw => self.stream_width(),
+            Hidden::Symmetric => self.d_model,
+        }
+    }
+
+    /// Whether the embedding for `hidden` is strand-symmetric (PS, not raw): a reverse-complement pass adds
+    /// nothing.
+    pub fn strand_symmetric(&self, hidden: Hidden) -> bool {
+        self.rcps && hidden == Hidden::Symmetric
     }
 
     /// Width of the residual stream and of the raw final hidden state (`2 d_model` for RCPS).

@@ -173,60 +173,68 @@ fn finish(m: &CaduceusModel, hidden: Hidden, s1: &[f32], s2: &[f32], want: Want,
             rms_norm_row(rev, &m.norm_f, eps, g);
         }
     };
+    let width = c.hidden_width(hidden);
+    // One row: normalise once, then write what is wanted.
+    let row_out = |t: usize,
+                   (h1, g, rev): &mut (Vec<f32>, Vec<f32>, Vec<f32>),
+                   row: Option<&mut [f32]>,
+                   p: Option<&mut [f32; 4]>| {
+        normed(t, h1, g, rev);
+        if let Some(row) = row {
+            match (c.rcps, hidden) {
+                (false, _) => row.copy_from_slice(h1),
+                (true, Hidden::Symmetric) => row
+                    .iter_mut()
+                    .zip(h1.iter().zip(g.iter()))
+                    .for_each(|(o, (&a, &b))| *o = 0.5 * (a + b)),
+                (true, Hidden::Raw) => {
+                    row[..d].copy_from_slice(h1);
+                    row[d..]
+                        .iter_mut()
+                        .zip(g.iter().rev())
+                        .for_each(|(o, &v)| *o = v);
+                }
+            }
+        }
+        if let Some(p) = p {
+            *p = if c.rcps {
+                // RCPSLMHead: h1 · W^T + revC(h2) · W[c]^T.
+                softmax4(BASE_TOKENS.map(|b| dot(h1, b) + dot(g, c.complement[b])))
+            } else {
+                softmax4(BASE_TOKENS.map(|b| dot(h1, b)))
+            };
+        }
+    };
     let bufs = || (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
     if want.hidden {
-        let width = hidden_width(m, hidden);
         out.hidden.resize(l * width, 0.0);
-        out.hidden
-            .par_chunks_mut(width)
-            .enumerate()
-            .with_min_len(64)
-            .for_each_init(bufs, |(h1, g, rev), (t, row)| {
-                normed(t, h1, g, rev);
-                if !c.rcps {
-                    row.copy_from_slice(h1);
-                    return;
-                }
-                match hidden {
-                    Hidden::Symmetric => row
-                        .iter_mut()
-                        .zip(h1.iter().zip(g.iter()))
-                        .for_each(|(o, (&a, &b))| *o = 0.5 * (a + b)),
-                    Hidden::Raw => {
-                        row[..d].copy_from_slice(h1);
-                        row[d..]
-                            .iter_mut()
-                            .zip(g.iter().rev())
-                            .for_each(|(o, &v)| *o = v);
-                    }
-                }
-            });
     }
     if want.base_probs {
         out.base_probs.resize(l, [0.0; 4]);
-        out.base_probs
+    }
+    match (want.hidden, want.base_probs) {
+        (true, true) => out
+            .hidden
+            .par_chunks_mut(width)
+            .zip(out.base_probs.par_iter_mut())
+            .enumerate()
+            .with_min_len(64)
+            .for_each_init(bufs, |b, (t, (row, p))| row_out(t, b, Some(row), Some(p))),
+        (true, false) => out
+            .hidden
+            .par_chunks_mut(width)
+            .enumerate()
+            .with_min_len(64)
+            .for_each_init(bufs, |b, (t, row)| row_out(t, b, Some(row), None)),
+        (false, true) => out
+            .base_probs
             .par_iter_mut()
             .enumerate()
             .with_min_len(64)
-            .for_each_init(bufs, |(h1, g, rev), (t, p)| {
-                normed(t, h1, g, rev);
-                *p = if c.rcps {
-                    // RCPSLMHead: h1 · W^T + revC(h2) · W[c]^T.
-                    softmax4(BASE_TOKENS.map(|b| dot(h1, b) + dot(g, c.complement[b])))
-                } else {
-                    softmax4(BASE_TOKENS.map(|b| dot(h1, b)))
-                };
-            });
+            .for_each_init(bufs, |b, (t, p)| row_out(t, b, None, Some(p))),
+        (false, false) => {}
     }
     out.rows = l;
-}
-
-/// Width of [`Output::hidden`] rows for `hidden`.
-fn hidden_width(m: &CaduceusModel, hidden: Hidden) -> usize {
-    match hidden {
-        Hidden::Raw => m.config.stream_width(),
-        Hidden::Symmetric => m.config.d_model,
-    }
 }
 
 impl Engine for CaduceusEngine {
@@ -234,7 +242,7 @@ impl Engine for CaduceusEngine {
         &self.model.info
     }
     fn hidden_width(&self) -> usize {
-        hidden_width(&self.model, self.hidden)
+        self.model.config.hidden_width(self.hidden)
     }
     fn is_causal(&self) -> bool {
         false
@@ -243,7 +251,7 @@ impl Engine for CaduceusEngine {
         format!("cpu ({} threads)", self.threads)
     }
     fn strand_symmetric(&self) -> bool {
-        self.model.config.rcps && self.hidden == Hidden::Symmetric
+        self.model.config.strand_symmetric(self.hidden)
     }
     /// Runs one whole window: `fresh` must be true (a bidirectional model carries nothing between calls).
     /// `base_probs` holds the masked-LM head's distribution at each position itself (inputs not masked).
