@@ -7,7 +7,6 @@
 //!     [--bases N (default 1048576)] [--chunk C (default 65536)] [--threads T] [--raw]
 //! ```
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,30 +14,11 @@ use std::time::Instant;
 use genomamba_model::caduceus::{CaduceusConfig, CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::{Engine, Output, Want};
 
-type Res = Result<(), Box<dyn std::error::Error>>;
+mod common;
 
-fn ecoli(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/genomes/ecoli536.fna.gz"
-    );
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(path)?).read_to_string(&mut text)?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    let bases: Vec<u8> = text
-        .lines()
-        .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .collect();
-    Ok(bases.iter().copied().cycle().take(n).collect())
-}
+use common::ecoli;
+
+type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn main() -> Res {
     let mut args = std::env::args().skip(1);
@@ -73,7 +53,8 @@ fn main() -> Res {
         "model {}: d_model {}, {} layers, rcps {}, fused {}, {} parameters",
         model.info.name, c.d_model, c.n_layer, c.rcps, c.fused_add_norm, model.info.n_params
     );
-    let tokens = ecoli(bases)?;
+    // The genome repeated if `bases` exceeds it.
+    let tokens: Vec<u8> = ecoli(usize::MAX)?.into_iter().cycle().take(bases).collect();
     let hidden = if raw { Hidden::Raw } else { Hidden::Symmetric };
     let mut engine = CaduceusEngine::new(Arc::new(model), threads, chunk, hidden)?;
     let mut out = Output::default();

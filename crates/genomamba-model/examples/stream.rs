@@ -8,37 +8,17 @@
 //!     [--bases N] [--chunk C] [--tile T] [--threads T] [--gemm-check L]
 //! ```
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
 use genomamba_model::cpu::matmul::{Layout, matmul};
 use genomamba_model::{CpuEngine, Dims, Engine, Model, Output, Want};
 
-type Res = Result<(), Box<dyn std::error::Error>>;
+mod common;
 
-fn ecoli(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/genomes/ecoli536.fna.gz"
-    );
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(path)?).read_to_string(&mut text)?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .take(n)
-        .collect())
-}
+use common::ecoli;
+
+type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn dims(d: usize, n_layer: usize) -> Dims {
     Dims {
