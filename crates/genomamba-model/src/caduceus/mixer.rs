@@ -33,8 +33,14 @@ pub(crate) struct MixerScratch {
     h: Vec<f32>,
 }
 
-fn fit(v: &mut Vec<f32>, len: usize) {
+/// `v` holds `len` zeros (carried state at the start of a direction).
+fn zeroed(v: &mut Vec<f32>, len: usize) {
     v.clear();
+    v.resize(len, 0.0);
+}
+
+/// `v` holds `len` values, contents unspecified (overwritten before they are read); capacity is kept.
+fn sized(v: &mut Vec<f32>, len: usize) {
     v.resize(len, 0.0);
 }
 
@@ -132,12 +138,12 @@ fn run_direction(
     let d = dims.d_model;
     let len = src.len() / d;
     let tile = p.chunk.clamp(1, TILE);
-    fit(&mut sc.conv, dims.d_inner * (dims.d_conv - 1));
-    fit(&mut sc.h, dims.d_inner * dims.d_state);
+    zeroed(&mut sc.conv, dims.d_inner * (dims.d_conv - 1));
+    zeroed(&mut sc.h, dims.d_inner * dims.d_state);
     let mut j0 = 0;
     while j0 < len {
         let l = tile.min(len - j0);
-        fit(&mut sc.u, l * d);
+        sized(&mut sc.u, l * d);
         sc.u.par_chunks_mut(d)
             .enumerate()
             .with_min_len(64)
@@ -153,7 +159,7 @@ fn run_direction(
             let dst = &mut out[j0 * d..(j0 + l) * d];
             mixer_tile(w, dims, &sc.u, &mut sc.mix, carry, dst, false, p.threads)?;
         } else {
-            fit(&mut sc.tmp, l * d);
+            sized(&mut sc.tmp, l * d);
             mixer_tile(
                 w,
                 dims,
