@@ -389,8 +389,20 @@ mod avx512 {
         std::array::from_fn(|l| s[at + l])
     }
 
+    /// One block's constants, gathered once per call so the token runs below read them contiguously.
+    struct Block<const N: usize> {
+        /// `A · log2 e` per state.
+        a2: [[f32; W]; N],
+        /// Δ bias and skip D.
+        bias: [f32; W],
+        dskip: [f32; W],
+        /// The block's state as (N, W).
+        h: [[f32; W]; N],
+    }
+
     /// Scans channels `c0..c0 + h.len()/N` (full blocks of 16 here, the rest with the portable body);
-    /// `N` (= d_state) is at most 16.
+    /// `N` (= d_state) is at most 16. Runs of `SUB` tokens are the outer loop and blocks the inner one, so a
+    /// run's rows (x, z and x_proj outputs) are read while in cache by every block, page by page.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) fn scan_channels<const N: usize>(
         p: &ScanTile<'_>,
@@ -398,10 +410,42 @@ mod avx512 {
         xc: Columns,
         h: &mut [f32],
     ) {
+        let (r, e) = (p.r, xc.e);
         let channels = h.len() / N;
         let full = channels / W;
-        for b in 0..full {
-            scan16::<N>(p, c0 + b * W, xc, &mut h[b * W * N..(b + 1) * W * N]);
+        let mut blocks: Vec<Block<N>> = (0..full)
+            .map(|b| {
+                let cb = c0 + b * W;
+                let mut st = [[0f32; W]; N];
+                super::load(&mut st, &h[b * W * N..(b + 1) * W * N], N);
+                Block {
+                    a2: std::array::from_fn(|s| block(p.a2_t, s * e + cb)),
+                    bias: block(p.dt_bias, cb),
+                    dskip: block(p.d, cb),
+                    h: st,
+                }
+            })
+            .collect();
+        // dt_proj's weights per block, (blocks, R) vectors.
+        let dtw: Vec<[f32; W]> = (0..full)
+            .flat_map(|b| (0..r).map(move |j| (b, j)))
+            .map(|(b, j)| block(p.dt_t, j * e + c0 + b * W))
+            .collect();
+        for t0 in (0..xc.rows).step_by(SUB) {
+            let run = SUB.min(xc.rows - t0);
+            for (b, blk) in blocks.iter_mut().enumerate() {
+                scan16::<N>(
+                    p,
+                    c0 + b * W,
+                    xc,
+                    blk,
+                    &dtw[b * r..(b + 1) * r],
+                    t0..t0 + run,
+                );
+            }
+        }
+        for (b, blk) in blocks.iter().enumerate() {
+            super::store(&blk.h, &mut h[b * W * N..(b + 1) * W * N], N);
         }
         let rest = &mut h[full * W * N..];
         if !rest.is_empty() {
@@ -409,22 +453,26 @@ mod avx512 {
         }
     }
 
+    /// Tokens `tokens` (at most `SUB`) of block `blk` (channels `c0..c0 + 16`), `dtw` its dt_proj weights.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    fn scan16<const N: usize>(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+    fn scan16<const N: usize>(
+        p: &ScanTile<'_>,
+        c0: usize,
+        xc: Columns,
+        blk: &mut Block<N>,
+        dtw: &[[f32; W]],
+        tokens: std::ops::Range<usize>,
+    ) {
         let (r, n, e) = (p.r, p.n, xc.e);
         let stride = r + 2 * n;
-        let mut st = [[0f32; W]; N];
-        super::load(&mut st, h, N);
-        let mut hs = st.map(|v| load(&v));
-        let a2: [[f32; W]; N] = std::array::from_fn(|s| block(p.a2_t, s * e + c0));
-        let dtw: Vec<[f32; W]> = (0..r).map(|j| block(p.dt_t, j * e + c0)).collect();
-        let bias = block(p.dt_bias, c0);
-        let dskip = load(&block(p.d, c0));
+        let mut hs = blk.h.map(|v| load(&v));
+        let (a2, bias) = (&blk.a2, &blk.bias);
+        let dskip = load(&blk.dskip);
         let c: [__m512; 6] = std::array::from_fn(|i| _mm512_set1_ps(C[i]));
         let mut delta = [[0f32; W]; SUB];
         let mut gate = [[0f32; W]; SUB];
-        for t0 in (0..xc.rows).step_by(SUB) {
-            let run = SUB.min(xc.rows - t0);
+        let (t0, run) = (tokens.start, tokens.len());
+        {
             for (i, (dl, gt)) in delta.iter_mut().zip(&mut gate).take(run).enumerate() {
                 let t = t0 + i;
                 // The block's x and z are one cache line per token, a whole row apart: bring x in for the
@@ -503,9 +551,8 @@ mod avx512 {
             }
         }
         for (s, v) in hs.iter().enumerate() {
-            st[s] = store(*v);
+            blk.h[s] = store(*v);
         }
-        super::store(&st, h, N);
     }
 }
 
