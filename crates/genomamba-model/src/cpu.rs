@@ -9,6 +9,8 @@ pub(crate) mod kernels;
 pub mod matmul;
 pub(crate) mod scratch;
 pub(crate) mod tile;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod vmath512;
 
 use std::sync::Arc;
 
