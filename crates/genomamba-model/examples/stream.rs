@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p genomamba-model --example stream -- [--model DIR | --random D_MODEL,N_LAYER]
-//!     [--bases N] [--chunk C] [--tile T] [--threads T] [--gemm-check L]
+//!     [--bases N] [--chunk C] [--tile T] [--threads T] [--gemm-check L [--sustain SECONDS]]
 //! ```
 
 use std::sync::Arc;
@@ -34,7 +34,9 @@ fn dims(d: usize, n_layer: usize) -> Dims {
 
 /// GFLOP/s of a square 2048^3 SGEMM and of one layer's four projections over a tile of `l` tokens, both
 /// through `matmul` (the `gemm` crate) on `threads` threads, in the engine's token-major layouts; best of 5.
-fn gemm_check(m: &Model, l: usize, threads: usize) -> Res {
+/// With `sustain` > 0 seconds, only the SGEMM, repeated for that long: its mean rate (the peak as a run of
+/// that length sees it on a machine whose clock varies).
+fn gemm_check(m: &Model, l: usize, threads: usize, sustain: f64) -> Res {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -55,6 +57,16 @@ fn gemm_check(m: &Model, l: usize, threads: usize) -> Res {
     let sq = Layout::row_major(s, s);
     let peak = pool.install(|| time(&mut || matmul(&mut c, sq, &a, sq, &b, sq, false, threads)))?;
     let peak = 2.0 * (s * s * s) as f64 / peak / 1e9;
+    if sustain > 0.0 {
+        let (t, mut n) = (Instant::now(), 0u32);
+        while t.elapsed().as_secs_f64() < sustain {
+            pool.install(|| matmul(&mut c, sq, &a, sq, &b, sq, false, threads))?;
+            n += 1;
+        }
+        let mean = 2.0 * (s * s * s) as f64 * f64::from(n) / t.elapsed().as_secs_f64() / 1e9;
+        println!("sgemm {s}^3 sustained over {sustain} s: {mean:.1} GFLOP/s (best {peak:.1})");
+        return Ok(());
+    }
     let dm = m.info.dims;
     let (d, e, r, w) = (
         dm.d_model,
@@ -157,7 +169,8 @@ fn main() -> Res {
     };
     let threads = num("--threads", 2);
     if let Some(l) = opt("--gemm-check").and_then(|v| v.parse().ok()) {
-        return gemm_check(&model, l, threads);
+        let sustain = opt("--sustain").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        return gemm_check(&model, l, threads, sustain);
     }
     let (bases, chunk) = (num("--bases", 1 << 20), num("--chunk", 65536));
     let tokens = ecoli(bases)?;
