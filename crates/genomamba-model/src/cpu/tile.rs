@@ -390,15 +390,15 @@ mod avx512 {
     const PREFETCH: usize = 8;
     /// Coefficients of 2^f on |f| <= 1/2, degree 5, fitted for the least maximum relative error with the
     /// constant term fixed to 1 (so 2^0 = 1 exactly): 9.2e-8 from truncation, 1.6e-7 evaluated in f32 with FMA
-    /// (`scripts/exp2_poly.py`). The linear term is the fit's, deliberately 1.8e-7 below ln 2.
+    /// (`scripts/fit_polynomials.py`). The linear term is the fit's, deliberately 1.8e-7 below ln 2.
     #[allow(clippy::approx_constant)]
     const C: [f32; 6] = [
         1.0,
         0.693_147,
         0.240_222_42,
         0.055_507_336,
-        0.009_671_509,
-        0.001_326_470_9,
+        0.009_671_511,
+        0.001_326_471_3,
     ];
 
     #[inline(always)]
