@@ -122,6 +122,11 @@ impl CaduceusEngine {
                 s2.reverse();
             }
         }
+        if want.hidden {
+            // The mixer output buffer is free now: it becomes the hidden rows (the caller's previous buffer
+            // comes back as the next window's), so a window holds three `(L, D)` arrays at its peak, not four.
+            std::mem::swap(acc, &mut out.hidden);
+        }
         finish(m, self.hidden, s1, s2, want, out);
         Ok(())
     }
