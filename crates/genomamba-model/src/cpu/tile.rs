@@ -211,18 +211,36 @@ impl Columns {
     }
 }
 
+/// Tokens per run of the portable scan's two passes (Δ and the gate for the run, then the recurrence).
+const RUN: usize = 64;
+
+/// Δ and SiLU(z) of one block of `W` channels for a run of tokens, between the two passes.
+struct RunBufs<const W: usize> {
+    delta: [[f32; W]; RUN],
+    gate: [[f32; W]; RUN],
+}
+
+/// Tokens `tokens` (at most `RUN`) of channels `c0..c0 + W` with state `h` `(N, W)`: first Δ and the gate of
+/// every token (no dependence between tokens, so the long softplus and SiLU chains overlap), then the
+/// recurrence, whose only loop-carried chain is through `h`.
 #[inline(always)]
 fn scan_body<const F: bool, const W: usize>(
     p: &ScanTile<'_>,
     c0: usize,
     xc: Columns,
     h: &mut [[f32; W]],
+    tokens: std::ops::Range<usize>,
+    bufs: &mut RunBufs<W>,
 ) {
     let (r, n, e) = (p.r, p.n, xc.e);
     let stride = r + 2 * n;
     let bias: [f32; W] = std::array::from_fn(|l| p.dt_bias[c0 + l]);
     let dskip: [f32; W] = std::array::from_fn(|l| p.d[c0 + l]);
-    for t in 0..xc.rows {
+    let t0 = tokens.start;
+    for (t, (delta, gate)) in tokens
+        .clone()
+        .zip(bufs.delta.iter_mut().zip(bufs.gate.iter_mut()))
+    {
         let row = &p.dbl[t * stride..(t + 1) * stride];
         // Δ = softplus(dt_low · W_dt^T + bias), accumulated over r in order.
         let mut dt = [0f32; W];
@@ -232,15 +250,21 @@ fn scan_body<const F: bool, const W: usize>(
                 dt[l] = fma::<F>(v, w[l], dt[l]);
             }
         }
-        let mut delta = [0f32; W];
         for l in 0..W {
             delta[l] = softplus::<F>(dt[l] + bias[l]);
         }
+        let zrow = &p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W];
+        for l in 0..W {
+            gate[l] = silu::<F>(zrow[l]);
+        }
+    }
+    for t in tokens {
+        let (delta, gate) = (&bufs.delta[t - t0], &bufs.gate[t - t0]);
+        let row = &p.dbl[t * stride..(t + 1) * stride];
         let at = t * e + c0;
         // SAFETY: `t < rows` and `c0 + W <= e`, so every index is inside the `rows x e` buffer, and only this
         // call touches columns `c0..c0 + W` (see `Columns`).
         let u: [f32; W] = std::array::from_fn(|l| unsafe { *xc.ptr.add(at + l) });
-        let zrow = &p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W];
         let mut du = [0f32; W];
         for l in 0..W {
             du[l] = delta[l] * u[l];
@@ -256,7 +280,7 @@ fn scan_body<const F: bool, const W: usize>(
             }
         }
         for l in 0..W {
-            let y = fma::<F>(dskip[l], u[l], acc[l]) * silu::<F>(zrow[l]);
+            let y = fma::<F>(dskip[l], u[l], acc[l]) * gate[l];
             // SAFETY: as for the read of `u` above.
             unsafe { *xc.ptr.add(at + l) = y };
         }
@@ -264,7 +288,8 @@ fn scan_body<const F: bool, const W: usize>(
 }
 
 /// Scans channels `c0..c0 + h.len()/N` over the tile: reads xc from `xc` and writes the gated y over it;
-/// `h` is those channels' `(channels, N)` state, updated in place.
+/// `h` is those channels' `(channels, N)` state, updated in place. Runs of `RUN` tokens are the outer loop and
+/// blocks of `W` channels the inner one, so a run's rows are read while in cache by every block.
 #[inline(always)]
 fn scan_channels<const F: bool, const W: usize, const N: usize>(
     p: &ScanTile<'_>,
@@ -275,26 +300,46 @@ fn scan_channels<const F: bool, const W: usize, const N: usize>(
     let n = p.n;
     let channels = h.len() / n;
     let full = channels / W;
-    for b in 0..full {
-        let hb = &mut h[b * W * n..(b + 1) * W * n];
-        // The state as (N, W): with N known at compile time it lives in registers.
-        if N > 0 {
-            let mut st = [[0f32; W]; N];
-            load(&mut st, hb, n);
-            scan_body::<F, W>(p, c0 + b * W, xc, &mut st);
-            store(&st, hb, n);
-        } else {
-            let mut st = vec![[0f32; W]; n];
-            load(&mut st, hb, n);
-            scan_body::<F, W>(p, c0 + b * W, xc, &mut st);
-            store(&st, hb, n);
+    // Every block's state as (N, W), for the whole tile.
+    let mut states: Vec<[f32; W]> = vec![[0f32; W]; full * n];
+    for (b, st) in states.chunks_exact_mut(n).enumerate() {
+        load(st, &h[b * W * n..(b + 1) * W * n], n);
+    }
+    let mut bufs = Box::new(RunBufs {
+        delta: [[0f32; W]; RUN],
+        gate: [[0f32; W]; RUN],
+    });
+    for t0 in (0..xc.rows).step_by(RUN) {
+        let tokens = t0..(t0 + RUN).min(xc.rows);
+        for (b, st) in states.chunks_exact_mut(n).enumerate() {
+            let cb = c0 + b * W;
+            // With N known at compile time the state is copied into an array that lives in registers.
+            if N > 0 {
+                let mut reg = [[0f32; W]; N];
+                reg.copy_from_slice(st);
+                scan_body::<F, W>(p, cb, xc, &mut reg, tokens.clone(), &mut bufs);
+                st.copy_from_slice(&reg);
+            } else {
+                scan_body::<F, W>(p, cb, xc, st, tokens.clone(), &mut bufs);
+            }
         }
     }
+    for (b, st) in states.chunks_exact(n).enumerate() {
+        store(st, &mut h[b * W * n..(b + 1) * W * n], n);
+    }
+    // Channels past the last full block, one at a time.
+    let mut one = Box::new(RunBufs {
+        delta: [[0f32; 1]; RUN],
+        gate: [[0f32; 1]; RUN],
+    });
     for c in full * W..channels {
         let hc = &mut h[c * n..(c + 1) * n];
         let mut st = vec![[0f32; 1]; n];
         load(&mut st, hc, n);
-        scan_body::<F, 1>(p, c0 + c, xc, &mut st);
+        for t0 in (0..xc.rows).step_by(RUN) {
+            let tokens = t0..(t0 + RUN).min(xc.rows);
+            scan_body::<F, 1>(p, c0 + c, xc, &mut st, tokens, &mut one);
+        }
         store(&st, hc, n);
     }
 }
@@ -336,15 +381,6 @@ pub(crate) fn scan_block() -> usize {
 /// entry and the gated outputs y in those channels on exit; `h` is their `(channels, N)` state.
 pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
     assert!(c0 + h.len() / p.n <= xc.e && p.z.len() >= xc.rows.saturating_sub(1) * p.z_ld + xc.e);
-    macro_rules! go {
-        ($f:literal, $w:literal) => {
-            match p.n {
-                8 => scan_channels::<$f, $w, 8>(p, c0, xc, h),
-                16 => scan_channels::<$f, $w, 16>(p, c0, xc, h),
-                _ => scan_channels::<$f, $w, 0>(p, c0, xc, h),
-            }
-        };
-    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -359,7 +395,16 @@ pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32])
             return;
         }
     }
-    go!(false, 4)
+    scan_portable(p, c0, xc, h);
+}
+
+/// The scan without SIMD instructions beyond the baseline (4 lanes, no FMA).
+fn scan_portable(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
+    match p.n {
+        8 => scan_channels::<false, 4, 8>(p, c0, xc, h),
+        16 => scan_channels::<false, 4, 16>(p, c0, xc, h),
+        _ => scan_channels::<false, 4, 0>(p, c0, xc, h),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -588,5 +633,94 @@ fn scan_avx2(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
         8 => scan_channels::<true, 8, 8>(p, c0, xc, h),
         16 => scan_channels::<true, 8, 16>(p, c0, xc, h),
         _ => scan_channels::<true, 8, 0>(p, c0, xc, h),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random value in [-0.5, 0.5).
+    fn noise(i: usize) -> f32 {
+        ((i.wrapping_mul(2_654_435_761) >> 7) % 10_000) as f32 / 10_000.0 - 0.5
+    }
+
+    /// Every scan path this CPU has (AVX-512, AVX2 + FMA, portable) gives the same outputs and state, for
+    /// d_state 16, 8 (fixed-size paths) and 5 (general), and channel counts that leave partial blocks, over
+    /// tiles longer than one run of tokens.
+    #[test]
+    fn test_scan_paths_agree() {
+        for (n, e, t) in [(16usize, 88usize, 150usize), (8, 40, 70), (5, 24, 129)] {
+            let r = 3;
+            let dbl: Vec<f32> = (0..t * (r + 2 * n)).map(|i| 2.0 * noise(i)).collect();
+            let a_log: Vec<f32> = (0..e * n)
+                .map(|i| (1.0 + (i % n) as f32 + noise(i + 7)).ln())
+                .collect();
+            let dt_proj: Vec<f32> = (0..e * r).map(|i| noise(i + 11)).collect();
+            let conv: Vec<f32> = (0..e * 4).map(|i| noise(i + 13)).collect();
+            let pre = LayerPre::new(
+                &SsmRef {
+                    a_log: &a_log,
+                    dt_proj: &dt_proj,
+                    conv_weight: &conv,
+                    conv_bias: None,
+                },
+                e,
+                n,
+                4,
+                r,
+            );
+            let dt_bias: Vec<f32> = (0..e).map(|i| -2.0 + 4.0 * noise(i + 17)).collect();
+            let d: Vec<f32> = (0..e).map(|i| 1.0 + noise(i + 19)).collect();
+            let z: Vec<f32> = (0..t * 2 * e).map(|i| 8.0 * noise(i + 23)).collect();
+            let x: Vec<f32> = (0..t * e).map(|i| 3.0 * noise(i + 29)).collect();
+            let h0: Vec<f32> = (0..e * n).map(|i| noise(i + 31)).collect();
+            let p = ScanTile {
+                dbl: &dbl,
+                r,
+                n,
+                a_t: &pre.a_t,
+                a2_t: &pre.a2_t,
+                dt_t: &pre.dt_t,
+                dt_bias: &dt_bias,
+                d: &d,
+                z: &z,
+                z_ld: 2 * e,
+            };
+            let run = |f: &dyn Fn(&ScanTile<'_>, Columns, &mut [f32])| {
+                let (mut y, mut h) = (x.clone(), h0.clone());
+                f(&p, Columns::new(&mut y, t, e), &mut h);
+                (y, h)
+            };
+            let want = run(&|p, c, h| scan_portable(p, 0, c, h));
+            let mut paths = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F checked just above.
+                    paths.push(("avx512", run(&|p, c, h| unsafe { scan_avx512(p, 0, c, h) })));
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: AVX2 and FMA checked just above.
+                    paths.push(("avx2", run(&|p, c, h| unsafe { scan_avx2(p, 0, c, h) })));
+                }
+            }
+            let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            for (name, (y, h)) in &paths {
+                for (what, got, exp) in [("y", y, &want.0), ("h", h, &want.1)] {
+                    let err = got
+                        .iter()
+                        .zip(exp)
+                        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(
+                        err <= 1e-5 * scale(exp),
+                        "N {n}, E {e}: {name} {what} off by {err}"
+                    );
+                }
+            }
+            assert!(want.0 != x && want.1 != h0, "the scan changed nothing");
+        }
     }
 }
