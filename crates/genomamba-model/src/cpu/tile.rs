@@ -2,8 +2,8 @@
 //! channels at one token is one SIMD vector. The causal conv runs per token over all channels; the selective
 //! scan runs per block of `W` channels with the `(N, W)` state held in registers, Δ = softplus(dt_proj(...))
 //! computed on the fly (dt_proj fused), and the gate applied before the result is written (reference/mamba.md
-//! §1.2 steps 3–7). With AVX-512 the scan takes runs of 64 tokens as its outer loop and a task's blocks as
-//! the inner one, each run in two passes (Δ and the gate, then the recurrence).
+//! §1.2 steps 3–7). The scan takes runs of 64 tokens as its outer loop and a task's blocks as the inner one,
+//! each run in two passes (Δ and the gate, then the recurrence).
 //!
 //! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (chosen at run time). Each channel's arithmetic
 //! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
@@ -420,18 +420,16 @@ fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
 /// The scan with AVX-512 intrinsics: `exp(ΔA) = 2^(Δ · A log2 e)` by round-to-nearest, a degree-5
 /// polynomial for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32) and `scalef`, which also takes care of
 /// underflow, so no clamping is needed (ΔA <= 0). The state stays in (mostly) zmm registers. Each run of
-/// `SUB` tokens takes two passes: Δ and the gate first (no dependence between tokens, so their long
+/// `RUN` tokens takes two passes: Δ and the gate first (no dependence between tokens, so their long
 /// softplus and SiLU chains overlap), then the recurrence, whose only loop-carried chain is through h.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Columns, ScanTile};
+    use super::{Columns, RUN, ScanTile};
     use crate::cpu::vmath512;
 
     const W: usize = 16;
-    /// Tokens per pass (Δ and gate for SUB tokens, then their recurrence): 2 x 4 KiB of stack.
-    const SUB: usize = 64;
     /// How many tokens ahead the gate's z is prefetched.
     const PREFETCH: usize = 8;
     /// Coefficients of 2^f on |f| <= 1/2, degree 5, fitted for the least maximum relative error with the
@@ -477,7 +475,7 @@ mod avx512 {
     }
 
     /// Scans channels `c0..c0 + h.len()/N` (full blocks of 16 here, the rest with the portable body);
-    /// `N` (= d_state) is at most 16. Runs of `SUB` tokens are the outer loop and blocks the inner one, so a
+    /// `N` (= d_state) is at most 16. Runs of `RUN` tokens are the outer loop and blocks the inner one, so a
     /// run's rows (x, z and x_proj outputs) are read while in cache by every block, page by page.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) fn scan_channels<const N: usize>(
@@ -507,9 +505,9 @@ mod avx512 {
             .flat_map(|b| (0..r).map(move |j| (b, j)))
             .map(|(b, j)| block(p.dt_t, j * e + c0 + b * W))
             .collect();
-        let (mut delta, mut gate) = ([_mm512_setzero_ps(); SUB], [_mm512_setzero_ps(); SUB]);
-        for t0 in (0..xc.rows).step_by(SUB) {
-            let run = SUB.min(xc.rows - t0);
+        let (mut delta, mut gate) = ([_mm512_setzero_ps(); RUN], [_mm512_setzero_ps(); RUN]);
+        for t0 in (0..xc.rows).step_by(RUN) {
+            let run = RUN.min(xc.rows - t0);
             for (b, blk) in blocks.iter_mut().enumerate() {
                 scan16::<N>(
                     p,
@@ -531,7 +529,7 @@ mod avx512 {
         }
     }
 
-    /// Tokens `tokens` (at most `SUB`) of block `blk` (channels `c0..c0 + 16`), `dtw` its dt_proj weights;
+    /// Tokens `tokens` (at most `RUN`) of block `blk` (channels `c0..c0 + 16`), `dtw` its dt_proj weights;
     /// `delta` and `gate` hold Δ and SiLU(z) between the two passes.
     #[target_feature(enable = "avx512f,avx2,fma")]
     fn scan16<const N: usize>(
@@ -541,7 +539,7 @@ mod avx512 {
         blk: &mut Block<N>,
         dtw: &[[f32; W]],
         tokens: std::ops::Range<usize>,
-        (delta, gate): (&mut [__m512; SUB], &mut [__m512; SUB]),
+        (delta, gate): (&mut [__m512; RUN], &mut [__m512; RUN]),
     ) {
         let (r, n, e) = (p.r, p.n, xc.e);
         let stride = r + 2 * n;
