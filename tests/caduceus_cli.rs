@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch};
 use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::{Engine, Output, Want};
+use genomamba_seq::alphabet;
 use util::{Dir, data, genomamba, read, root};
 
 const LAMBDA_LEN: usize = 48_502;
@@ -17,19 +18,14 @@ fn model(name: &str) -> PathBuf {
     root().join("tests/golden/caduceus").join(name)
 }
 
-/// Lambda's bases as tokens (A7 C8 G9 T10; it has no other letters).
+/// Lambda's bases as tokens (genomamba-seq's alphabet).
 fn lambda_tokens() -> Vec<u8> {
     let text = std::fs::read_to_string(data("genomes/lambda_virus.fa")).expect("lambda");
-    text.lines()
-        .skip(1)
-        .flat_map(|l| l.bytes())
-        .map(|b| match b.to_ascii_uppercase() {
-            b'A' => 7,
-            b'C' => 8,
-            b'G' => 9,
-            _ => 10,
-        })
-        .collect()
+    let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked).expect("lambda's bases");
+    }
+    tokens
 }
 
 /// The engine's output over the whole of lambda in one window.

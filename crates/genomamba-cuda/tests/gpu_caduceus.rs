@@ -9,6 +9,7 @@ use std::sync::Arc;
 use genomamba_cuda::{CudaCaduceusEngine, Dtype, cuda_caduceus_engine};
 use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::engine::{Engine, Output, Want};
+use genomamba_seq::alphabet;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -22,19 +23,15 @@ fn golden_dirs() -> Vec<PathBuf> {
 
 fn lambda(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa");
-    Ok(std::fs::read_to_string(path)?
+    let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(path)?
         .lines()
         .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.bytes())
-        .map(|b| match b.to_ascii_uppercase() {
-            b'A' => 7,
-            b'C' => 8,
-            b'G' => 9,
-            b'T' => 10,
-            _ => 11,
-        })
-        .take(n)
-        .collect())
+    {
+        alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked)?;
+    }
+    tokens.truncate(n);
+    Ok(tokens)
 }
 
 /// Max over rows of `|got - want| / |want|` (row norms), rows `width` wide.

@@ -2,8 +2,10 @@
 
 use std::io::Read;
 
-/// The first `n` bases (at most the whole genome) of E. coli (data/genomes/ecoli536.fna.gz) as tokens (A7 C8
-/// G9 T10, else N11).
+use genomamba_seq::alphabet;
+
+/// The first `n` bases (at most the whole genome) of E. coli (data/genomes/ecoli536.fna.gz) as tokens
+/// (genomamba-seq's alphabet).
 pub fn ecoli(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -11,18 +13,13 @@ pub fn ecoli(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     );
     let mut text = String::new();
     flate2::read::MultiGzDecoder::new(std::fs::File::open(path)?).read_to_string(&mut text)?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('>'))
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .take(n)
-        .collect())
+    let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
+    for line in text.lines().filter(|l| !l.starts_with('>')) {
+        alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked)?;
+        if tokens.len() >= n {
+            break;
+        }
+    }
+    tokens.truncate(n);
+    Ok(tokens)
 }

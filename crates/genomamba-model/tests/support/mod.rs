@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use genomamba_seq::alphabet;
 use safetensors::SafeTensors;
 
 /// `tests/golden/<family>/<name>` at the repository root.
@@ -50,24 +51,14 @@ pub fn expected(path: &Path) -> Result<Expected, Box<dyn std::error::Error>> {
     })
 }
 
-/// `n` bases of lambda from base `skip` on, as tokens (A7 C8 G9 T10, else N11).
+/// `n` bases of lambda from base `skip` on, as tokens (genomamba-seq's alphabet).
 pub fn lambda(skip: usize, n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa"),
     )?;
-    let map = |b: u8| match b.to_ascii_uppercase() {
-        b'A' => 7,
-        b'C' => 8,
-        b'G' => 9,
-        b'T' => 10,
-        _ => 11,
-    };
-    Ok(text
-        .lines()
-        .skip(1)
-        .flat_map(|l| l.bytes())
-        .map(map)
-        .skip(skip)
-        .take(n)
-        .collect())
+    let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked)?;
+    }
+    Ok(tokens.into_iter().skip(skip).take(n).collect())
 }
