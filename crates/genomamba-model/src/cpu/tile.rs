@@ -328,6 +328,9 @@ fn scan_channels<const F: bool, const W: usize, const N: usize>(
         store(st, &mut h[b * W * n..(b + 1) * W * n], n);
     }
     // Channels past the last full block, one at a time.
+    if full * W == channels {
+        return;
+    }
     let mut one = Box::new(RunBufs {
         delta: [[0f32; 1]; RUN],
         gate: [[0f32; 1]; RUN],

@@ -22,7 +22,7 @@ fn splat(v: f32) -> __m512 {
 /// `1 / b` to ~1 ulp: `rcp14` (relative error < 2^-14) refined by one Newton step.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn recip(b: __m512) -> __m512 {
+fn recip(b: __m512) -> __m512 {
     let r = _mm512_rcp14_ps(b);
     // r' = r + r (1 - b r)
     let e = _mm512_fnmadd_ps(b, r, splat(1.0));
@@ -33,7 +33,7 @@ pub(crate) fn recip(b: __m512) -> __m512 {
 /// `e^r` to `r^7` on `|r| <= ln2/2`, then `scalef`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn exp(x: __m512) -> __m512 {
+fn exp(x: __m512) -> __m512 {
     let k = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, splat(LOG2E)),
     );
