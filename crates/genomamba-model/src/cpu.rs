@@ -5,6 +5,7 @@
 //! in registers and dt_proj fused (`tile.rs`); rayon splits tokens or fixed channel blocks, so outputs do not
 //! depend on the thread count.
 
+pub(crate) mod aligned;
 pub(crate) mod kernels;
 pub mod matmul;
 pub(crate) mod scratch;

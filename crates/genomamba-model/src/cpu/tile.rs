@@ -142,7 +142,7 @@ fn conv_avx512(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
             }
             let o = &mut o[c..c + 16];
             // SAFETY: `o` is 16 writable f32.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), super::vmath512::silu(acc)) };
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), super::vmath512::silu([acc])[0]) };
         }
         for (c, o) in o.iter_mut().enumerate().skip(full) {
             let mut acc = p.bias[c];
@@ -420,11 +420,15 @@ fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
     }
 }
 
-/// The scan with AVX-512 intrinsics: `exp(ΔA) = 2^(Δ · A log2 e)` by round-to-nearest, a degree-5
-/// polynomial for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32) and `scalef`, which also takes care of
-/// underflow, so no clamping is needed (ΔA <= 0). The state stays in (mostly) zmm registers. Each run of
-/// `RUN` tokens takes two passes: Δ and the gate first (no dependence between tokens, so their long
-/// softplus and SiLU chains overlap), then the recurrence, whose only loop-carried chain is through h.
+/// The scan with AVX-512 intrinsics: `exp(ΔA) = 2^(Δ · A log2 e)` as `2^k · 2^f` with `k` the nearest
+/// integer (adding and subtracting 1.5 · 2^23 rounds to nearest for |x| < 2^22; below that the result
+/// underflows to 0 whatever `k` is), a degree-5 polynomial for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32)
+/// and `scalef`, which also takes care of underflow, so no clamping is needed (ΔA <= 0). The state stays in
+/// zmm registers. Each run of `RUN` tokens goes through in stages that keep the long dependency chains
+/// apart from the recurrence: x, z and dt_proj for every token; softplus and SiLU four tokens at a time; then,
+/// `SUB` tokens at a time, their decays (no dependence between tokens) and their recurrence, whose only
+/// loop-carried chain is through h. Every zmm buffer the stages share is contiguous, so nothing but the
+/// first stage reads the tile's rows, which lie a row apart.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -433,8 +437,10 @@ mod avx512 {
     use crate::cpu::vmath512;
 
     const W: usize = 16;
+    /// Tokens whose decays are computed ahead of their recurrence: `SUB x N` vectors (16 KiB at N 16).
+    const SUB: usize = 16;
     /// How many tokens ahead the gate's z is prefetched.
-    const PREFETCH: usize = 8;
+    const PREFETCH: usize = 16;
     /// Coefficients of 2^f on |f| <= 1/2, degree 5, fitted for the least maximum relative error with the
     /// constant term fixed to 1 (so 2^0 = 1 exactly): 9.2e-8 from truncation, 1.6e-7 evaluated in f32 with FMA
     /// (`scripts/fit_polynomials.py`). The linear term is the fit's, deliberately 1.8e-7 below ln 2.
@@ -464,6 +470,15 @@ mod avx512 {
 
     fn block(s: &[f32], at: usize) -> [f32; W] {
         std::array::from_fn(|l| s[at + l])
+    }
+
+    /// Δ, SiLU(z) and x of one block for a run of tokens, between the stages.
+    struct RunVecs {
+        delta: [__m512; RUN],
+        gate: [__m512; RUN],
+        u: [__m512; RUN],
+        /// exp(ΔA) of `SUB` tokens, `(SUB, N)` for N up to 16.
+        decay: [[__m512; W]; SUB],
     }
 
     /// One block's constants, gathered once per call so the token runs below read them contiguously.
@@ -508,7 +523,12 @@ mod avx512 {
             .flat_map(|b| (0..r).map(move |j| (b, j)))
             .map(|(b, j)| block(p.dt_t, j * e + c0 + b * W))
             .collect();
-        let (mut delta, mut gate) = ([_mm512_setzero_ps(); RUN], [_mm512_setzero_ps(); RUN]);
+        let mut bufs = RunVecs {
+            delta: [_mm512_setzero_ps(); RUN],
+            gate: [_mm512_setzero_ps(); RUN],
+            u: [_mm512_setzero_ps(); RUN],
+            decay: [[_mm512_setzero_ps(); W]; SUB],
+        };
         for t0 in (0..xc.rows).step_by(RUN) {
             let run = RUN.min(xc.rows - t0);
             for (b, blk) in blocks.iter_mut().enumerate() {
@@ -519,7 +539,7 @@ mod avx512 {
                     blk,
                     &dtw[b * r..(b + 1) * r],
                     t0..t0 + run,
-                    (&mut delta, &mut gate),
+                    &mut bufs,
                 );
             }
         }
@@ -533,7 +553,7 @@ mod avx512 {
     }
 
     /// Tokens `tokens` (at most `RUN`) of block `blk` (channels `c0..c0 + 16`), `dtw` its dt_proj weights;
-    /// `delta` and `gate` hold Δ and SiLU(z) between the two passes.
+    /// `bufs` holds Δ, the gate and x between the stages.
     #[target_feature(enable = "avx512f,avx2,fma")]
     fn scan16<const N: usize>(
         p: &ScanTile<'_>,
@@ -542,7 +562,7 @@ mod avx512 {
         blk: &mut Block<N>,
         dtw: &[[f32; W]],
         tokens: std::ops::Range<usize>,
-        (delta, gate): (&mut [__m512; RUN], &mut [__m512; RUN]),
+        bufs: &mut RunVecs,
     ) {
         let (r, n, e) = (p.r, p.n, xc.e);
         let stride = r + 2 * n;
@@ -551,15 +571,32 @@ mod avx512 {
         let (bias, dskip) = (load(&blk.bias), load(&blk.dskip));
         let c: [__m512; 6] = std::array::from_fn(|i| _mm512_set1_ps(C[i]));
         let (t0, run) = (tokens.start, tokens.len());
-        for (i, (dl, gt)) in delta.iter_mut().zip(gate.iter_mut()).take(run).enumerate() {
+        let RunVecs {
+            delta,
+            gate,
+            u,
+            decay,
+        } = bufs;
+        for (i, ((dl, gt), ut)) in delta
+            .iter_mut()
+            .zip(gate.iter_mut())
+            .zip(u.iter_mut())
+            .take(run)
+            .enumerate()
+        {
             let t = t0 + i;
-            // The block's x and z are one cache line per token, a whole row apart: bring x in for the
-            // second pass and z a few tokens ahead (the hardware prefetchers miss such strides).
-            // SAFETY: prefetches do not fault; the addresses are inside `xc` and `z` (t < rows).
+            // The block's x and z are one cache line per token, a whole row (often a multiple of 4 KiB)
+            // apart, so they share a few L1 sets: fetch them a few tokens ahead (the hardware prefetchers
+            // miss such strides) and copy x into `u` here, so the later stages read only this run's
+            // contiguous buffers and the x_proj rows.
+            // SAFETY: prefetches do not fault; the addresses are inside `xc` and `z` (ahead < rows), and
+            // the load reads the 16 values at row `t < rows`, columns `c0..c0 + 16 <= e`, which only this
+            // call touches (see `Columns`).
             unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(xc.ptr.add(t * e + c0).cast());
                 let ahead = (t + PREFETCH).min(xc.rows - 1);
+                _mm_prefetch::<_MM_HINT_T0>(xc.ptr.add(ahead * e + c0).cast());
                 _mm_prefetch::<_MM_HINT_T0>(p.z.as_ptr().add(ahead * p.z_ld + c0).cast());
+                *ut = _mm512_loadu_ps(xc.ptr.add(t * e + c0));
             }
             let low = &p.dbl[t * stride..t * stride + r];
             // Four partial sums so dt_proj is not one chain of R dependent FMAs.
@@ -576,50 +613,75 @@ mod avx512 {
                 dt[0] = _mm512_fmadd_ps(_mm512_set1_ps(v), load(w), dt[0]);
             }
             let dt = _mm512_add_ps(_mm512_add_ps(dt[0], dt[1]), _mm512_add_ps(dt[2], dt[3]));
-            *dl = vmath512::softplus(_mm512_add_ps(dt, bias));
+            *dl = _mm512_add_ps(dt, bias);
             let zrow = &p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W];
             // SAFETY: `zrow` is 16 readable f32.
-            *gt = vmath512::silu(unsafe { _mm512_loadu_ps(zrow.as_ptr()) });
+            *gt = unsafe { _mm512_loadu_ps(zrow.as_ptr()) };
         }
-        for (i, (dl, gt)) in delta.iter().zip(gate.iter()).take(run).enumerate() {
-            let t = t0 + i;
-            let row = &p.dbl[t * stride..(t + 1) * stride];
-            let (bs, cs): (&[f32; N], &[f32; N]) =
-                match (row[r..r + n].try_into(), row[r + n..].try_into()) {
-                    (Ok(b), Ok(c)) => (b, c),
-                    _ => unreachable!("N == n"),
-                };
-            let at = t * e + c0;
-            // SAFETY: `t < rows` and `c0 + 16 <= e`, so the 16 values are inside the `rows x e` buffer,
-            // and only this call touches columns `c0..c0 + 16` (see `Columns`).
-            let u = unsafe { _mm512_loadu_ps(xc.ptr.add(at)) };
-            let delta = *dl;
-            let du = _mm512_mul_ps(delta, u);
-            // Four partial sums (state s goes to acc[s % 4]) so the C contraction is not one long chain.
-            let mut acc = [_mm512_setzero_ps(); 4];
-            // Unrolled with constant indices so the state stays in registers.
-            macro_rules! step {
-                ($($s:literal)*) => {$(
-                    if $s < N {
-                        let x = _mm512_mul_ps(delta, load(&a2[$s]));
-                        let k = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
-                        let f = _mm512_sub_ps(x, k);
-                        let mut q = c[5];
-                        for &ci in c[..5].iter().rev() {
-                            q = _mm512_fmadd_ps(q, f, ci);
-                        }
-                        let da = _mm512_scalef_ps(q, k);
-                        let v = _mm512_fmadd_ps(da, hs[$s], _mm512_mul_ps(du, _mm512_set1_ps(bs[$s])));
-                        hs[$s] = v;
-                        acc[$s % 4] = _mm512_fmadd_ps(v, _mm512_set1_ps(cs[$s]), acc[$s % 4]);
+        // Δ = softplus(dt + bias) and the gate SiLU(z), four tokens at a time so their chains interleave.
+        let (dq, gq) = (
+            delta[..run].chunks_exact_mut(4),
+            gate[..run].chunks_exact_mut(4),
+        );
+        for (d, g) in dq.zip(gq) {
+            let (d, g): (&mut [__m512; 4], &mut [__m512; 4]) = match (d.try_into(), g.try_into()) {
+                (Ok(d), Ok(g)) => (d, g),
+                _ => unreachable!("chunks of 4"),
+            };
+            *d = vmath512::softplus(*d);
+            *g = vmath512::silu(*g);
+        }
+        for i in run / 4 * 4..run {
+            [delta[i]] = vmath512::softplus([delta[i]]);
+            [gate[i]] = vmath512::silu([gate[i]]);
+        }
+        // The decays exp(ΔA) of `SUB` tokens first (independent of each other, so they run at the ports'
+        // throughput), then those tokens' recurrence, which only reads them.
+        let magic = _mm512_set1_ps(12_582_912.0);
+        for s0 in (0..run).step_by(SUB) {
+            let len = SUB.min(run - s0);
+            for (dk, &dl) in decay.iter_mut().zip(&delta[s0..s0 + len]) {
+                for (d, a) in dk.iter_mut().zip(a2) {
+                    let x = _mm512_mul_ps(dl, load(a));
+                    let k = _mm512_sub_ps(_mm512_add_ps(x, magic), magic);
+                    let f = _mm512_sub_ps(x, k);
+                    let mut q = c[5];
+                    for &ci in c[..5].iter().rev() {
+                        q = _mm512_fmadd_ps(q, f, ci);
                     }
-                )*};
+                    *d = _mm512_scalef_ps(q, k);
+                }
             }
-            step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-            let acc = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-            let y = _mm512_mul_ps(_mm512_fmadd_ps(dskip, u, acc), *gt);
-            // SAFETY: as for the load of `u` above.
-            unsafe { _mm512_storeu_ps(xc.ptr.add(at), y) };
+            for (i, dk) in decay.iter().take(len).enumerate() {
+                let (t, j) = (t0 + s0 + i, s0 + i);
+                let row = &p.dbl[t * stride..(t + 1) * stride];
+                let (bs, cs): (&[f32; N], &[f32; N]) =
+                    match (row[r..r + n].try_into(), row[r + n..].try_into()) {
+                        (Ok(b), Ok(c)) => (b, c),
+                        _ => unreachable!("N == n"),
+                    };
+                let (u, gt) = (u[j], gate[j]);
+                let du = _mm512_mul_ps(delta[j], u);
+                // Four partial sums (state s goes to acc[s % 4]) so the C contraction is not one long chain.
+                let mut acc = [_mm512_setzero_ps(); 4];
+                // Unrolled with constant indices so the state stays in registers.
+                macro_rules! step {
+                    ($($s:literal)*) => {$(
+                        if $s < N {
+                            let v = _mm512_fmadd_ps(dk[$s], hs[$s], _mm512_mul_ps(du, _mm512_set1_ps(bs[$s])));
+                            hs[$s] = v;
+                            acc[$s % 4] = _mm512_fmadd_ps(v, _mm512_set1_ps(cs[$s]), acc[$s % 4]);
+                        }
+                    )*};
+                }
+                step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+                let acc =
+                    _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+                let y = _mm512_mul_ps(_mm512_fmadd_ps(dskip, u, acc), gt);
+                // SAFETY: `t < rows` and `c0 + 16 <= e`, so the 16 values are inside the `rows x e` buffer,
+                // and only this call touches columns `c0..c0 + 16` (see `Columns`).
+                unsafe { _mm512_storeu_ps(xc.ptr.add(t * e + c0), y) };
+            }
         }
         for (s, v) in hs.iter().enumerate() {
             blk.h[s] = store(*v);

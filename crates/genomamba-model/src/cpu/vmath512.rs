@@ -19,26 +19,52 @@ fn splat(v: f32) -> __m512 {
     unsafe { _mm512_set1_ps(v) }
 }
 
+/// Applies `f` to every vector of `v`, one step for all of them at a time: the callers below are chains of
+/// such steps, so `L` independent vectors interleave their chains and keep both vector ports busy where one
+/// chain would mostly wait on latency.
+#[inline(always)]
+fn each<const L: usize>(mut v: [__m512; L], f: impl Fn(__m512) -> __m512) -> [__m512; L] {
+    for x in &mut v {
+        *x = f(*x);
+    }
+    v
+}
+
+/// `f` over pairs of vectors, as [`each`].
+#[inline(always)]
+fn each2<const L: usize>(
+    a: [__m512; L],
+    b: [__m512; L],
+    f: impl Fn(__m512, __m512) -> __m512,
+) -> [__m512; L] {
+    std::array::from_fn(|j| f(a[j], b[j]))
+}
+
 /// `1 / b` to ~1 ulp: `rcp14` (relative error < 2^-14) refined by one Newton step.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn recip(b: __m512) -> __m512 {
-    let r = _mm512_rcp14_ps(b);
+fn recip<const L: usize>(b: [__m512; L]) -> [__m512; L] {
+    let r = each(b, |b| _mm512_rcp14_ps(b));
     // r' = r + r (1 - b r)
-    let e = _mm512_fnmadd_ps(b, r, splat(1.0));
-    _mm512_fmadd_ps(r, e, r)
+    let e = each2(b, r, |b, r| _mm512_fnmadd_ps(b, r, splat(1.0)));
+    each2(r, e, |r, e| _mm512_fmadd_ps(r, e, r))
 }
 
 /// `e^x` for `x` in [-87, 88] (callers clamp): Cody–Waite reduction by ln 2 in two parts, the Taylor series of
 /// `e^r` to `r^7` on `|r| <= ln2/2`, then `scalef`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn exp(x: __m512) -> __m512 {
-    let k = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-        _mm512_mul_ps(x, splat(LOG2E)),
-    );
-    let r = _mm512_fnmadd_ps(k, splat(LN2_LO), _mm512_fnmadd_ps(k, splat(LN2_HI), x));
-    let mut p = splat(1.0 / 5040.0);
+fn exp<const L: usize>(x: [__m512; L]) -> [__m512; L] {
+    let k = each(x, |x| {
+        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
+            x,
+            splat(LOG2E),
+        ))
+    });
+    let r = each2(k, x, |k, x| {
+        _mm512_fnmadd_ps(k, splat(LN2_LO), _mm512_fnmadd_ps(k, splat(LN2_HI), x))
+    });
+    let mut p = [splat(1.0 / 5040.0); L];
     for c in [
         1.0 / 720.0,
         1.0 / 120.0,
@@ -48,9 +74,9 @@ fn exp(x: __m512) -> __m512 {
         1.0,
         1.0,
     ] {
-        p = _mm512_fmadd_ps(p, r, splat(c));
+        p = each2(p, r, |p, r| _mm512_fmadd_ps(p, r, splat(c)));
     }
-    _mm512_scalef_ps(p, k)
+    each2(p, k, |p, k| _mm512_scalef_ps(p, k))
 }
 
 /// `log1p(t) / t` on [0, 1] as `1 + c1 t + ... + c8 t^8`, fitted for the least maximum relative error
@@ -66,34 +92,49 @@ const LOG1P: [f32; 8] = [
     -0.499_996_48,
 ];
 
-/// PyTorch softplus (β = 1, threshold 20): `v` above 20, else `log1p(e^v)`, as `max(v, 0) + log1p(t)` with
-/// `t = e^-|v|` in (0, 1] (clamped at e^-87, as the scalar version), accurate for very negative v.
+/// `e^-|v|` clamped at e^-87, in (0, 1].
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn softplus(v: __m512) -> __m512 {
-    let neg_abs = _mm512_min_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), v));
-    let t = exp(_mm512_max_ps(neg_abs, splat(-87.0)));
-    let mut q = splat(LOG1P[0]);
-    for c in &LOG1P[1..] {
-        q = _mm512_fmadd_ps(q, t, splat(*c));
-    }
-    let log1p = _mm512_mul_ps(_mm512_fmadd_ps(q, t, splat(1.0)), t);
-    let sp = _mm512_add_ps(_mm512_max_ps(v, _mm512_setzero_ps()), log1p);
-    let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, splat(20.0));
-    _mm512_mask_blend_ps(above, sp, v)
+fn exp_neg_abs<const L: usize>(v: [__m512; L]) -> [__m512; L] {
+    exp(each(v, |v| {
+        let neg_abs = _mm512_min_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), v));
+        _mm512_max_ps(neg_abs, splat(-87.0))
+    }))
 }
 
-/// `v · sigmoid(v)`, with `t = e^-|v|` (clamped at e^-87) so that `1 + t` lies in (1, 2]:
+/// PyTorch softplus (β = 1, threshold 20) of `L` vectors: `v` above 20, else `log1p(e^v)`, as
+/// `max(v, 0) + log1p(t)` with `t = e^-|v|` in (0, 1] (clamped at e^-87, as the scalar version), accurate
+/// for very negative v.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn softplus<const L: usize>(v: [__m512; L]) -> [__m512; L] {
+    let t = exp_neg_abs(v);
+    let mut q = [splat(LOG1P[0]); L];
+    for c in &LOG1P[1..] {
+        q = each2(q, t, |q, t| _mm512_fmadd_ps(q, t, splat(*c)));
+    }
+    let log1p = each2(q, t, |q, t| {
+        _mm512_mul_ps(_mm512_fmadd_ps(q, t, splat(1.0)), t)
+    });
+    each2(v, log1p, |v, log1p| {
+        let sp = _mm512_add_ps(_mm512_max_ps(v, _mm512_setzero_ps()), log1p);
+        let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, splat(20.0));
+        _mm512_mask_blend_ps(above, sp, v)
+    })
+}
+
+/// `v · sigmoid(v)` of `L` vectors, with `t = e^-|v|` (clamped at e^-87) so that `1 + t` lies in (1, 2]:
 /// `sigmoid(v) = 1 / (1 + t)` for `v >= 0` and `t / (1 + t)` below.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn silu(v: __m512) -> __m512 {
-    let neg_abs = _mm512_min_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), v));
-    let t = exp(_mm512_max_ps(neg_abs, splat(-87.0)));
-    let r = recip(_mm512_add_ps(splat(1.0), t));
-    let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
-    let sig = _mm512_mask_mul_ps(r, below, r, t);
-    _mm512_mul_ps(v, sig)
+pub(crate) fn silu<const L: usize>(v: [__m512; L]) -> [__m512; L] {
+    let t = exp_neg_abs(v);
+    let r = recip(each(t, |t| _mm512_add_ps(splat(1.0), t)));
+    let sig: [__m512; L] = std::array::from_fn(|j| {
+        let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v[j], _mm512_setzero_ps());
+        _mm512_mask_mul_ps(r[j], below, r[j], t[j])
+    });
+    each2(v, sig, |v, s| _mm512_mul_ps(v, s))
 }
 
 #[cfg(test)]
@@ -107,10 +148,10 @@ mod tests {
         let mut out = [0f32; 16];
         // SAFETY: `xs` and `out` are 16 f32 each.
         let x = unsafe { _mm512_loadu_ps(xs.as_ptr()) };
-        let y = match which {
-            0 => exp(x),
-            1 => softplus(x),
-            _ => silu(x),
+        let [y] = match which {
+            0 => exp([x]),
+            1 => softplus([x]),
+            _ => silu([x]),
         };
         // SAFETY: as above.
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), y) };
