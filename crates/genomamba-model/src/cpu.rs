@@ -1,9 +1,9 @@
 //! The fast CPU engine: f32, chunked. Each chunk runs as tiles of `TILE` (1024) tokens through every block with
 //! the state carried, so buffers stay cache-sized whatever the chunk. Per tile and block, the projections are
-//! GEMMs over the tile (`gemm` crate, AVX-512 kernels where available), buffers are token-major `(T, width)`,
-//! the conv runs per token over all channels and the selective scan per block of 16 channels with the state
-//! in registers and dt_proj fused (`tile.rs`); rayon splits tokens or fixed channel blocks, so outputs do not
-//! depend on the thread count.
+//! GEMMs over the tile (`gemm` crate, AVX-512 kernels where available), buffers are token-major `(T, width)`
+//! and start on a cache line (`aligned.rs`), the conv runs per token over all channels and the selective scan
+//! per block of 16 channels with the state in registers and dt_proj fused (`tile.rs`); rayon splits tokens or
+//! fixed channel blocks, so outputs do not depend on the thread count.
 
 pub(crate) mod aligned;
 pub(crate) mod kernels;

@@ -3,7 +3,7 @@
 //! scan runs per block of `W` channels with the `(N, W)` state held in registers, Δ = softplus(dt_proj(...))
 //! computed on the fly (dt_proj fused), and the gate applied before the result is written (reference/mamba.md
 //! §1.2 steps 3–7). The scan takes runs of 64 tokens as its outer loop and a task's blocks as the inner one,
-//! each run in two passes (Δ and the gate, then the recurrence).
+//! each run in stages (Δ and the gate, then the recurrence; the AVX-512 path also splits off the decays).
 //!
 //! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (chosen at run time). Each channel's arithmetic
 //! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
