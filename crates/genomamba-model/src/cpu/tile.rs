@@ -386,8 +386,10 @@ pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32])
     assert!(c0 + h.len() / p.n <= xc.e && p.z.len() >= xc.rows.saturating_sub(1) * p.z_ld + xc.e);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports AVX-512F and DQ, checked just above.
             unsafe { scan_avx512(p, c0, xc, h) };
             return;
         }
@@ -411,7 +413,7 @@ fn scan_portable(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
     match p.n {
         8 => avx512::scan_channels::<8>(p, c0, xc, h),
@@ -420,11 +422,10 @@ fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
     }
 }
 
-/// The scan with AVX-512 intrinsics: `exp(ΔA) = 2^(Δ · A log2 e)` as `2^k · 2^f` with `k` the nearest
-/// integer (adding and subtracting 1.5 · 2^23 rounds to nearest for |x| < 2^22; below that the result
-/// underflows to 0 whatever `k` is), a degree-5 polynomial for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32)
-/// and `scalef`, which also takes care of underflow, so no clamping is needed (ΔA <= 0). The state stays in
-/// zmm registers. Each run of `RUN` tokens goes through in stages that keep the long dependency chains
+/// The scan with AVX-512 intrinsics (F and DQ): `exp(ΔA) = 2^(Δ · A log2 e)` as `2^k · 2^f` with `f` from
+/// `reduce` (x minus x rounded to the nearest integer, one instruction) and `k = x - f`, a degree-5 polynomial
+/// for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32) and `scalef`, which also takes care of underflow, so
+/// no clamping is needed (ΔA <= 0). The state stays in zmm registers. Each run of `RUN` tokens goes through in stages that keep the long dependency chains
 /// apart from the recurrence: x, z and dt_proj for every token; softplus and SiLU four tokens at a time; then,
 /// `SUB` tokens at a time, their decays (no dependence between tokens) and their recurrence, whose only
 /// loop-carried chain is through h. Every zmm buffer the stages share is contiguous, so nothing but the
@@ -495,7 +496,7 @@ mod avx512 {
     /// Scans channels `c0..c0 + h.len()/N` (full blocks of 16 here, the rest with the portable body);
     /// `N` (= d_state) is at most 16. Runs of `RUN` tokens are the outer loop and blocks the inner one, so a
     /// run's rows (x, z and x_proj outputs) are read while in cache by every block, page by page.
-    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     pub(super) fn scan_channels<const N: usize>(
         p: &ScanTile<'_>,
         c0: usize,
@@ -554,7 +555,7 @@ mod avx512 {
 
     /// Tokens `tokens` (at most `RUN`) of block `blk` (channels `c0..c0 + 16`), `dtw` its dt_proj weights;
     /// `bufs` holds Δ, the gate and x between the stages.
-    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     fn scan16<const N: usize>(
         p: &ScanTile<'_>,
         c0: usize,
@@ -637,14 +638,14 @@ mod avx512 {
         }
         // The decays exp(ΔA) of `SUB` tokens first (independent of each other, so they run at the ports'
         // throughput), then those tokens' recurrence, which only reads them.
-        let magic = _mm512_set1_ps(12_582_912.0);
         for s0 in (0..run).step_by(SUB) {
             let len = SUB.min(run - s0);
             for (dk, &dl) in decay.iter_mut().zip(&delta[s0..s0 + len]) {
                 for (d, a) in dk.iter_mut().zip(a2) {
                     let x = _mm512_mul_ps(dl, load(a));
-                    let k = _mm512_sub_ps(_mm512_add_ps(x, magic), magic);
-                    let f = _mm512_sub_ps(x, k);
+                    let f =
+                        _mm512_reduce_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                    let k = _mm512_sub_ps(x, f);
                     let mut q = c[5];
                     for &ci in c[..5].iter().rev() {
                         q = _mm512_fmadd_ps(q, f, ci);
@@ -759,8 +760,10 @@ mod tests {
             let mut paths = Vec::new();
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: AVX-512F checked just above.
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                {
+                    // SAFETY: AVX-512F and DQ checked just above.
                     paths.push(("avx512", run(&|p, c, h| unsafe { scan_avx512(p, 0, c, h) })));
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
