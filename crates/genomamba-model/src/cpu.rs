@@ -397,14 +397,7 @@ fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, y: &mut [f32], d: usize) {
     y.par_chunks_mut(d)
         .zip(x.par_chunks(d))
         .with_min_len(64)
-        .for_each(|(y, x)| {
-            let ms = x.iter().map(|v| v * v).sum::<f32>() / d as f32;
-            let inv = 1.0 / (ms + eps).sqrt();
-            y.iter_mut()
-                .zip(x)
-                .zip(w)
-                .for_each(|((y, &x), &w)| *y = x * inv * w);
-        });
+        .for_each(|(y, x)| kernels::rms_norm_row(x, w, eps, y));
 }
 
 impl Engine for CpuEngine {

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba, rms_norm_row};
+use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba};
 use crate::caduceus::model::CaduceusModel;
 use crate::cpu::check_tokens;
+use crate::cpu::kernels::rms_norm_row;
 use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
 use crate::heads::softmax4;
 use crate::{Error, Result};

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use crate::Result;
 use crate::caduceus::config::Strategy;
 use crate::caduceus::model::{CaduceusLayer, Projections, Ssm};
+use crate::cpu::kernels::rms_norm_row;
 use crate::cpu::scratch::MixerBufs;
 use crate::cpu::tile::{LayerPre, SsmRef};
 use crate::cpu::{Carry, MixerRef, TILE, mixer_tile};
@@ -190,14 +191,4 @@ fn run_direction(
         j0 += l;
     }
     Ok(())
-}
-
-/// RMSNorm of one row: `x / sqrt(mean(x²) + eps) * w` into `y`.
-pub(crate) fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-    let inv = 1.0 / (ms + eps).sqrt();
-    y.iter_mut()
-        .zip(x)
-        .zip(w)
-        .for_each(|((y, &x), &w)| *y = x * inv * w);
 }

@@ -1,6 +1,6 @@
 //! Scalar maths of the fast engine's tile kernels (`tile.rs`), written so LLVM vectorises the loops that call
-//! them: branch-free polynomial `exp`, `ln`, softplus and SiLU. `F` chooses fused multiply-adds (for callers
-//! compiled with FMA enabled). Accuracy: `exp` and `ln` are within ~2 ulp of the correctly rounded f32 values.
+//! them: branch-free polynomial `exp`, `ln`, softplus and SiLU, and RMSNorm of a row. `F` chooses fused
+//! multiply-adds (for callers compiled with FMA enabled). Accuracy: `exp` and `ln` are within ~2 ulp of the correctly rounded f32 values.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;
@@ -69,6 +69,26 @@ pub fn softplus<const F: bool>(v: f32) -> f32 {
 #[inline(always)]
 pub fn silu<const F: bool>(v: f32) -> f32 {
     v / (1.0 + exp::<F>(-v))
+}
+
+/// RMSNorm of one row: `x / sqrt(mean(x²) + eps) * w` into `y`. The squares are summed in 16 interleaved
+/// partial sums, so LLVM vectorises the sum (a serial f32 sum cannot be reordered); the result differs from
+/// a serial sum only in rounding.
+pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().map(|v| v * v).sum();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v * v;
+        }
+    }
+    let ms = (acc.iter().sum::<f32>() + rest) / x.len() as f32;
+    let inv = 1.0 / (ms + eps).sqrt();
+    y.iter_mut()
+        .zip(x)
+        .zip(w)
+        .for_each(|((y, &x), &w)| *y = x * inv * w);
 }
 
 #[cfg(test)]
