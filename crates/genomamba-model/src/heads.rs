@@ -4,17 +4,24 @@ use crate::engine::BASE_TOKENS;
 
 /// P(A), P(C), P(G), P(T) of the next base from one final hidden row `h` `(D,)` and the LM head
 /// `(vocab, D)`: softmax over the logits of tokens A, C, G, T only, which equals the full softmax
-/// renormalised over those four. Logits are accumulated in f64.
+/// renormalised over those four. Logits are accumulated in f64, in four interleaved partial sums (so the
+/// loop vectorises; a serial f64 sum cannot be reordered).
 pub fn base_probs(h: &[f32], lm_head: &[f32]) -> [f32; 4] {
     let d = h.len();
     let mut logits = [0f64; 4];
     for (l, &tok) in logits.iter_mut().zip(&BASE_TOKENS) {
         let row = &lm_head[tok * d..(tok + 1) * d];
-        *l = row
-            .iter()
-            .zip(h)
+        let mut acc = [0f64; 4];
+        let (rows, xs) = (row.chunks_exact(4), h.chunks_exact(4));
+        let rest: f64 = (rows.remainder().iter().zip(xs.remainder()))
             .map(|(&w, &x)| f64::from(w) * f64::from(x))
             .sum();
+        for (w, x) in rows.zip(xs) {
+            for j in 0..4 {
+                acc[j] += f64::from(w[j]) * f64::from(x[j]);
+            }
+        }
+        *l = acc.iter().sum::<f64>() + rest;
     }
     softmax4(logits)
 }
