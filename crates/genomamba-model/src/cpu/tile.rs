@@ -265,12 +265,18 @@ fn scan_body<const F: bool, const W: usize>(
             }
         }
         for l in 0..W {
-            delta[l] = softplus::<F>(dt[l] + bias[l]);
+            delta[l] = dt[l] + bias[l];
         }
-        let zrow = &p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W];
-        for l in 0..W {
-            gate[l] = silu::<F>(zrow[l]);
-        }
+        gate.copy_from_slice(&p.z[t * p.z_ld + c0..t * p.z_ld + c0 + W]);
+    }
+    // softplus and SiLU over the run's flat buffers: loops LLVM vectorises (per token, W lanes at a time, it
+    // left them scalar, with a division per lane).
+    let len = tokens.len();
+    for v in bufs.delta[..len].as_flattened_mut() {
+        *v = softplus::<F>(*v);
+    }
+    for v in bufs.gate[..len].as_flattened_mut() {
+        *v = silu::<F>(*v);
     }
     for t in tokens {
         let (delta, gate) = (&bufs.delta[t - t0], &bufs.gate[t - t0]);
