@@ -12,11 +12,11 @@ pub fn base_probs(h: &[f32], lm_head: &[f32]) -> [f32; 4] {
     for (l, &tok) in logits.iter_mut().zip(&BASE_TOKENS) {
         let row = &lm_head[tok * d..(tok + 1) * d];
         let mut acc = [0f64; 4];
-        let (rows, xs) = (row.chunks_exact(4), h.chunks_exact(4));
-        let rest: f64 = (rows.remainder().iter().zip(xs.remainder()))
+        let (ws, xs) = (row.chunks_exact(4), h.chunks_exact(4));
+        let rest: f64 = (ws.remainder().iter().zip(xs.remainder()))
             .map(|(&w, &x)| f64::from(w) * f64::from(x))
             .sum();
-        for (w, x) in rows.zip(xs) {
+        for (w, x) in ws.zip(xs) {
             for j in 0..4 {
                 acc[j] += f64::from(w[j]) * f64::from(x[j]);
             }

@@ -1,6 +1,7 @@
 //! Scalar maths of the fast engine's tile kernels (`tile.rs`), written so LLVM vectorises the loops that call
 //! them: branch-free polynomial `exp`, `ln`, softplus and SiLU, and RMSNorm of a row. `F` chooses fused
-//! multiply-adds (for callers compiled with FMA enabled). Accuracy: `exp` and `ln` are within ~2 ulp of the correctly rounded f32 values.
+//! multiply-adds (for callers compiled with FMA enabled). Accuracy: `exp` and `ln` are within ~2 ulp of the
+//! correctly rounded f32 values.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;

@@ -225,7 +225,7 @@ impl Columns {
     }
 }
 
-/// Tokens per run of the portable scan's two passes (Δ and the gate for the run, then the recurrence).
+/// Tokens per run of both scans' stages (Δ and the gate for the run, then the recurrence).
 const RUN: usize = 64;
 
 /// Δ and SiLU(z) of one block of `W` channels for a run of tokens, between the two passes.
@@ -385,11 +385,18 @@ fn store<const W: usize>(st: &[[f32; W]], h: &mut [f32], n: usize) {
     }
 }
 
+/// Whether the AVX-512 scan can run here (it needs F and DQ).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512_scan() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+}
+
 /// The number of channels a scan task should cover: a multiple of the vector width in use.
 pub(crate) fn scan_block() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if has_avx512_scan() {
             return 16;
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -406,9 +413,7 @@ pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32])
     assert!(c0 + h.len() / p.n <= xc.e && p.z.len() >= xc.rows.saturating_sub(1) * p.z_ld + xc.e);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
+        if has_avx512_scan() {
             // SAFETY: the CPU supports AVX-512F and DQ, checked just above.
             unsafe { scan_avx512(p, c0, xc, h) };
             return;
@@ -445,11 +450,11 @@ fn scan_avx512(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
 /// The scan with AVX-512 intrinsics (F and DQ): `exp(ΔA) = 2^(Δ · A log2 e)` as `2^k · 2^f` with `f` from
 /// `reduce` (x minus x rounded to the nearest integer, one instruction) and `k = x - f`, a degree-5 polynomial
 /// for `2^f` on `|f| <= 1/2` (1.6e-7 relative in f32) and `scalef`, which also takes care of underflow, so
-/// no clamping is needed (ΔA <= 0). The state stays in zmm registers. Each run of `RUN` tokens goes through in stages that keep the long dependency chains
-/// apart from the recurrence: x, z and dt_proj for every token; softplus and SiLU four tokens at a time; then,
-/// `SUB` tokens at a time, their decays (no dependence between tokens) and their recurrence, whose only
-/// loop-carried chain is through h. Every zmm buffer the stages share is contiguous, so nothing but the
-/// first stage reads the tile's rows, which lie a row apart.
+/// no clamping is needed (ΔA <= 0). The state stays in zmm registers. Each run of `RUN` tokens goes through
+/// stages that keep the long dependency chains apart from the recurrence: x, z and dt_proj for every token;
+/// softplus and SiLU four tokens at a time; then, `SUB` tokens at a time, their decays (no dependence between
+/// tokens) and their recurrence, whose only loop-carried chain is through h. The stages after the first read
+/// only this run's contiguous buffers and the x_proj rows.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -606,10 +611,8 @@ mod avx512 {
             .enumerate()
         {
             let t = t0 + i;
-            // The block's x and z are one cache line per token, a whole row (often a multiple of 4 KiB)
-            // apart, so they share a few L1 sets: fetch them a few tokens ahead (the hardware prefetchers
-            // miss such strides) and copy x into `u` here, so the later stages read only this run's
-            // contiguous buffers and the x_proj rows.
+            // The block's x and z are one cache line per token, a whole row apart: fetch them a few tokens
+            // ahead (the hardware prefetchers miss such strides) and copy x into `u` for the later stages.
             // SAFETY: prefetches do not fault; the addresses are inside `xc` and `z` (ahead < rows), and
             // the load reads the 16 values at row `t < rows`, columns `c0..c0 + 16 <= e`, which only this
             // call touches (see `Columns`).
@@ -780,9 +783,7 @@ mod tests {
             let mut paths = Vec::new();
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                {
+                if has_avx512_scan() {
                     // SAFETY: AVX-512F and DQ checked just above.
                     paths.push(("avx512", run(&|p, c, h| unsafe { scan_avx512(p, 0, c, h) })));
                 }
