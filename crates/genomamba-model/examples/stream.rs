@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use genomamba_model::cpu::matmul::{Layout, matmul};
+use genomamba_model::cpu::matmul::{Layout, matmul, transpose};
 use genomamba_model::{CpuEngine, Dims, Engine, Model, Output, Want};
 
 mod common;
@@ -75,6 +75,12 @@ fn gemm_check(m: &Model, l: usize, threads: usize, sustain: f64) -> Res {
         dm.dt_rank + 2 * dm.d_state,
     );
     let lw = &m.layers[0];
+    // The engine's right-hand sides: each projection transposed once to (in, out) row-major.
+    let (in_t, x_t) = (
+        transpose(&lw.in_proj, 2 * e, d),
+        transpose(&lw.x_proj, w, e),
+    );
+    let out_t = transpose(&lw.out_proj, d, e);
     let (u, mut xz, xc) = (
         vec![0.1f32; l * d],
         vec![0f32; l * 2 * e],
@@ -89,8 +95,8 @@ fn gemm_check(m: &Model, l: usize, threads: usize, sustain: f64) -> Res {
                 Layout::row_major(l, 2 * e),
                 &u,
                 Layout::row_major(l, d),
-                &lw.in_proj,
-                Layout::transposed(d, 2 * e, d),
+                &in_t,
+                Layout::row_major(d, 2 * e),
                 false,
                 threads,
             )?;
@@ -100,8 +106,8 @@ fn gemm_check(m: &Model, l: usize, threads: usize, sustain: f64) -> Res {
                 Layout::row_major(l, w),
                 &xc,
                 Layout::row_major(l, e),
-                &lw.x_proj,
-                Layout::transposed(e, w, e),
+                &x_t,
+                Layout::row_major(e, w),
                 false,
                 threads,
             )?;
@@ -127,8 +133,8 @@ fn gemm_check(m: &Model, l: usize, threads: usize, sustain: f64) -> Res {
                 Layout::row_major(l, d),
                 &xc,
                 Layout::row_major(l, e),
-                &lw.out_proj,
-                Layout::transposed(e, d, e),
+                &out_t,
+                Layout::row_major(e, d),
                 true,
                 threads,
             )?;

@@ -8,6 +8,7 @@
 pub(crate) mod aligned;
 pub(crate) mod kernels;
 pub mod matmul;
+pub(crate) mod pre;
 pub(crate) mod scratch;
 pub(crate) mod tile;
 #[cfg(target_arch = "x86_64")]
@@ -25,8 +26,8 @@ use crate::{Error, Result};
 
 pub use kernels::{exp as fast_exp, softplus as fast_softplus};
 use matmul::{Layout, matmul};
+use pre::{LayerPre, ProjPre, SsmRef};
 use scratch::{MixerBufs, Scratch};
-use tile::LayerPre;
 
 /// Checks every token is inside the vocabulary (and the vocabulary has A, C, G, T when probabilities are
 /// wanted); shared by every engine.
@@ -50,7 +51,8 @@ pub fn check_tokens(tokens: &[u8], vocab: usize, want: Want) -> Result<()> {
 pub struct CpuEngine {
     model: Arc<Model>,
     /// Per block, weights rearranged for the token-major kernels (A precomputed).
-    pre: Vec<LayerPre>,
+    /// Each block's weights rearranged for the kernels and GEMMs.
+    pre: Vec<(LayerPre, ProjPre)>,
     /// Tokens per tile (default `TILE`).
     tile: usize,
     pool: rayon::ThreadPool,
@@ -77,13 +79,17 @@ impl CpuEngine {
             .layers
             .iter()
             .map(|l| {
-                let ssm = tile::SsmRef {
+                let ssm = SsmRef {
                     a_log: &l.a_log,
                     dt_proj: &l.dt_proj,
                     conv_weight: &l.conv_weight,
                     conv_bias: l.conv_bias.as_deref(),
+                    x_proj: &l.x_proj,
                 };
-                LayerPre::new(&ssm, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank)
+                (
+                    LayerPre::new(&ssm, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank),
+                    ProjPre::new(&l.in_proj, &l.out_proj, dims.d_model, dims.d_inner),
+                )
             })
             .collect();
         let state = State::new(&model.info.dims);
@@ -143,7 +149,7 @@ pub(crate) const TILE: usize = 1024;
 #[allow(clippy::too_many_arguments)]
 fn forward(
     m: &Model,
-    pre: &[LayerPre],
+    pre: &[(LayerPre, ProjPre)],
     sc: &mut Scratch,
     threads: usize,
     tile: usize,
@@ -162,7 +168,7 @@ fn forward(
 #[allow(clippy::too_many_arguments)]
 fn forward_tile(
     m: &Model,
-    pre: &[LayerPre],
+    pre: &[(LayerPre, ProjPre)],
     sc: &mut Scratch,
     threads: usize,
     tokens: &[u8],
@@ -178,15 +184,13 @@ fn forward_tile(
         let t = usize::from(t);
         row.copy_from_slice(&m.embedding[t * d..(t + 1) * d]);
     }
-    for ((w, st), p) in m.layers.iter().zip(&mut state.layers).zip(pre) {
+    for ((w, st), (p, pj)) in m.layers.iter().zip(&mut state.layers).zip(pre) {
         rms_norm_rows(&sc.s, &w.norm, eps, &mut sc.u, d);
         let mixer = MixerRef {
-            in_proj: &w.in_proj,
+            proj: pj,
             in_bias: w.in_proj_bias.as_deref(),
-            x_proj: &w.x_proj,
             dt_bias: &w.dt_bias,
             d: &w.d,
-            out_proj: &w.out_proj,
             out_bias: w.out_proj_bias.as_deref(),
             pre: p,
         };
@@ -212,18 +216,16 @@ fn forward_tile(
 
 /// One Mamba's weights as the tile kernels read them, borrowed from a causal block or a Caduceus direction.
 pub(crate) struct MixerRef<'a> {
-    /// `in_proj` `(2E, D)` and its bias `(2E,)`.
-    pub in_proj: &'a [f32],
+    /// `in_proj` and `out_proj` as `(in, out)` right-hand sides.
+    pub proj: &'a ProjPre,
+    /// `in_proj.bias` `(2E,)`.
     pub in_bias: Option<&'a [f32]>,
-    /// `x_proj` `(R + 2N, E)`.
-    pub x_proj: &'a [f32],
     /// `dt_proj.bias` `(E,)` and the skip `D` `(E,)`.
     pub dt_bias: &'a [f32],
     pub d: &'a [f32],
-    /// `out_proj` `(D, E)` and its bias `(D,)`.
-    pub out_proj: &'a [f32],
+    /// `out_proj.bias` `(D,)`.
     pub out_bias: Option<&'a [f32]>,
-    /// The rearranged SSM weights.
+    /// The rearranged SSM weights (and `x_proj`).
     pub pre: &'a LayerPre,
 }
 
@@ -270,8 +272,8 @@ pub(crate) fn mixer_tile(
         Layout::row_major(l, e2),
         u,
         Layout::row_major(l, d),
-        w.in_proj,
-        Layout::transposed(d, e2, d),
+        &w.proj.in_t,
+        Layout::row_major(d, e2),
         false,
         threads,
     )?;
@@ -301,8 +303,8 @@ pub(crate) fn mixer_tile(
         Layout::row_major(l, w_dbl),
         &sc.xc,
         Layout::row_major(l, e),
-        w.x_proj,
-        Layout::transposed(e, w_dbl, e),
+        &w.pre.x_t,
+        Layout::row_major(e, w_dbl),
         false,
         threads,
     )?;
@@ -331,8 +333,8 @@ pub(crate) fn mixer_tile(
         Layout::row_major(l, d),
         &sc.xc,
         Layout::row_major(l, e),
-        w.out_proj,
-        Layout::transposed(e, d, e),
+        &w.proj.out_t,
+        Layout::row_major(e, d),
         accumulate,
         threads,
     )?;

@@ -14,8 +14,8 @@ use crate::Result;
 use crate::caduceus::config::Strategy;
 use crate::caduceus::model::{CaduceusLayer, Projections, Ssm};
 use crate::cpu::kernels::rms_norm_row;
+use crate::cpu::pre::{LayerPre, ProjPre, SsmRef};
 use crate::cpu::scratch::MixerBufs;
-use crate::cpu::tile::{LayerPre, SsmRef};
 use crate::cpu::{Carry, MixerRef, TILE, mixer_tile};
 use crate::engine::Dims;
 
@@ -49,6 +49,10 @@ fn sized(v: &mut Vec<f32>, len: usize) {
 pub(crate) struct BlockPre {
     fwd: LayerPre,
     rev: Option<LayerPre>,
+    /// The forward Mamba's projections, which a weight-tied reverse one shares.
+    fwd_proj: ProjPre,
+    /// The reverse Mamba's own projections, when not tied.
+    rev_proj: Option<ProjPre>,
 }
 
 impl BlockPre {
@@ -60,12 +64,17 @@ impl BlockPre {
                 dt_proj: &s.dt_proj,
                 conv_weight: &s.conv_weight,
                 conv_bias: s.conv_bias.as_deref(),
+                x_proj: &s.x_proj,
             };
             LayerPre::new(&r, dims.d_inner, dims.d_state, dims.d_conv, dims.dt_rank)
         };
+        let proj =
+            |p: &Projections| ProjPre::new(&p.in_proj, &p.out_proj, dims.d_model, dims.d_inner);
         BlockPre {
             fwd: pre(&layer.fwd),
             rev: layer.rev.as_ref().map(pre),
+            fwd_proj: proj(&layer.fwd_proj),
+            rev_proj: layer.rev_proj.as_ref().map(proj),
         }
     }
 }
@@ -79,14 +88,17 @@ pub(crate) struct MixerParams<'a> {
     pub strategy: Strategy,
 }
 
-fn mixer_ref<'a>(proj: &'a Projections, ssm: &'a Ssm, pre: &'a LayerPre) -> MixerRef<'a> {
+fn mixer_ref<'a>(
+    proj: &'a Projections,
+    proj_pre: &'a ProjPre,
+    ssm: &'a Ssm,
+    pre: &'a LayerPre,
+) -> MixerRef<'a> {
     MixerRef {
-        in_proj: &proj.in_proj,
+        proj: proj_pre,
         in_bias: proj.in_proj_bias.as_deref(),
-        x_proj: &ssm.x_proj,
         dt_bias: &ssm.dt_bias,
         d: &ssm.d,
-        out_proj: &proj.out_proj,
         out_bias: proj.out_proj_bias.as_deref(),
         pre,
     }
@@ -109,12 +121,13 @@ pub(crate) fn bimamba(
     out: &mut [f32],
     sc: &mut MixerScratch,
 ) -> Result<()> {
-    let fwd = mixer_ref(&layer.fwd_proj, &layer.fwd, &pre.fwd);
+    let fwd = mixer_ref(&layer.fwd_proj, &pre.fwd_proj, &layer.fwd, &pre.fwd);
     run_direction(p, &fwd, &layer.norm, src, out, false, Combine::Write, sc)?;
     let (Some(rev_ssm), Some(rev_pre)) = (&layer.rev, &pre.rev) else {
         return Ok(());
     };
-    let rev = mixer_ref(layer.rev_projections(), rev_ssm, rev_pre);
+    let rev_proj = pre.rev_proj.as_ref().unwrap_or(&pre.fwd_proj);
+    let rev = mixer_ref(layer.rev_projections(), rev_proj, rev_ssm, rev_pre);
     let how = match p.strategy {
         Strategy::Add => Combine::Add,
         Strategy::EwMultiply => Combine::Multiply,

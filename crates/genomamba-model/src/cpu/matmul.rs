@@ -1,5 +1,6 @@
 //! Strided f32 matrix products on the `gemm` crate, checked so the unsafe call cannot read or write out of
-//! bounds.
+//! bounds, and the transpose that turns a PyTorch `(out, in)` weight into the `(in, out)` right-hand side
+//! `gemm` reads fastest.
 
 use crate::{Error, Result};
 
@@ -44,6 +45,17 @@ impl Layout {
                 .and_then(|(a, b)| a.checked_add(b))
                 .is_some_and(|m| m < len)
     }
+}
+
+/// `src` `(rows, cols)` row-major, transposed into `(cols, rows)` row-major.
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for (i, row) in src.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + i] = v;
+        }
+    }
+    out
 }
 
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` when `accumulate`), `lhs` `m x k`, `rhs` `k x n`, `dst` `m x n`.

@@ -15,58 +15,6 @@ fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     if F { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// Per-block constants rearranged at engine creation so that a run of channels is contiguous.
-#[derive(Debug)]
-pub(crate) struct LayerPre {
-    /// `A = -exp(A_log)` transposed, `(N, E)`.
-    pub a_t: Vec<f32>,
-    /// `A · log2(e)` transposed, `(N, E)`, for kernels that compute `exp(ΔA)` as `2^(Δ·A·log2 e)`.
-    pub a2_t: Vec<f32>,
-    /// `dt_proj.weight` transposed, `(R, E)`.
-    pub dt_t: Vec<f32>,
-    /// Conv taps transposed, `(K, E)`: row `K-1` multiplies the current token.
-    pub conv_t: Vec<f32>,
-    /// Conv bias `(E,)` (zeros when the model has none).
-    pub conv_b: Vec<f32>,
-}
-
-fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; rows * cols];
-    for (i, row) in src.chunks_exact(cols).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            out[j * rows + i] = v;
-        }
-    }
-    out
-}
-
-/// The SSM weights [`LayerPre`] rearranges, borrowed from a causal block or one Caduceus direction.
-pub(crate) struct SsmRef<'a> {
-    /// `(E, N)`.
-    pub a_log: &'a [f32],
-    /// `(E, R)`.
-    pub dt_proj: &'a [f32],
-    /// `(E, K)`.
-    pub conv_weight: &'a [f32],
-    /// `(E,)`.
-    pub conv_bias: Option<&'a [f32]>,
-}
-
-impl LayerPre {
-    /// Rearranges one Mamba's weights; `e`, `n`, `k`, `r` are d_inner, d_state, d_conv, dt_rank.
-    pub fn new(w: &SsmRef<'_>, e: usize, n: usize, k: usize, r: usize) -> LayerPre {
-        let a: Vec<f32> = w.a_log.iter().map(|&v| -v.exp()).collect();
-        let a_t = transpose(&a, e, n);
-        LayerPre {
-            a2_t: a_t.iter().map(|&v| v * std::f32::consts::LOG2_E).collect(),
-            a_t,
-            dt_t: transpose(w.dt_proj, e, r),
-            conv_t: transpose(w.conv_weight, e, k),
-            conv_b: w.conv_bias.map_or_else(|| vec![0.0; e], <[f32]>::to_vec),
-        }
-    }
-}
-
 /// Inputs of the causal conv over one tile of `T` tokens.
 pub(crate) struct ConvTile<'a> {
     /// `K-1+T` rows of stride `ld`: the first `K-1` rows are the history (previous tokens' x), then the
@@ -726,6 +674,7 @@ fn scan_avx2(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::pre::{LayerPre, SsmRef};
 
     /// A deterministic pseudo-random value in [-0.5, 0.5).
     fn noise(i: usize) -> f32 {
@@ -745,12 +694,14 @@ mod tests {
                 .collect();
             let dt_proj: Vec<f32> = (0..e * r).map(|i| noise(i + 11)).collect();
             let conv: Vec<f32> = (0..e * 4).map(|i| noise(i + 13)).collect();
+            let x_proj = vec![0.0; (r + 2 * n) * e];
             let pre = LayerPre::new(
                 &SsmRef {
                     a_log: &a_log,
                     dt_proj: &dt_proj,
                     conv_weight: &conv,
                     conv_bias: None,
+                    x_proj: &x_proj,
                 },
                 e,
                 n,
