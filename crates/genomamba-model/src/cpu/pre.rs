@@ -7,7 +7,7 @@
 //! (`stream --random 256,16 --gemm-check 1024`, four alternating runs: one layer's projections at 75-89% of
 //! the SGEMM peak measured in the same process before, 94-106% after). So the engine holds its own
 //! `(in, out)` copies of the projections: the price is resident memory, the projections once more (~350 MB
-//! for a mamba-130m-sized model, ~20 MB for a Caduceus-sized one).
+//! for a mamba-130m-sized model, ~27 MB for a Caduceus-sized one).
 
 use super::matmul::transpose;
 
