@@ -3,7 +3,7 @@
     python crates/genomamba-model/scripts/fit_polynomials.py
 
 - `2^f` on |f| <= 1/2, degree 5, constant term 1 (so 2^0 = 1 exactly and the error vanishes with f): the
-  scan's exp(ΔA) (crates/genomamba-model/src/cpu/tile.rs, `avx512::C`).
+  scan's exp(ΔA) (crates/genomamba-model/src/cpu/kernels.rs, `EXP2_C`).
 - `log1p(t) / t` on [0, 1], degree 8, constant term 1 (so log1p(t) = t for tiny t): softplus as
   `max(v, 0) + log1p(e^-|v|)` (crates/genomamba-model/src/cpu/vmath512.rs, `LOG1P`).
 

@@ -312,7 +312,6 @@ pub(crate) fn mixer_tile(
         dbl: &sc.dbl,
         r,
         n,
-        a_t: &w.pre.a_t,
         a2_t: &w.pre.a2_t,
         dt_t: &w.pre.dt_t,
         dt_bias: w.dt_bias,

@@ -1,7 +1,7 @@
 //! Scalar maths of the fast engine's tile kernels (`tile.rs`), written so LLVM vectorises the loops that call
-//! them: branch-free polynomial `exp`, `ln`, softplus and SiLU, and RMSNorm of a row. `F` chooses fused
-//! multiply-adds (for callers compiled with FMA enabled). Accuracy: `exp` and `ln` are within ~2 ulp of the
-//! correctly rounded f32 values.
+//! them: branch-free polynomial `exp`, `ln`, softplus and SiLU, the scan's decays (`exp2_decay`), and RMSNorm
+//! of a row. `F` chooses fused multiply-adds (for callers compiled with FMA enabled). Accuracy: `exp` and `ln`
+//! are within ~2 ulp of the correctly rounded f32 values, `exp2_decay` within 1.6e-7 relative.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;
@@ -31,6 +31,43 @@ pub fn exp<const F: bool>(x: f32) -> f32 {
     p = fma::<F>(p, r, 1.0);
     p = fma::<F>(p, r, 1.0);
     // 2^k from the bits of j (integer ops only, so this vectorises): exponent field = k + 127 in [1, 254].
+    let scale = f32::from_bits(j.to_bits().wrapping_sub(0x4b40_0000).wrapping_add(127) << 23);
+    p * scale
+}
+
+/// Coefficients of 2^f on |f| <= 1/2, degree 5, fitted for the least maximum relative error with the constant
+/// term fixed to 1 (so 2^0 = 1 exactly): 9.2e-8 from truncation, 1.6e-7 evaluated in f32 with FMA
+/// (`scripts/fit_polynomials.py`). The linear term is the fit's, deliberately 1.8e-7 below ln 2.
+#[allow(clippy::approx_constant)]
+pub const EXP2_C: [f32; 6] = [
+    1.0,
+    0.693_147,
+    0.240_222_42,
+    0.055_507_336,
+    0.009_671_511,
+    0.001_326_471_3,
+];
+
+/// `2^t` for `t <= 0`, the scan's decays `exp(ΔA) = 2^(Δ · A log2 e)` (Δ > 0, A < 0): `2^k · 2^f` with `k`
+/// the nearest integer and a degree-5 polynomial for `2^f` on `|f| <= 1/2` ([`EXP2_C`], 1.6e-7 relative),
+/// the arithmetic of the AVX-512 scan (which gets `f` from `vreduceps` and applies `2^k` with `vscalefps`).
+/// Below `t = -126` the result is held at 2^-126 (~1.2e-38: a decay that is zero to f32 precision); NaN
+/// stays NaN. About 12 operations, against ~18 for [`exp`] of ΔA with its wider range and two-part ln 2.
+#[inline(always)]
+pub fn exp2_decay<const F: bool>(t: f32) -> f32 {
+    #[allow(clippy::manual_clamp)] // `max` would turn NaN into -126
+    let t = if t < -126.0 { -126.0 } else { t };
+    // j holds round(t) in its low mantissa bits; k is that integer as a float, f = t - k exactly.
+    let j = t + ROUND;
+    let k = j - ROUND;
+    let f = t - k;
+    let c = EXP2_C;
+    let mut p = fma::<F>(c[5], f, c[4]);
+    p = fma::<F>(p, f, c[3]);
+    p = fma::<F>(p, f, c[2]);
+    p = fma::<F>(p, f, c[1]);
+    p = fma::<F>(p, f, c[0]);
+    // 2^k from the bits of j: exponent field = k + 127 in [1, 127].
     let scale = f32::from_bits(j.to_bits().wrapping_sub(0x4b40_0000).wrapping_add(127) << 23);
     p * scale
 }
@@ -112,5 +149,21 @@ mod tests {
         }
         assert!(worst.iter().all(|&w| w < 1e-6), "{worst:?}");
         assert!(softplus::<false>(-80.0) > 0.0 && softplus::<false>(25.0) == 25.0);
+    }
+
+    #[test]
+    fn test_exp2_decay_accuracy_and_range() {
+        let mut worst = 0f64;
+        for i in 0..=1_260_000 {
+            let t = -(i as f32) * 1e-4;
+            let want = 2f64.powf(f64::from(t));
+            for got in [exp2_decay::<true>(t), exp2_decay::<false>(t)] {
+                worst = worst.max((f64::from(got) - want).abs() / want);
+            }
+        }
+        assert!(worst < 2.5e-7, "{worst}");
+        assert_eq!(exp2_decay::<true>(0.0), 1.0);
+        assert_eq!(exp2_decay::<true>(-500.0), f32::MIN_POSITIVE);
+        assert!(exp2_decay::<true>(f32::NAN).is_nan());
     }
 }

@@ -28,9 +28,8 @@ pub(crate) struct SsmRef<'a> {
 /// One Mamba's SSM constants, rearranged so that a run of channels is contiguous.
 #[derive(Debug)]
 pub(crate) struct LayerPre {
-    /// `A = -exp(A_log)` transposed, `(N, E)`.
-    pub a_t: Vec<f32>,
-    /// `A · log2(e)` transposed, `(N, E)`, for kernels that compute `exp(ΔA)` as `2^(Δ·A·log2 e)`.
+    /// `A · log2(e)` transposed, `(N, E)`, with `A = -exp(A_log)`: the scan computes `exp(ΔA)` as
+    /// `2^(Δ·A·log2 e)`.
     pub a2_t: Vec<f32>,
     /// `dt_proj.weight` transposed, `(R, E)`.
     pub dt_t: Vec<f32>,
@@ -46,10 +45,11 @@ impl LayerPre {
     /// Rearranges one Mamba's weights; `e`, `n`, `k`, `r` are d_inner, d_state, d_conv, dt_rank.
     pub fn new(w: &SsmRef<'_>, e: usize, n: usize, k: usize, r: usize) -> LayerPre {
         let a: Vec<f32> = w.a_log.iter().map(|&v| -v.exp()).collect();
-        let a_t = transpose(&a, e, n);
         LayerPre {
-            a2_t: a_t.iter().map(|&v| v * std::f32::consts::LOG2_E).collect(),
-            a_t,
+            a2_t: transpose(&a, e, n)
+                .iter()
+                .map(|&v| v * std::f32::consts::LOG2_E)
+                .collect(),
             dt_t: transpose(w.dt_proj, e, r),
             conv_t: transpose(w.conv_weight, e, k),
             conv_b: w.conv_bias.map_or_else(|| vec![0.0; e], <[f32]>::to_vec),

@@ -4,11 +4,13 @@
 //! computed on the fly (dt_proj fused), and the gate applied before the result is written (reference/mamba.md
 //! §1.2 steps 3–7). The scan takes runs of 64 tokens as its outer loop and a task's blocks as the inner one,
 //! each run in stages (Δ and the gate, then the recurrence; the AVX-512 path also splits off the decays).
+//! Every path computes the decays exp(ΔA) as `2^k · 2^f` with the same degree-5 polynomial
+//! ([`exp2_decay`] and its AVX-512 form).
 //!
 //! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (chosen at run time). Each channel's arithmetic
 //! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
 
-use super::kernels::{exp, silu, softplus};
+use super::kernels::{exp2_decay, silu, softplus};
 
 #[inline(always)]
 fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
@@ -130,9 +132,7 @@ pub(crate) struct ScanTile<'a> {
     pub r: usize,
     /// d_state `N`.
     pub n: usize,
-    /// `(N, E)` A.
-    pub a_t: &'a [f32],
-    /// `(N, E)` A · log2(e).
+    /// `(N, E)` A · log2(e), A = -exp(A_log).
     pub a2_t: &'a [f32],
     /// `(R, E)` dt_proj weight.
     pub dt_t: &'a [f32],
@@ -240,9 +240,9 @@ fn scan_body<const F: bool, const W: usize>(
         let mut acc = [0f32; W];
         for (s, hs) in h.iter_mut().enumerate() {
             let (b, c) = (row[r + s], row[r + n + s]);
-            let a = &p.a_t[s * e + c0..s * e + c0 + W];
+            let a2 = &p.a2_t[s * e + c0..s * e + c0 + W];
             for l in 0..W {
-                let v = fma::<F>(exp::<F>(delta[l] * a[l]), hs[l], du[l] * b);
+                let v = fma::<F>(exp2_decay::<F>(delta[l] * a2[l]), hs[l], du[l] * b);
                 hs[l] = v;
                 acc[l] = fma::<F>(v, c, acc[l]);
             }
@@ -408,6 +408,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{Columns, RUN, ScanTile};
+    use crate::cpu::kernels::EXP2_C;
     use crate::cpu::vmath512;
 
     const W: usize = 16;
@@ -415,19 +416,6 @@ mod avx512 {
     const SUB: usize = 16;
     /// How many tokens ahead the gate's z is prefetched.
     const PREFETCH: usize = 16;
-    /// Coefficients of 2^f on |f| <= 1/2, degree 5, fitted for the least maximum relative error with the
-    /// constant term fixed to 1 (so 2^0 = 1 exactly): 9.2e-8 from truncation, 1.6e-7 evaluated in f32 with FMA
-    /// (`scripts/fit_polynomials.py`). The linear term is the fit's, deliberately 1.8e-7 below ln 2.
-    #[allow(clippy::approx_constant)]
-    const C: [f32; 6] = [
-        1.0,
-        0.693_147,
-        0.240_222_42,
-        0.055_507_336,
-        0.009_671_511,
-        0.001_326_471_3,
-    ];
-
     #[inline(always)]
     fn load(v: &[f32; W]) -> __m512 {
         // SAFETY: `v` is 16 readable f32.
@@ -543,7 +531,7 @@ mod avx512 {
         let mut hs = blk.h.map(|v| load(&v));
         let a2 = &blk.a2;
         let (bias, dskip) = (load(&blk.bias), load(&blk.dskip));
-        let c: [__m512; 6] = std::array::from_fn(|i| _mm512_set1_ps(C[i]));
+        let c: [__m512; 6] = std::array::from_fn(|i| _mm512_set1_ps(EXP2_C[i]));
         let (t0, run) = (tokens.start, tokens.len());
         let RunVecs {
             delta,
@@ -717,7 +705,6 @@ mod tests {
                 dbl: &dbl,
                 r,
                 n,
-                a_t: &pre.a_t,
                 a2_t: &pre.a2_t,
                 dt_t: &pre.dt_t,
                 dt_bias: &dt_bias,
