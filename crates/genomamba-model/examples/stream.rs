@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! cargo run --release -p genomamba-model --example stream -- [--model DIR | --random D_MODEL,N_LAYER]
-//!     [--bases N] [--chunk C] [--tile T] [--threads T] [--gemm-check L [--sustain SECONDS]]
+//!     [--bases N] [--chunk C] [--tile T] [--threads T] [--simd portable|avx2|avx512]
+//!     [--gemm-check L [--sustain SECONDS]]
 //! ```
+//!
+//! `--simd` runs the conv and scan kernels at a lower level than the CPU's best (the GEMMs keep theirs), to
+//! time what a CPU without AVX-512 gets from them.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -184,6 +188,9 @@ fn main() -> Res {
     let mut engine = CpuEngine::new(Arc::clone(&model), threads, chunk)?;
     if let Some(tile) = opt("--tile").and_then(|v| v.parse().ok()) {
         engine.set_tile(tile);
+    }
+    if let Some(simd) = opt("--simd") {
+        engine.set_simd(simd.parse()?)?;
     }
     let mut out = Output::default();
     let (mut sum, mut rows, t) = (0f64, 0usize, Instant::now());

@@ -10,6 +10,7 @@ pub(crate) mod kernels;
 pub mod matmul;
 pub(crate) mod pre;
 pub(crate) mod scratch;
+pub mod simd;
 pub(crate) mod tile;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vmath512;
@@ -28,6 +29,7 @@ pub use kernels::{exp as fast_exp, softplus as fast_softplus};
 use matmul::{Layout, matmul};
 use pre::{LayerPre, ProjPre, SsmRef};
 use scratch::{MixerBufs, Scratch};
+pub use simd::Simd;
 
 /// Checks every token is inside the vocabulary (and the vocabulary has A, C, G, T when probabilities are
 /// wanted); shared by every engine.
@@ -57,6 +59,7 @@ pub struct CpuEngine {
     tile: usize,
     pool: rayon::ThreadPool,
     threads: usize,
+    simd: Simd,
     chunk: usize,
     scratch: Scratch,
     state: State,
@@ -99,6 +102,7 @@ impl CpuEngine {
             tile: TILE,
             pool,
             threads,
+            simd: Simd::best(),
             chunk: chunk.max(1),
             scratch: Scratch::default(),
             state,
@@ -109,6 +113,18 @@ impl CpuEngine {
     /// beyond rounding; the default suits the model's size.
     pub fn set_tile(&mut self, tile: usize) {
         self.tile = tile.max(1);
+    }
+
+    /// Runs the conv and scan kernels at `simd` (default: the best this CPU has), e.g. to test or time a
+    /// lower level; an error if this CPU lacks it. Outputs agree across levels to float rounding.
+    pub fn set_simd(&mut self, simd: Simd) -> Result<()> {
+        if !simd.is_available() {
+            return Err(Error::Usage(format!(
+                "this CPU cannot run the {simd} kernels"
+            )));
+        }
+        self.simd = simd;
+        Ok(())
     }
 
     /// A fresh state for this engine's model.
@@ -135,10 +151,22 @@ impl CpuEngine {
             return Ok(());
         }
         let (model, pre, scratch) = (&self.model, &self.pre, &mut self.scratch);
-        let (threads, tile) = (self.threads, self.tile);
+        let exec = Exec {
+            threads: self.threads,
+            simd: self.simd,
+        };
+        let tile = self.tile;
         self.pool
-            .install(|| forward(model, pre, scratch, threads, tile, tokens, state, want, out))
+            .install(|| forward(model, pre, scratch, exec, tile, tokens, state, want, out))
     }
+}
+
+/// How a tile runs: the threads the GEMMs split across (on the current rayon pool) and the SIMD level of the
+/// conv and scan kernels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Exec {
+    pub threads: usize,
+    pub simd: Simd,
 }
 
 /// Tokens per tile: the engine runs each chunk as consecutive tiles of this many tokens through all blocks
@@ -151,7 +179,7 @@ fn forward(
     m: &Model,
     pre: &[(LayerPre, ProjPre)],
     sc: &mut Scratch,
-    threads: usize,
+    exec: Exec,
     tile: usize,
     tokens: &[u8],
     state: &mut State,
@@ -159,7 +187,7 @@ fn forward(
     out: &mut Output,
 ) -> Result<()> {
     for piece in tokens.chunks(tile) {
-        forward_tile(m, pre, sc, threads, piece, state, want, out)?;
+        forward_tile(m, pre, sc, exec, piece, state, want, out)?;
     }
     Ok(())
 }
@@ -170,7 +198,7 @@ fn forward_tile(
     m: &Model,
     pre: &[(LayerPre, ProjPre)],
     sc: &mut Scratch,
-    threads: usize,
+    exec: Exec,
     tokens: &[u8],
     state: &mut State,
     want: Want,
@@ -206,7 +234,7 @@ fn forward_tile(
             carry,
             &mut sc.s,
             true,
-            threads,
+            exec,
         )?;
     }
     finish(m, sc, l, state, want, out, eps);
@@ -247,8 +275,9 @@ pub(crate) fn mixer_tile(
     carry: Carry<'_>,
     out: &mut [f32],
     accumulate: bool,
-    threads: usize,
+    exec: Exec,
 ) -> Result<()> {
+    let threads = exec.threads;
     let (d, e, n, k, r) = (
         dims.d_model,
         dims.d_inner,
@@ -258,7 +287,7 @@ pub(crate) fn mixer_tile(
     );
     let l = u.len() / d;
     let (w_dbl, hist, e2) = (r + 2 * n, k - 1, 2 * e);
-    let block = tile::scan_block();
+    let block = exec.simd.width();
     sc.prepare(l, dims);
     // History rows: the previous K-1 tokens' x, from the (E, K-1) state.
     for (c, hc) in carry.conv.chunks_exact(hist).enumerate() {
@@ -287,6 +316,7 @@ pub(crate) fn mixer_tile(
         ld: e2,
         w_t: &w.pre.conv_t,
         bias: &w.pre.conv_b,
+        simd: exec.simd,
     };
     sc.xc
         .par_chunks_mut(e * ROWS_PER_TASK)
@@ -318,6 +348,7 @@ pub(crate) fn mixer_tile(
         d: w.d,
         z: &sc.xz[hist * e2 + e..],
         z_ld: e2,
+        simd: exec.simd,
     };
     let cols = tile::Columns::new(&mut sc.xc, l, e);
     let task = block * BLOCKS_PER_SCAN_TASK;
@@ -465,8 +496,19 @@ mod tests {
     }
 
     fn run(m: &Arc<Model>, threads: usize, tile: usize, toks: &[u8]) -> Result<Output> {
+        run_at(m, threads, tile, toks, Simd::best())
+    }
+
+    fn run_at(
+        m: &Arc<Model>,
+        threads: usize,
+        tile: usize,
+        toks: &[u8],
+        simd: Simd,
+    ) -> Result<Output> {
         let mut e = CpuEngine::new(Arc::clone(m), threads, 700)?;
         e.set_tile(tile);
+        e.set_simd(simd)?;
         let mut out = Output::default();
         e.run(toks, true, Want::ALL, &mut out)?;
         Ok(out)
@@ -510,6 +552,11 @@ mod tests {
                 rel(&one.hidden[..200 * 44], &single.hidden, 44) < 1e-5,
                 "N {n}: tile 1"
             );
+            for simd in Simd::available() {
+                let at = run_at(&m, 2, 1024, &toks, simd)?;
+                let err = rel(&want.hidden, &at.hidden, 44);
+                assert!(err < 1e-5, "N {n}: {simd} vs reference: {err:e}");
+            }
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ pub mod weights;
 pub use any::AnyModel;
 pub use caduceus::{CaduceusEngine, CaduceusModel};
 pub use config::Config;
-pub use cpu::{CpuEngine, cpu_engine};
+pub use cpu::{CpuEngine, Simd, cpu_engine};
 pub use engine::{BASE_TOKENS, Dims, Engine, ModelFormat, ModelInfo, Output, Want};
 pub use error::{Error, Result};
 pub use model::{LayerWeights, Model};

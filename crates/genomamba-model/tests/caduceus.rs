@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use genomamba_model::caduceus::{CaduceusConfig, CaduceusEngine, CaduceusModel, Hidden};
-use genomamba_model::{AnyModel, Engine, Error, Model, ModelFormat, Output, Want};
+use genomamba_model::{AnyModel, Engine, Error, Model, ModelFormat, Output, Simd, Want};
 use safetensors::SafeTensors;
 use support::Expected;
 
@@ -96,8 +96,12 @@ fn test_engine_matches_caduceus_goldens() -> TestResult {
             "{name}: parameter count"
         );
         let width = c.stream_width();
-        for chunk in [65536, 7, 3] {
-            let out = run(&mut engine(&model, chunk, Hidden::Raw)?, &exp.ids)?;
+        let runs = [65536, 7, 3].map(|chunk| (chunk, Simd::best()));
+        let levels = Simd::available().into_iter().map(|simd| (100, simd));
+        for (chunk, simd) in runs.into_iter().chain(levels) {
+            let mut e = engine(&model, chunk, Hidden::Raw)?;
+            e.set_simd(simd)?;
+            let out = run(&mut e, &exp.ids)?;
             assert_eq!(out.rows, exp.ids.len());
             let got: Vec<f32> = exp
                 .rows
@@ -111,9 +115,10 @@ fn test_engine_matches_caduceus_goldens() -> TestResult {
                 .map(|p| [p[0], p[1], p[2], p[3]])
                 .collect();
             let p = max_abs_probs(&out.base_probs, &probs);
-            eprintln!("{name} chunk {chunk}: hidden max rel {h:.2e}, probs max abs {p:.2e}");
-            assert!(h < 1e-4, "{name} chunk {chunk}: hidden max rel err {h:e}");
-            assert!(p < 2e-5, "{name} chunk {chunk}: probs max abs err {p:e}");
+            let at = format!("{name} chunk {chunk} {simd}");
+            eprintln!("{at}: hidden max rel {h:.2e}, probs max abs {p:.2e}");
+            assert!(h < 1e-4, "{at}: hidden max rel err {h:e}");
+            assert!(p < 2e-5, "{at}: probs max abs err {p:e}");
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use genomamba_model::{CpuEngine, Engine, Model, ModelFormat, Output, ReferenceEngine, Want};
+use genomamba_model::{CpuEngine, Engine, Model, ModelFormat, Output, ReferenceEngine, Simd, Want};
 use safetensors::SafeTensors;
 use support::{Expected, expected};
 
@@ -95,6 +95,22 @@ fn test_engines_match_transformers_both_formats() -> TestResult {
                 &exp,
                 &format!("{name}/{fmt} cpu chunk 333"),
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// The conv and scan kernels at every SIMD level this CPU has (AVX-512, AVX2 + FMA, portable) match
+/// transformers, not only the best one.
+#[test]
+fn test_every_simd_level_matches_transformers() -> TestResult {
+    for name in ["odd", "small"] {
+        let exp = expected(&golden(name).join("expected.safetensors"))?;
+        let m = Arc::new(Model::from_dir(&golden(name).join("hf"))?);
+        for simd in Simd::available() {
+            let mut engine = CpuEngine::new(Arc::clone(&m), 2, 512)?;
+            engine.set_simd(simd)?;
+            check(&mut engine, &exp, &format!("{name} cpu {simd}"))?;
         }
     }
     Ok(())

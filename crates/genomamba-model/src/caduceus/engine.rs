@@ -13,8 +13,8 @@ use rayon::prelude::*;
 
 use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba};
 use crate::caduceus::model::CaduceusModel;
-use crate::cpu::check_tokens;
 use crate::cpu::kernels::rms_norm_row;
+use crate::cpu::{Exec, Simd, check_tokens};
 use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
 use crate::heads::softmax4;
 use crate::{Error, Result};
@@ -36,6 +36,7 @@ pub struct CaduceusEngine {
     pre: Vec<BlockPre>,
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
+    simd: Simd,
     chunk: usize,
     hidden: Hidden,
     /// Residual stream halves `(L, D)` (`s2` empty for Ph) and the mixer output `(L, D)`.
@@ -80,6 +81,7 @@ impl CaduceusEngine {
             pre,
             pool: Arc::new(pool),
             threads,
+            simd: Simd::best(),
             chunk: chunk.max(1),
             hidden,
             s1: Vec::new(),
@@ -87,6 +89,18 @@ impl CaduceusEngine {
             acc: Vec::new(),
             scratch: MixerScratch::default(),
         })
+    }
+
+    /// Runs the conv and scan kernels at `simd` (default: the best this CPU has), e.g. to test or time a
+    /// lower level; an error if this CPU lacks it. Outputs agree across levels to float rounding.
+    pub fn set_simd(&mut self, simd: Simd) -> Result<()> {
+        if !simd.is_available() {
+            return Err(Error::Usage(format!(
+                "this CPU cannot run the {simd} kernels"
+            )));
+        }
+        self.simd = simd;
+        Ok(())
     }
 
     /// The model this engine runs.
@@ -103,7 +117,10 @@ impl CaduceusEngine {
             dims: &m.info.dims,
             eps: c.norm_eps as f32,
             chunk: self.chunk,
-            threads: self.threads,
+            exec: Exec {
+                threads: self.threads,
+                simd: self.simd,
+            },
             strategy: c.strategy,
         };
         let (s1, s2, acc, sc) = (&mut self.s1, &mut self.s2, &mut self.acc, &mut self.scratch);

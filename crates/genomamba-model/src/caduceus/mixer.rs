@@ -16,7 +16,7 @@ use crate::caduceus::model::{CaduceusLayer, Projections, Ssm};
 use crate::cpu::kernels::rms_norm_row;
 use crate::cpu::pre::{LayerPre, ProjPre, SsmRef};
 use crate::cpu::scratch::MixerBufs;
-use crate::cpu::{Carry, MixerRef, TILE, mixer_tile};
+use crate::cpu::{Carry, Exec, MixerRef, TILE, mixer_tile};
 use crate::engine::Dims;
 
 /// Tile-sized work buffers, reused across layers, directions and windows.
@@ -84,7 +84,7 @@ pub(crate) struct MixerParams<'a> {
     pub dims: &'a Dims,
     pub eps: f32,
     pub chunk: usize,
-    pub threads: usize,
+    pub exec: Exec,
     pub strategy: Strategy,
 }
 
@@ -171,7 +171,7 @@ fn run_direction(
         };
         if how == Combine::Write && !reverse {
             let dst = &mut out[j0 * d..(j0 + l) * d];
-            mixer_tile(w, dims, &sc.u, &mut sc.mix, carry, dst, false, p.threads)?;
+            mixer_tile(w, dims, &sc.u, &mut sc.mix, carry, dst, false, p.exec)?;
         } else {
             sized(&mut sc.tmp, l * d);
             mixer_tile(
@@ -182,7 +182,7 @@ fn run_direction(
                 carry,
                 &mut sc.tmp,
                 false,
-                p.threads,
+                p.exec,
             )?;
             // Tile row i belongs to window row j0 + i, or L-1-j0-i when reverse: rows [first, first + l).
             let first = if reverse { len - j0 - l } else { j0 };

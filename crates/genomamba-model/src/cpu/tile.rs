@@ -11,6 +11,7 @@
 //! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
 
 use super::kernels::{exp2_decay, silu, softplus};
+use super::simd::Simd;
 
 #[inline(always)]
 fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
@@ -28,6 +29,8 @@ pub(crate) struct ConvTile<'a> {
     pub w_t: &'a [f32],
     /// Bias `(E,)`.
     pub bias: &'a [f32],
+    /// The SIMD level to run at.
+    pub simd: Simd,
 }
 
 #[inline(always)]
@@ -51,16 +54,16 @@ fn conv_body<const F: bool>(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
 }
 
 /// Depthwise causal conv + SiLU for tokens `t0..t0 + out.len()/E` of the tile into `out` (rows of `E`).
+/// Runs at `p.simd`, or at the best level below it that this CPU has.
 pub(crate) fn conv_tile(p: &ConvTile<'_>, t0: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+        if p.simd >= Simd::Avx512 && Simd::Avx512.is_available() {
+            // SAFETY: the CPU supports AVX-512F (and DQ), checked just above.
             unsafe { conv_avx512(p, t0, out) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if p.simd >= Simd::Avx2 && Simd::Avx2.is_available() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             unsafe { conv_avx2(p, t0, out) };
             return;
@@ -144,6 +147,8 @@ pub(crate) struct ScanTile<'a> {
     pub z: &'a [f32],
     /// Row stride of `z`.
     pub z_ld: usize,
+    /// The SIMD level to run at.
+    pub simd: Simd,
 }
 
 /// A `(T, E)` row-major buffer that channel blocks on different threads read and write in place, each only
@@ -333,41 +338,19 @@ fn store<const W: usize>(st: &[[f32; W]], h: &mut [f32], n: usize) {
     }
 }
 
-/// Whether the AVX-512 scan can run here (it needs F and DQ).
-#[cfg(target_arch = "x86_64")]
-fn has_avx512_scan() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-}
-
-/// The number of channels a scan task should cover: a multiple of the vector width in use.
-pub(crate) fn scan_block() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512_scan() {
-            return 16;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return 8;
-        }
-    }
-    4
-}
-
 /// Selective scan of channels `c0..c0 + h.len()/N` over a tile: `xc` holds the post-conv inputs `(T, E)` on
-/// entry and the gated outputs y in those channels on exit; `h` is their `(channels, N)` state.
+/// entry and the gated outputs y in those channels on exit; `h` is their `(channels, N)` state. Runs at
+/// `p.simd`, or at the best level below it that this CPU has.
 pub(crate) fn scan_tile(p: &ScanTile<'_>, c0: usize, xc: Columns, h: &mut [f32]) {
     assert!(c0 + h.len() / p.n <= xc.e && p.z.len() >= xc.rows.saturating_sub(1) * p.z_ld + xc.e);
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx512_scan() {
+        if p.simd >= Simd::Avx512 && Simd::Avx512.is_available() {
             // SAFETY: the CPU supports AVX-512F and DQ, checked just above.
             unsafe { scan_avx512(p, c0, xc, h) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if p.simd >= Simd::Avx2 && Simd::Avx2.is_available() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             unsafe { scan_avx2(p, c0, xc, h) };
             return;
@@ -701,37 +684,29 @@ mod tests {
             let z: Vec<f32> = (0..t * 2 * e).map(|i| 8.0 * noise(i + 23)).collect();
             let x: Vec<f32> = (0..t * e).map(|i| 3.0 * noise(i + 29)).collect();
             let h0: Vec<f32> = (0..e * n).map(|i| noise(i + 31)).collect();
-            let p = ScanTile {
-                dbl: &dbl,
-                r,
-                n,
-                a2_t: &pre.a2_t,
-                dt_t: &pre.dt_t,
-                dt_bias: &dt_bias,
-                d: &d,
-                z: &z,
-                z_ld: 2 * e,
-            };
-            let run = |f: &dyn Fn(&ScanTile<'_>, Columns, &mut [f32])| {
+            let run = |simd: Simd| {
+                let p = ScanTile {
+                    dbl: &dbl,
+                    r,
+                    n,
+                    a2_t: &pre.a2_t,
+                    dt_t: &pre.dt_t,
+                    dt_bias: &dt_bias,
+                    d: &d,
+                    z: &z,
+                    z_ld: 2 * e,
+                    simd,
+                };
                 let (mut y, mut h) = (x.clone(), h0.clone());
-                f(&p, Columns::new(&mut y, t, e), &mut h);
+                scan_tile(&p, 0, Columns::new(&mut y, t, e), &mut h);
                 (y, h)
             };
-            let want = run(&|p, c, h| scan_portable(p, 0, c, h));
-            let mut paths = Vec::new();
-            #[cfg(target_arch = "x86_64")]
-            {
-                if has_avx512_scan() {
-                    // SAFETY: AVX-512F and DQ checked just above.
-                    paths.push(("avx512", run(&|p, c, h| unsafe { scan_avx512(p, 0, c, h) })));
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: AVX2 and FMA checked just above.
-                    paths.push(("avx2", run(&|p, c, h| unsafe { scan_avx2(p, 0, c, h) })));
-                }
-            }
+            let want = run(Simd::Portable);
+            let paths: Vec<_> = Simd::available()
+                .into_iter()
+                .skip(1)
+                .map(|s| (s.name(), run(s)))
+                .collect();
             let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
             for (name, (y, h)) in &paths {
                 for (what, got, exp) in [("y", y, &want.0), ("h", h, &want.1)] {
