@@ -52,8 +52,7 @@ pub fn check_tokens(tokens: &[u8], vocab: usize, want: Want) -> Result<()> {
 /// The fast f32 CPU engine. Implements [`Engine`]; [`CpuEngine::forward_chunk`] is the lower-level entry.
 pub struct CpuEngine {
     model: Arc<Model>,
-    /// Per block, weights rearranged for the token-major kernels (A precomputed).
-    /// Each block's weights rearranged for the kernels and GEMMs.
+    /// Each block's weights rearranged for the kernels (SSM constants) and the GEMMs (projections).
     pre: Vec<(LayerPre, ProjPre)>,
     /// Tokens per tile (default `TILE`).
     tile: usize,
@@ -118,12 +117,7 @@ impl CpuEngine {
     /// Runs the conv and scan kernels at `simd` (default: the best this CPU has), e.g. to test or time a
     /// lower level; an error if this CPU lacks it. Outputs agree across levels to float rounding.
     pub fn set_simd(&mut self, simd: Simd) -> Result<()> {
-        if !simd.is_available() {
-            return Err(Error::Usage(format!(
-                "this CPU cannot run the {simd} kernels"
-            )));
-        }
-        self.simd = simd;
+        self.simd = simd.checked()?;
         Ok(())
     }
 

@@ -94,12 +94,7 @@ impl CaduceusEngine {
     /// Runs the conv and scan kernels at `simd` (default: the best this CPU has), e.g. to test or time a
     /// lower level; an error if this CPU lacks it. Outputs agree across levels to float rounding.
     pub fn set_simd(&mut self, simd: Simd) -> Result<()> {
-        if !simd.is_available() {
-            return Err(Error::Usage(format!(
-                "this CPU cannot run the {simd} kernels"
-            )));
-        }
-        self.simd = simd;
+        self.simd = simd.checked()?;
         Ok(())
     }
 

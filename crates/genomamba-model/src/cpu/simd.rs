@@ -41,6 +41,17 @@ impl Simd {
         }
     }
 
+    /// `self`, or an error naming it if this CPU cannot run it.
+    pub fn checked(self) -> Result<Simd> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            Err(Error::Usage(format!(
+                "this CPU cannot run the {self} kernels"
+            )))
+        }
+    }
+
     /// The best level this CPU has.
     pub fn best() -> Simd {
         Simd::ALL
@@ -107,6 +118,9 @@ mod tests {
         assert!("sse9".parse::<Simd>().is_err());
         assert!(Simd::best().is_available() && Simd::Portable.is_available());
         assert_eq!(Simd::available().last(), Some(&Simd::best()));
+        for s in Simd::ALL {
+            assert_eq!(s.checked().is_ok(), Simd::available().contains(&s));
+        }
         Ok(())
     }
 }
