@@ -7,8 +7,9 @@
 //! Every path computes the decays exp(ΔA) as `2^k · 2^f` with the same degree-5 polynomial
 //! ([`exp2_decay`] and its AVX-512 form).
 //!
-//! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (chosen at run time). Each channel's arithmetic
-//! is the same whatever block it lands in, so outputs do not depend on how channels are split across threads.
+//! `W` is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise (the caller's [`Simd`] level, checked at run
+//! time). Each channel's arithmetic is the same whatever block it lands in, so outputs do not depend on how
+//! channels are split across threads.
 
 use super::kernels::{exp2_decay, silu, softplus};
 use super::simd::Simd;
