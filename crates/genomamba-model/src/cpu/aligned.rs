@@ -18,8 +18,10 @@ pub struct AlignedBuf {
 }
 
 impl AlignedBuf {
-    /// Makes the buffer `len` floats long. Values already there are kept, new ones are zero; capacity is
-    /// never given back, so a buffer sized once for the largest tile is not reallocated.
+    /// Makes the buffer `len` floats long, keeping the first `min(old, new)` values. Floats past that are
+    /// zero the first time the buffer reaches them and otherwise whatever an earlier, longer use left there
+    /// (callers overwrite before reading); capacity is never given back, so a buffer sized once for the
+    /// largest tile is not reallocated.
     pub fn fit(&mut self, len: usize) {
         let lines = len.div_ceil(16);
         if self.lines.len() < lines {

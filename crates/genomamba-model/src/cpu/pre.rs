@@ -85,8 +85,12 @@ mod tests {
     fn test_projections_transposed() {
         let src: Vec<f32> = (0..6).map(|i| i as f32).collect(); // (2, 3)
         assert_eq!(transpose(&src, 2, 3), [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
-        let p = ProjPre::new(&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0], 1, 2);
-        assert_eq!(p.in_t, [1.0, 2.0, 3.0, 4.0]); // (2E=4, D=1) -> (1, 4)
-        assert_eq!(p.out_t, [5.0, 6.0]); // (D=1, E=2) -> (2, 1)
+        // D = 3, E = 2: in_proj (2E, D) = (4, 3) -> (3, 4); out_proj (D, E) = (3, 2) -> (2, 3).
+        let in_proj: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let out_proj: Vec<f32> = (20..26).map(|i| i as f32).collect();
+        let p = ProjPre::new(&in_proj, &out_proj, 3, 2);
+        let in_t = [0.0, 3.0, 6.0, 9.0, 1.0, 4.0, 7.0, 10.0, 2.0, 5.0, 8.0, 11.0];
+        assert_eq!(p.in_t, in_t);
+        assert_eq!(p.out_t, [20.0, 22.0, 24.0, 21.0, 23.0, 25.0]);
     }
 }

@@ -398,8 +398,9 @@ mod avx512 {
     const W: usize = 16;
     /// Tokens whose decays are computed ahead of their recurrence: `SUB x N` vectors (16 KiB at N 16).
     const SUB: usize = 16;
-    /// How many tokens ahead the gate's z is prefetched.
+    /// How many tokens ahead a block's x and z are prefetched.
     const PREFETCH: usize = 16;
+
     #[inline(always)]
     fn load(v: &[f32; W]) -> __m512 {
         // SAFETY: `v` is 16 readable f32.
