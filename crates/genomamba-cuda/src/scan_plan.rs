@@ -139,22 +139,19 @@ mod tests {
             for blk in 0..plan.nblk {
                 for ch in 0..e {
                     let (t0, t1) = (blk * plan.lb, t.min(blk * plan.lb + plan.lb));
-                    let mut h = vec![0f32; n];
-                    let mut dsum = 0f32;
+                    let (mut h, mut prod) = (vec![0f32; n], vec![1f32; n]);
                     for s in t0..t1 {
                         let m = b * t + s;
                         let dt = k.dt[m * e + ch];
-                        dsum += dt;
                         for j in 0..n {
-                            h[j] = (dt * k.a[ch * n + j]).exp() * h[j]
-                                + dt * k.x[m * e + ch] * k.b[m * n + j];
+                            let decay = (dt * k.a[ch * n + j]).exp();
+                            prod[j] *= decay;
+                            h[j] = decay * h[j] + dt * k.x[m * e + ch] * k.b[m * n + j];
                         }
                     }
                     let o = ((b * plan.nblk + blk) * e + ch) * n;
-                    for j in 0..n {
-                        p[o + j] = (dsum * k.a[ch * n + j]).exp();
-                        hbuf[o + j] = h[j];
-                    }
+                    p[o..o + n].copy_from_slice(&prod);
+                    hbuf[o..o + n].copy_from_slice(&h);
                 }
             }
         }
