@@ -228,7 +228,7 @@ fn gpu_bad_token_is_an_error() -> R {
     Ok(())
 }
 
-/// Every model directory under tests/golden/mamba/ (a `config.json` beside its weights): GPU f32 vs the CPU
+/// Every model directory under tests/golden/mamba/<case>/ (a `config.json` beside its weights): GPU f32 vs the CPU
 /// engine (which the model crate checks against the golden tensors) on the lambda phage genome's first
 /// 20 kb.
 #[test]
@@ -241,13 +241,20 @@ fn gpu_golden_models_match_cpu() -> R {
         genomamba_seq::alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked)?;
     }
     tokens.truncate(20_000);
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("config.json").is_file())
-        .collect();
-    if root.join("config.json").is_file() {
-        dirs.push(root.clone());
+    // tests/golden/mamba/<case>/<format>/config.json (formats: hf, hf-bf16, hf-f16, ssm).
+    let mut dirs = Vec::new();
+    for case in std::fs::read_dir(&root)? {
+        let case = case?.path();
+        if case.is_dir() {
+            for format in std::fs::read_dir(&case)? {
+                let format = format?.path();
+                if format.join("config.json").is_file() {
+                    dirs.push(format);
+                }
+            }
+        }
     }
+    dirs.sort();
     assert!(
         !dirs.is_empty(),
         "no model directories under {}",
