@@ -403,6 +403,74 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     assert!(dir.listing().is_empty());
 }
 
+/// `--device cuda` against `--device cpu`, end to end over real data with several records, N runs and windows
+/// (reader, windower, engine, Parquet): the same rows and coordinates, probabilities within 1e-5 and pooled
+/// embeddings within 1e-4 (relative, per bin), and the metadata names the CUDA device. Needs a GPU, or the
+/// CPU emulation of CUDA (tests/gpu/emu/run.sh runs it there).
+#[test]
+#[ignore = "needs a CUDA device (or tests/gpu/emu)"]
+fn cuda_matches_cpu_end_to_end() {
+    let dir = Dir::new();
+    let run = |task: &str, device: &str, extra: &[&str]| {
+        let out = dir.path(&format!("{task}-{device}.parquet"));
+        genomamba([task])
+            .arg(data("mixed.fa"))
+            .args(["--window", "2048", "--overlap", "256", "--device", device])
+            .args(extra)
+            .args(["-q", "-o"])
+            .arg(&out)
+            .ok();
+        read(&out)
+    };
+    let (cpu, _) = run("predict", "cpu", &[]);
+    let (gpu, meta) = run("predict", "cuda", &[]);
+    assert_eq!(gpu.num_rows(), cpu.num_rows());
+    assert_eq!(names(&gpu, "chrom"), names(&cpu, "chrom"));
+    assert_eq!(i64s(&gpu, "start"), i64s(&cpu, "start"));
+    assert!(
+        meta["device"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("cuda:0 (")),
+        "{}",
+        meta["device"]
+    );
+    for col in ["p_a", "p_c", "p_g", "p_t"] {
+        let (g, c) = (f32s(&gpu, col), f32s(&cpu, col));
+        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-5, "{col} row {i}: {a} vs {b}"),
+                (None, None) => {}
+                _ => panic!("{col} row {i}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+    let (cpu, _) = run("embed", "cpu", &["--pool", "100"]);
+    let (gpu, _) = run("embed", "cuda", &["--pool", "100"]);
+    assert_eq!(i64s(&gpu, "start"), i64s(&cpu, "start"));
+    let rows = |b: &RecordBatch| -> Vec<Vec<f32>> {
+        let list = b
+            .column_by_name("embedding")
+            .expect("embedding")
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeListArray>()
+            .expect("fixed-size list")
+            .clone();
+        (0..list.len())
+            .map(|i| {
+                let v = list.value(i);
+                let v = v.as_any().downcast_ref::<Float32Array>().expect("f32");
+                v.values().to_vec()
+            })
+            .collect()
+    };
+    for (i, (g, c)) in rows(&gpu).iter().zip(&rows(&cpu)).enumerate() {
+        let num: f32 = g.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+        let den: f32 = c.iter().map(|b| b * b).sum();
+        let rel = (num / den.max(1e-30)).sqrt();
+        assert!(rel < 1e-4, "embedding row {i}: rel err {rel}");
+    }
+}
+
 #[test]
 fn ctrl_c_stops_the_run_with_exit_130_and_leaves_nothing() {
     let dir = Dir::new();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of genomamba on a fresh Debian machine with a Rust toolchain: installs what the tests need
-# (samtools and tabix from Debian, a Python venv with pyarrow, Polars, DuckDB and Snakemake, the NVRTC wheel for the
-# kernel compile check), derives the indexed data files, then runs the checks in the order CI does.
+# (samtools, tabix and a C++ compiler from Debian, a Python venv with pyarrow, Polars, DuckDB and Snakemake,
+# the NVRTC wheel for the kernel compile check), derives the indexed data files, then runs the checks in the
+# order CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -13,6 +14,7 @@ step "system packages"
 need=()
 command -v samtools >/dev/null || need+=(samtools)
 command -v bgzip >/dev/null || need+=(tabix)
+command -v "${CXX:-c++}" >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -55,6 +57,9 @@ step "CUDA kernels compile through NVRTC (no GPU needed)"
 if [ -f crates/genomamba-cuda/nvrtc-check.sh ]; then
   bash crates/genomamba-cuda/nvrtc-check.sh
 fi
+
+step "CUDA engine on the CPU emulation of CUDA (tests/gpu/emu: host code, kernels, cuBLAS calls; no GPU)"
+bash tests/gpu/emu/run.sh
 
 step "benchmarks build"
 cargo bench --workspace --no-run -q

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the GPU tests of genomamba-cuda, and the CLI's `--device cuda` end-to-end test, on the CPU emulation of
+# CUDA in this folder (see README.md): the engine's own host code, kernels and cuBLAS calls, checked against
+# the CPU engine and the goldens without a GPU. Called by tests/run.sh (CI); about 5 minutes on 2 cores.
+# Not run here: the 1 Mb Caduceus window and the benchmark (speed means nothing on an emulation).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+emu=$(bash tests/gpu/emu/build.sh | tail -1)
+cargo test -q -p genomamba-cuda --test gpu --test gpu_caduceus --no-run
+cargo test -q --test cli --no-run
+# Only the emulation on the loader path: the tests must not find a real driver, NVRTC or cuBLAS instead.
+export LD_LIBRARY_PATH=$emu
+cargo test -p genomamba-cuda --test gpu --test gpu_caduceus -- --ignored --test-threads=1 \
+    --skip gpu_caduceus_ps_1mb_window
+cargo test --test cli -- --ignored --exact cuda_matches_cpu_end_to_end
