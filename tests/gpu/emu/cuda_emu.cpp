@@ -351,8 +351,9 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
                             unsigned shared_bytes, void*, void** params, void** extra) {
     auto* fn = static_cast<Function*>(f);
     if (extra != nullptr || shared_bytes != 0) return NOT_SUPPORTED;
-    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gy > 65535 || gz > 65535 ||
-        (unsigned long long)bx * by * bz > 1024)
+    // The limits of compute capability 9.0.
+    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gx > 0x7fffffffu || gy > 65535 ||
+        gz > 65535 || bx > 1024 || by > 1024 || bz > 64 || (unsigned long long)bx * by * bz > 1024)
         return INVALID_VALUE;
     if (std::getenv("GENOMAMBA_EMU_TRACE"))
         std::fprintf(stderr, "cuda-emu: launch %s grid (%u,%u,%u) block (%u,%u,%u)\n", fn->name.c_str(), gx, gy, gz,

@@ -159,9 +159,20 @@ void arm(Fiber& f) {
     f.sp = sp;
 }
 
+// The running thread stops (at a barrier, or done): switches straight to the next ready thread, or back to
+// run_block when none is.
 void yield_to_scheduler() {
     Scheduler& s = g_sched;
-    gm_emu_switch(&s.fibers[s.current].sp, s.main_sp);
+    void** save = &s.fibers[s.current].sp;
+    if (s.ready_head == s.ready.size()) {
+        gm_emu_switch(save, s.main_sp);
+        return;
+    }
+    unsigned next = s.ready[s.ready_head++];
+    if (next == (unsigned)s.current) return;
+    s.current = (int)next;
+    threadIdx = s.fibers[next].tid;
+    gm_emu_switch(save, s.fibers[next].sp);
 }
 
 // Marks every thread of [lo, hi) waiting in `st` ready.
@@ -231,16 +242,13 @@ void run_block(Scheduler& s, unsigned n) {
         arm(f);
         s.ready.push_back(i);
     }
+    // Threads hand over to each other directly; control comes back here only when none is ready.
     while (s.ready_head < s.ready.size()) {
         unsigned i = s.ready[s.ready_head++];
         s.current = (int)i;
         threadIdx = s.fibers[i].tid;
         gm_emu_switch(&s.main_sp, s.fibers[i].sp);
         s.current = -1;
-        if (s.ready_head > 4096 && s.ready_head * 2 > s.ready.size()) {
-            s.ready.erase(s.ready.begin(), s.ready.begin() + (long)s.ready_head);
-            s.ready_head = 0;
-        }
     }
     if (s.block_live != 0)
         die("deadlock: a __syncthreads or warp shuffle that not every live thread of the block (or warp) "
