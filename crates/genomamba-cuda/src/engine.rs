@@ -279,4 +279,18 @@ impl Engine for CudaEngine {
     ) -> genomamba_model::Result<()> {
         Ok(self.run_stream(tokens, fresh, want, out)?)
     }
+
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+
+    fn run_batch(
+        &mut self,
+        seqs: &[&[u8]],
+        want: Want,
+        outs: &mut Vec<Output>,
+    ) -> genomamba_model::Result<()> {
+        // As many windows per launch as fit the chunk beside the longest sequence.
+        Ok(CudaEngine::run_batch(self, seqs, 0, want, outs)?)
+    }
 }

@@ -170,15 +170,37 @@ fn gpu_batch_matches_single_runs() -> R {
         .collect();
     let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
     let mut eng = CudaEngine::new(&model, 0, Dtype::F32, 4096)?;
-    let mut outs = Vec::new();
-    eng.run_batch(&refs, 8, Want::ALL, &mut outs)?;
-    for (s, got) in seqs.iter().zip(&outs) {
+    let mut single = Vec::new();
+    for s in &seqs {
         let mut want = Output::default();
         eng.run(s, true, Want::ALL, &mut want)?;
-        assert_eq!(got.rows, s.len());
-        let eh = rel_err(&got.hidden, &want.hidden);
-        let ep = rel_err(&flat(&got.base_probs), &flat(&want.base_probs));
-        assert!(eh < 1e-5 && ep < 1e-5, "len {}: {eh:e} {ep:e}", s.len());
+        single.push(want);
+    }
+    // Eight per launch in input order; as the pipeline calls it (grouped by length, as many as fit); and on an
+    // engine whose chunk (100 rows) is shorter than most sequences, so groups step through them in pieces.
+    let mut small = CudaEngine::new(&model, 0, Dtype::F32, 100)?;
+    let mut runs: Vec<(&str, Vec<Output>)> = Vec::new();
+    let mut outs = Vec::new();
+    eng.run_batch(&refs, 8, Want::ALL, &mut outs)?;
+    runs.push(("batch 8", outs));
+    let mut outs = Vec::new();
+    Engine::run_batch(&mut eng, &refs, Want::ALL, &mut outs)?;
+    runs.push(("by length", outs));
+    let mut outs = Vec::new();
+    Engine::run_batch(&mut small, &refs, Want::ALL, &mut outs)?;
+    runs.push(("chunk 100", outs));
+    for (name, outs) in &runs {
+        assert_eq!(outs.len(), seqs.len());
+        for ((s, got), want) in seqs.iter().zip(outs).zip(&single) {
+            assert_eq!(got.rows, s.len());
+            let eh = rel_err(&got.hidden, &want.hidden);
+            let ep = rel_err(&flat(&got.base_probs), &flat(&want.base_probs));
+            assert!(
+                eh < 1e-5 && ep < 1e-5,
+                "{name}, len {}: {eh:e} {ep:e}",
+                s.len()
+            );
+        }
     }
     Ok(())
 }

@@ -132,6 +132,21 @@ pub trait Engine: Send {
     fn strand_symmetric(&self) -> bool {
         false
     }
+    /// Whether [`Engine::run_batch`] beats one fresh [`Engine::run`] per sequence (a GPU filling one launch
+    /// with many reads or windows); callers gather batches only then.
+    fn prefers_batches(&self) -> bool {
+        false
+    }
+    /// Runs each of `seqs` as its own fresh window, as `run(seq, true, want, ..)` would, and fills `outs[i]`
+    /// for `seqs[i]` (`outs` resized to `seqs.len()`). Leaves no state to continue from: the next `run` must
+    /// be fresh. The default runs them one by one.
+    fn run_batch(&mut self, seqs: &[&[u8]], want: Want, outs: &mut Vec<Output>) -> Result<()> {
+        outs.resize_with(seqs.len(), Output::default);
+        for (seq, out) in seqs.iter().zip(outs.iter_mut()) {
+            self.run(seq, true, want, out)?;
+        }
+        Ok(())
+    }
 }
 
 /// Token ids of A, C, G, T in the character vocabulary (DESIGN.md §3), in that order.

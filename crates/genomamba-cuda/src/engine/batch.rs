@@ -12,7 +12,8 @@ const PAD: u8 = 0;
 
 impl CudaEngine {
     /// Runs each sequence of `seqs` from a fresh state, up to `batch` of them per launch (0 = as many as
-    /// fit), and fills `outs[i]` for `seqs[i]` (resized to `seqs.len()`). Resets the streaming state of
+    /// fit), and fills `outs[i]` for `seqs[i]` (resized to `seqs.len()`). Sequences are grouped by length
+    /// ([`group_by_length`]) so little of a launch is padding. Resets the streaming state of
     /// [`genomamba_model::engine::Engine::run`]: the next `run` must be fresh.
     pub fn run_batch(
         &mut self,
@@ -29,33 +30,34 @@ impl CudaEngine {
         self.streaming = false;
         let dims = self.info.dims;
         let d = dims.d_model;
-        let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        if max_len == 0 {
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let groups = group_by_length(&lens, self.chunk, batch);
+        if groups.is_empty() {
             return Ok(());
         }
-        // Windows per launch: `batch`, else enough to fill the chunk with the longest sequence.
-        let nb = if batch > 0 {
-            batch
-        } else {
-            (self.chunk / max_len).max(1)
-        }
-        .clamp(1, 65535)
-        .min(seqs.len());
-        let t_chunk = (self.chunk / nb).max(1);
+        // Rows per launch step of a group of `g` windows.
+        let chunk = self.chunk;
+        let t_chunk = |g: usize| (chunk / g).max(1);
         self.synchronize()?; // buffers may be replaced below
-        if nb > self.states.nb {
-            self.states = States::new(&self.stream, &dims, nb)?;
+        let nb_max = groups.iter().map(Vec::len).max().unwrap_or(1);
+        if nb_max > self.states.nb {
+            self.states = States::new(&self.stream, &dims, nb_max)?;
         }
-        let scratch = scratch_for(nb * t_chunk, nb, &dims, self.sms);
+        let scratch = groups
+            .iter()
+            .map(|g| scratch_for(g.len() * t_chunk(g.len()), g.len(), &dims, self.sms))
+            .max()
+            .unwrap_or(0);
         if scratch > self.ws.scratch {
             self.ws = Workspace::new(&self.stream, &dims, self.dtype, self.chunk, scratch)?;
         }
-        let mut host_tokens = vec![PAD; nb * t_chunk];
+        let mut host_tokens = vec![PAD; chunk];
         let mut hidden = Vec::new();
         let mut probs = Vec::new();
-        for group in seqs.chunks(nb).zip(outs.chunks_mut(nb)) {
-            let (group, group_out) = group;
+        for members in &groups {
+            let group: Vec<&[u8]> = members.iter().map(|&i| seqs[i]).collect();
             let g = group.len();
+            let t_chunk = t_chunk(g);
             let len = group.iter().map(|s| s.len()).max().unwrap_or(0);
             self.states.reset(&self.stream)?;
             let mut t0 = 0;
@@ -101,7 +103,8 @@ impl CudaEngine {
                     }?;
                 }
                 self.stream.synchronize()?;
-                for (b, (s, out)) in group.iter().zip(group_out.iter_mut()).enumerate() {
+                for (b, (s, &i)) in group.iter().zip(members).enumerate() {
+                    let out = &mut outs[i];
                     let n = t.min(s.len().saturating_sub(t0));
                     if n == 0 {
                         continue;
@@ -126,5 +129,74 @@ impl CudaEngine {
             ));
         }
         Ok(())
+    }
+}
+
+/// Splits sequences of lengths `lens` into launch groups (indices into `lens`): longest first, each group
+/// padded to its first (longest) member, at most `max_windows` windows (0 = as many as fit `chunk` rows beside
+/// that member) and never more than `chunk`, and closed before padding would make up half of its rows. Empty
+/// sequences join no group.
+pub(crate) fn group_by_length(lens: &[usize], chunk: usize, max_windows: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).filter(|&i| lens[i] > 0).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let (mut longest, mut real, mut cap) = (0usize, 0usize, 0usize);
+    for i in order {
+        let len = lens[i];
+        let fits = groups
+            .last()
+            .is_some_and(|g| g.len() < cap && 2 * (real + len) > (g.len() + 1) * longest);
+        if fits {
+            real += len;
+            if let Some(g) = groups.last_mut() {
+                g.push(i);
+            }
+        } else {
+            (longest, real) = (len, len);
+            // One row per window and step at least, so never more windows than the chunk has rows.
+            cap = if max_windows > 0 {
+                max_windows
+            } else {
+                chunk / len
+            }
+            .min(chunk)
+            .clamp(1, 65535);
+            groups.push(vec![i]);
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_group_by_length() {
+        // Longest first; 100 + 60 fills 80% of 2 x 100 rows, adding 10 would leave 170 of 300 (57%), adding
+        // 5 then 175 of 400 (44%): a new group.
+        assert_eq!(
+            group_by_length(&[10, 100, 5, 60], 1000, 0),
+            vec![vec![1, 3, 0], vec![2]]
+        );
+        // At most chunk / longest windows per group, or `max_windows`.
+        assert_eq!(
+            group_by_length(&[100; 5], 250, 0),
+            vec![vec![0, 1], vec![2, 3], vec![4]]
+        );
+        assert_eq!(
+            group_by_length(&[100; 5], 1000, 3),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        assert_eq!(
+            group_by_length(&[10; 5], 3, 8),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        // A sequence longer than the chunk runs alone (in pieces); empty ones are skipped.
+        assert_eq!(
+            group_by_length(&[5000, 0, 7], 1000, 0),
+            vec![vec![0], vec![2]]
+        );
+        assert!(group_by_length(&[], 1000, 0).is_empty());
     }
 }
