@@ -403,50 +403,25 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     assert!(dir.listing().is_empty());
 }
 
-/// `--device cuda` against `--device cpu`, end to end over real data with several records, N runs and windows
-/// (reader, windower, engine, Parquet): the same rows and coordinates, probabilities within 1e-5 and pooled
-/// embeddings within 1e-4 (relative, per bin), and the metadata names the CUDA device. Needs a GPU, or the
-/// CPU emulation of CUDA (tests/gpu/emu/run.sh runs it there).
-#[test]
-#[ignore = "needs a CUDA device (or tests/gpu/emu)"]
-fn cuda_matches_cpu_end_to_end() {
-    let dir = Dir::new();
-    let run = |task: &str, device: &str, extra: &[&str]| {
-        let out = dir.path(&format!("{task}-{device}.parquet"));
-        genomamba([task])
-            .arg(data("mixed.fa"))
-            .args(["--window", "2048", "--overlap", "256", "--device", device])
-            .args(extra)
-            .args(["-q", "-o"])
-            .arg(&out)
-            .ok();
-        read(&out)
-    };
-    let (cpu, _) = run("predict", "cpu", &[]);
-    let (gpu, meta) = run("predict", "cuda", &[]);
-    assert_eq!(gpu.num_rows(), cpu.num_rows());
-    assert_eq!(names(&gpu, "chrom"), names(&cpu, "chrom"));
-    assert_eq!(i64s(&gpu, "start"), i64s(&cpu, "start"));
-    assert!(
-        meta["device"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("cuda:0 (")),
-        "{}",
-        meta["device"]
-    );
+/// Probabilities of two prediction tables agree within `tol`, and so do their keys and coordinates.
+fn assert_same_predictions(got: &RecordBatch, want: &RecordBatch, key: &str, tol: f32) {
+    assert_eq!(got.num_rows(), want.num_rows());
+    assert_eq!(names(got, key), names(want, key));
+    assert_eq!(i64s(got, "start"), i64s(want, "start"));
     for col in ["p_a", "p_c", "p_g", "p_t"] {
-        let (g, c) = (f32s(&gpu, col), f32s(&cpu, col));
-        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+        for (i, (a, b)) in f32s(got, col).iter().zip(&f32s(want, col)).enumerate() {
             match (a, b) {
-                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-5, "{col} row {i}: {a} vs {b}"),
+                (Some(a), Some(b)) => assert!((a - b).abs() < tol, "{col} row {i}: {a} vs {b}"),
                 (None, None) => {}
                 _ => panic!("{col} row {i}: {a:?} vs {b:?}"),
             }
         }
     }
-    let (cpu, _) = run("embed", "cpu", &["--pool", "100"]);
-    let (gpu, _) = run("embed", "cuda", &["--pool", "100"]);
-    assert_eq!(i64s(&gpu, "start"), i64s(&cpu, "start"));
+}
+
+/// Embedding rows of two tables agree within `tol` (relative error per row), and so do their coordinates.
+fn assert_same_embeddings(got: &RecordBatch, want: &RecordBatch, tol: f32) {
+    assert_eq!(i64s(got, "start"), i64s(want, "start"));
     let rows = |b: &RecordBatch| -> Vec<Vec<f32>> {
         let list = b
             .column_by_name("embedding")
@@ -463,12 +438,61 @@ fn cuda_matches_cpu_end_to_end() {
             })
             .collect()
     };
-    for (i, (g, c)) in rows(&gpu).iter().zip(&rows(&cpu)).enumerate() {
-        let num: f32 = g.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
-        let den: f32 = c.iter().map(|b| b * b).sum();
+    let (g, w) = (rows(got), rows(want));
+    assert_eq!(g.len(), w.len());
+    for (i, (g, w)) in g.iter().zip(&w).enumerate() {
+        let num: f32 = g.iter().zip(w).map(|(a, b)| (a - b) * (a - b)).sum();
+        let den: f32 = w.iter().map(|b| b * b).sum();
         let rel = (num / den.max(1e-30)).sqrt();
-        assert!(rel < 1e-4, "embedding row {i}: rel err {rel}");
+        assert!(rel < tol, "embedding row {i}: rel err {rel}");
     }
+}
+
+/// `--device cuda` against `--device cpu`, end to end (reader, windower, engine, Parquet): genome records
+/// with N runs in several windows, and reads of many lengths (which the CUDA engine runs in batches, both
+/// strands for `--strand both`). Same rows and coordinates, probabilities within 1e-5, pooled embeddings
+/// within 1e-4 (relative, per row); `--device auto` picks the GPU and the metadata names it. Needs a GPU, or
+/// the CPU emulation of CUDA (tests/gpu/emu/run.sh runs it there).
+#[test]
+#[ignore = "needs a CUDA device (or tests/gpu/emu)"]
+fn cuda_matches_cpu_end_to_end() {
+    let dir = Dir::new();
+    let run = |task: &str, input: &str, device: &str, extra: &[&str]| {
+        let out = dir.path(&format!("{task}-{device}-{}.parquet", extra.join("")));
+        genomamba([task])
+            .arg(data(input))
+            .args(["--device", device])
+            .args(extra)
+            .args(["-q", "--force", "-o"])
+            .arg(&out)
+            .ok();
+        read(&out)
+    };
+    let windows = ["--window", "2048", "--overlap", "256"];
+    let (cpu, _) = run("predict", "mixed.fa", "cpu", &windows);
+    let (gpu, meta) = run("predict", "mixed.fa", "auto", &windows);
+    assert!(
+        meta["device"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("cuda:0 (")),
+        "--device auto: {}",
+        meta["device"]
+    );
+    assert_same_predictions(&gpu, &cpu, "chrom", 1e-5);
+    let pool = ["--pool", "100", "--window", "2048", "--overlap", "256"];
+    let (cpu, _) = run("embed", "mixed.fa", "cpu", &pool);
+    let (gpu, _) = run("embed", "mixed.fa", "cuda", &pool);
+    assert_same_embeddings(&gpu, &cpu, 1e-4);
+
+    let reads = "reads/lambda_long.fq.gz";
+    let (cpu, _) = run("predict", reads, "cpu", &[]);
+    let (gpu, _) = run("predict", reads, "cuda", &[]);
+    assert_same_predictions(&gpu, &cpu, "read_name", 1e-5);
+    let both = ["--strand", "both"];
+    let (cpu, _) = run("embed", reads, "cpu", &both);
+    let (gpu, _) = run("embed", reads, "cuda", &both);
+    assert_eq!(gpu.num_rows(), 50);
+    assert_same_embeddings(&gpu, &cpu, 1e-4);
 }
 
 #[test]

@@ -27,8 +27,6 @@ pub enum Heads {
     Predict {
         /// Rows not yet handed on.
         builder: PredictionBatchBuilder,
-        /// Reused engine output.
-        out: Output,
     },
     /// Embeddings.
     Embed {
@@ -40,12 +38,6 @@ pub enum Heads {
         pooler: Pooler,
         /// The sequence the open bin belongs to, with its read columns.
         current: Option<(String, Option<Alignment>)>,
-        /// Reused engine output (forward strand).
-        out: Output,
-        /// Reused engine output (reverse-complement strand).
-        out_rc: Output,
-        /// Reused reverse-complement tokens.
-        rc_tokens: Vec<u8>,
         /// Reused strand-averaged rows.
         mean: Vec<f32>,
     },
@@ -57,7 +49,6 @@ impl Heads {
         Ok(match task {
             Task::Predict => Heads::Predict {
                 builder: PredictionBatchBuilder::new(kind),
-                out: Output::default(),
             },
             Task::Embed(options) => {
                 let bin = match options.pool {
@@ -76,9 +67,6 @@ impl Heads {
                     options: options.clone(),
                     pooler: Pooler::new(bin, width),
                     current: None,
-                    out: Output::default(),
-                    out_rc: Output::default(),
-                    rc_tokens: Vec::new(),
                     mean: Vec::new(),
                 }
             }
@@ -93,21 +81,41 @@ impl Heads {
         }
     }
 
-    /// Runs `engine` over `piece` and adds its rows; returns the number of rows added.
-    pub fn process(&mut self, engine: &mut dyn Engine, piece: &Piece) -> Result<u64> {
+    /// What the engine must compute for these heads.
+    pub fn want(&self) -> Want {
+        match self {
+            Heads::Predict { .. } => Want {
+                hidden: false,
+                base_probs: true,
+            },
+            Heads::Embed { .. } => Want {
+                hidden: true,
+                base_probs: false,
+            },
+        }
+    }
+
+    /// Whether each piece must also run as its reverse complement (`--strand both` on an engine whose
+    /// embedding is not strand-symmetric already).
+    pub fn needs_reverse(&self, engine: &dyn Engine) -> bool {
+        matches!(self, Heads::Embed { options, .. } if options.strand == Strand::Both)
+            && !engine.strand_symmetric()
+    }
+
+    /// Adds the rows of `piece` from the engine's outputs for it: `out` for its tokens (hidden rows
+    /// `width` wide, or probabilities, as [`Heads::want`] says) and, when [`Heads::needs_reverse`],
+    /// `out_rc` for its reverse complement. Returns the number of rows added.
+    pub fn consume(
+        &mut self,
+        piece: &Piece,
+        width: usize,
+        out: &Output,
+        out_rc: Option<&Output>,
+    ) -> Result<u64> {
         let alignment = piece.seq.alignment.as_ref();
         let read = alignment.map(read_fields);
         match self {
-            Heads::Predict { builder, out } => {
-                engine.run(
-                    &piece.tokens,
-                    piece.first,
-                    Want {
-                        hidden: false,
-                        base_probs: true,
-                    },
-                    out,
-                )?;
+            Heads::Predict { builder } => {
                 for i in piece.keep.clone() {
                     let probs = out.base_probs[i];
                     let probs = (!probs[0].is_nan()).then_some(probs);
@@ -121,26 +129,14 @@ impl Heads {
                 options,
                 pooler,
                 current,
-                out,
-                out_rc,
-                rc_tokens,
                 mean,
             } => {
-                let want = Want {
-                    hidden: true,
-                    base_probs: false,
-                };
-                engine.run(&piece.tokens, piece.first, want, out)?;
-                let width = engine.hidden_width();
-                let rows: &[f32] = if options.strand == Strand::Both && !engine.strand_symmetric() {
-                    rc_tokens.clear();
-                    rc_tokens.extend_from_slice(&piece.tokens);
-                    alphabet::reverse_complement(rc_tokens);
-                    engine.run(rc_tokens, true, want, out_rc)?;
-                    average_strands(&out.hidden, &out_rc.hidden, width, mean);
-                    mean
-                } else {
-                    &out.hidden
+                let rows: &[f32] = match out_rc {
+                    Some(rc) => {
+                        average_strands(&out.hidden, &rc.hidden, width, mean);
+                        mean
+                    }
+                    None => &out.hidden,
                 };
                 let name = &piece.seq.name;
                 if current.as_ref().is_none_or(|(n, _)| n != name) {

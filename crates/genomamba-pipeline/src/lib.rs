@@ -3,6 +3,7 @@
 //! groups, through bounded queues so memory stays flat on whole genomes.
 
 mod error;
+mod feed;
 pub mod heads;
 pub mod metadata;
 pub mod pooling;

@@ -7,10 +7,11 @@ use std::thread;
 
 use arrow_array::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, bounded};
-use genomamba_model::Engine;
+use genomamba_model::{Engine, Output};
 use genomamba_parquet::{ParquetSink, SequenceKind, SinkOptions};
-use genomamba_seq::window::{Event, WindowSpec, Windower};
+use genomamba_seq::window::{Event, Piece, SequenceSummary, WindowSpec, Windower};
 
+use crate::feed::{Fed, Feed};
 use crate::heads::Heads;
 use crate::metadata::{InputRecord, RunMetadata};
 use crate::progress::Progress;
@@ -148,6 +149,54 @@ pub fn run(
     Ok(summary)
 }
 
+/// Where computed rows go: the heads, the metadata, the progress line, the summary, the writer's queue.
+struct Rows<'a> {
+    heads: &'a mut Heads,
+    meta: &'a mut RunMetadata,
+    progress: &'a mut Progress,
+    summary: &'a mut Summary,
+    batches: &'a Sender<RecordBatch>,
+    width: usize,
+}
+
+impl Rows<'_> {
+    /// Adds a piece's rows from its engine outputs.
+    fn piece(&mut self, piece: &Piece, out: &Output, out_rc: Option<&Output>) -> Result<()> {
+        self.summary.rows += self.heads.consume(piece, self.width, out, out_rc)?;
+        let kept = piece.keep.len() as u64;
+        self.summary.bases += kept;
+        self.progress.advance(&piece.seq.name, kept);
+        self.send(false)
+    }
+
+    /// Closes a sequence of input `input`.
+    fn end(&mut self, input: usize, end: &SequenceSummary) -> Result<()> {
+        self.summary.rows += self.heads.end_sequence()?;
+        self.summary.records += 1;
+        self.meta
+            .add_sequence(input, InputRecord::from_summary(end));
+        self.send(false)
+    }
+
+    /// Hands a record batch to the writer when enough rows have built up (or all of them).
+    fn send(&mut self, all: bool) -> Result<()> {
+        if let Some(batch) = self.heads.take_batch(all)? {
+            self.batches
+                .send(batch)
+                .map_err(|_| Error::Thread("writer"))?;
+        }
+        Ok(())
+    }
+
+    /// An event handed back by [`Feed::drain`].
+    fn fed(&mut self, fed: Fed<'_>) -> Result<()> {
+        match fed {
+            Fed::Piece(piece, out, out_rc) => self.piece(&piece, out, out_rc),
+            Fed::End(input, end) => self.end(input, &end),
+        }
+    }
+}
+
 /// The engine loop: pieces in, record batches out.
 #[allow(clippy::too_many_arguments)]
 fn compute(
@@ -160,34 +209,42 @@ fn compute(
     summary: &mut Summary,
     interrupted: &AtomicBool,
 ) -> Result<()> {
-    let send = |batch: RecordBatch| batches.send(batch).map_err(|_| Error::Thread("writer"));
+    let mut feed = Feed::new(engine, heads.want(), heads.needs_reverse(engine));
+    let mut rows = Rows {
+        width: engine.hidden_width(),
+        heads,
+        meta,
+        progress,
+        summary,
+        batches,
+    };
     for message in pieces {
         if interrupted.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
         match message {
-            FromReader::Opened(input) => meta.open_input(input),
             FromReader::Failed(e) => return Err(Error::Input(e)),
-            FromReader::Event(_, Event::Piece(piece)) => {
-                summary.rows += heads.process(engine, &piece)?;
-                let kept = piece.keep.len() as u64;
-                summary.bases += kept;
-                progress.advance(&piece.seq.name, kept);
+            FromReader::Event(input, event) if feed.takes(&event) => {
+                if feed.push(input, event) {
+                    feed.drain(engine, |fed| rows.fed(fed))?;
+                }
             }
-            FromReader::Event(input, Event::SequenceEnd(end)) => {
-                summary.rows += heads.end_sequence()?;
-                summary.records += 1;
-                meta.add_sequence(input, InputRecord::from_summary(&end));
+            other => {
+                feed.drain(engine, |fed| rows.fed(fed))?;
+                match other {
+                    FromReader::Opened(input) => rows.meta.open_input(input),
+                    FromReader::Event(_, Event::Piece(piece)) => {
+                        let (out, out_rc) = feed.run_one(engine, &piece)?;
+                        rows.piece(&piece, out, out_rc)?;
+                    }
+                    FromReader::Event(input, Event::SequenceEnd(end)) => rows.end(input, &end)?,
+                    FromReader::Failed(e) => return Err(Error::Input(e)),
+                }
             }
         }
-        if let Some(batch) = heads.take_batch(false)? {
-            send(batch)?;
-        }
     }
-    if let Some(batch) = heads.take_batch(true)? {
-        send(batch)?;
-    }
-    Ok(())
+    feed.drain(engine, |fed| rows.fed(fed))?;
+    rows.send(true)
 }
 
 /// The reader thread: opens each input in turn and streams its events; stops quietly when the engine side hangs up.
