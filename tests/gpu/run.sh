@@ -8,6 +8,8 @@ OUT=${OUT:-/tmp/genomamba-gpu-out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 cd "$(dirname "$0")/../.."
+# The test binaries were built elsewhere: they find data/ and tests/golden/ here.
+export GENOMAMBA_REPO=$PWD
 C=target/gpu-carry
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 

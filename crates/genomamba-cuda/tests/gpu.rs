@@ -6,6 +6,8 @@
 
 #[path = "support/random_model.rs"]
 mod random_model;
+#[path = "support/repo.rs"]
+mod repo;
 
 use std::sync::Arc;
 
@@ -256,8 +258,8 @@ fn gpu_bad_token_is_an_error() -> R {
 #[test]
 #[ignore = "needs a CUDA device"]
 fn gpu_golden_models_match_cpu() -> R {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/mamba");
-    let fasta = std::fs::read_to_string(root.join("../../../data/derived/lambda_virus.fa"))?;
+    let root = repo::repo_root().join("tests/golden/mamba");
+    let fasta = std::fs::read_to_string(repo::repo_root().join("data/genomes/lambda_virus.fa"))?;
     let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
     for line in fasta.lines().filter(|l| !l.starts_with('>')) {
         genomamba_seq::alphabet::tokenize(line.as_bytes(), &mut tokens, &mut soft_masked)?;

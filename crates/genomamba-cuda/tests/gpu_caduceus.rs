@@ -3,7 +3,7 @@
 //! model crate checks against the Caduceus code's goldens) on lambda's first 20 kb, f32 and bf16; chunked
 //! scans equal one pass; PS raw and symmetric embeddings; without a GPU, an error, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use genomamba_cuda::{CudaCaduceusEngine, Dtype, cuda_caduceus_engine};
@@ -11,10 +11,13 @@ use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::engine::{Engine, Output, Want};
 use genomamba_seq::alphabet;
 
+#[path = "support/repo.rs"]
+mod repo;
+
 type R = Result<(), Box<dyn std::error::Error>>;
 
 fn golden_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/caduceus");
+    let root = repo::repo_root().join("tests/golden/caduceus");
     ["ps-fused", "ps-unfused", "ph-fused", "ph-unfused"]
         .iter()
         .map(|n| root.join(n))
@@ -22,7 +25,7 @@ fn golden_dirs() -> Vec<PathBuf> {
 }
 
 fn lambda(n: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genomes/lambda_virus.fa");
+    let path = repo::repo_root().join("data/genomes/lambda_virus.fa");
     let (mut tokens, mut soft_masked) = (Vec::new(), Vec::new());
     for line in std::fs::read_to_string(path)?
         .lines()
