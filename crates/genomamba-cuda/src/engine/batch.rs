@@ -13,7 +13,7 @@ const PAD: u8 = 0;
 impl CudaEngine {
     /// Runs each sequence of `seqs` from a fresh state, up to `batch` of them per launch (0 = as many as
     /// fit), and fills `outs[i]` for `seqs[i]` (resized to `seqs.len()`). Sequences are grouped by length
-    /// ([`group_by_length`]) so little of a launch is padding. Resets the streaming state of
+    /// (longest first, so little of a launch is padding). Resets the streaming state of
     /// [`genomamba_model::engine::Engine::run`]: the next `run` must be fresh.
     pub fn run_batch(
         &mut self,
