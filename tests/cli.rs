@@ -449,10 +449,10 @@ fn assert_same_embeddings(got: &RecordBatch, want: &RecordBatch, tol: f32) {
 }
 
 /// `--device cuda` against `--device cpu`, end to end (reader, windower, engine, Parquet): genome records
-/// with N runs in several windows, and reads of many lengths (which the CUDA engine runs in batches, both
-/// strands for `--strand both`). Same rows and coordinates, probabilities within 1e-5, pooled embeddings
-/// within 1e-4 (relative, per row); `--device auto` picks the GPU and the metadata names it. Needs a GPU, or
-/// the CPU emulation of CUDA (tests/gpu/emu/run.sh runs it there).
+/// with N runs in several windows, and reads of many lengths, which the CUDA engine runs in batches (of seven
+/// with `--batch 7`; both strands for `--strand both`). Same rows and coordinates, probabilities within
+/// 1e-5, pooled embeddings within 1e-4 (relative, per row); `--device auto` picks the GPU and the metadata
+/// names it. Needs a GPU, or the CPU emulation of CUDA (tests/gpu/emu/run.sh runs it there).
 #[test]
 #[ignore = "needs a CUDA device (or tests/gpu/emu)"]
 fn cuda_matches_cpu_end_to_end() {
@@ -486,7 +486,9 @@ fn cuda_matches_cpu_end_to_end() {
 
     let reads = "reads/lambda_long.fq.gz";
     let (cpu, _) = run("predict", reads, "cpu", &[]);
-    let (gpu, _) = run("predict", reads, "cuda", &[]);
+    // Seven reads per batch: eight batches, the last of one read.
+    let (gpu, meta) = run("predict", reads, "cuda", &["--batch", "7"]);
+    assert_eq!(meta["batch"], 7);
     assert_same_predictions(&gpu, &cpu, "read_name", 1e-5);
     let both = ["--strand", "both"];
     let (cpu, _) = run("embed", reads, "cpu", &both);

@@ -90,6 +90,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 65_536, value_name = "BASES")]
     pub chunk: usize,
 
+    /// Most whole-window pieces (reads, records or windows within one chunk) per engine call on a GPU, run
+    /// side by side; 0 = as many as fit 1 Mi bases (at most 16,384). CPU engines run pieces one at a time.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub batch: usize,
+
     /// Where to run the model: auto (a GPU when one is usable, else the CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: String,

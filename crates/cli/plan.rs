@@ -156,6 +156,7 @@ impl Plan {
             window: run.window.unwrap_or(WINDOW),
             overlap: run.overlap.unwrap_or(OVERLAP),
             chunk: run.chunk,
+            batch: run.batch,
             quiet: run.quiet,
             command_line: recorded_command_line(),
             row_group_bytes: 128 << 20,

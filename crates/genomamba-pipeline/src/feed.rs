@@ -36,6 +36,8 @@ pub struct Feed {
     batching: bool,
     /// Most tokens a batch may gather (from [`BATCH_TOKENS`] and [`BATCH_OUTPUT_BYTES`]).
     max_tokens: usize,
+    /// Most pieces a batch may gather.
+    max_pieces: usize,
     want: Want,
     reverse: bool,
     waiting: Vec<(usize, Event)>,
@@ -47,11 +49,17 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// A feed computing `want` (plus the reverse complement of each piece when `reverse`) on `engine`.
-    pub fn new(engine: &dyn Engine, want: Want, reverse: bool) -> Self {
+    /// A feed computing `want` (plus the reverse complement of each piece when `reverse`) on `engine`, at
+    /// most `max_pieces` pieces a batch (0 = [`BATCH_PIECES`]).
+    pub fn new(engine: &dyn Engine, want: Want, reverse: bool, max_pieces: usize) -> Self {
         Feed {
             batching: engine.prefers_batches(),
             max_tokens: batch_tokens(engine.hidden_width(), want, reverse),
+            max_pieces: if max_pieces == 0 {
+                BATCH_PIECES
+            } else {
+                max_pieces
+            },
             want,
             reverse,
             waiting: Vec::new(),
@@ -79,7 +87,7 @@ impl Feed {
             self.pieces += 1;
         }
         self.waiting.push((input, event));
-        self.tokens >= self.max_tokens || self.pieces >= BATCH_PIECES
+        self.tokens >= self.max_tokens || self.pieces >= self.max_pieces
     }
 
     /// Runs one piece on its own (continuing the engine's state unless it is a window's first piece).
@@ -263,7 +271,7 @@ mod tests {
             inner: engine(),
             batches: Vec::new(),
         };
-        let mut feed = Feed::new(&eng, want, true);
+        let mut feed = Feed::new(&eng, want, true, 0);
         let events = [
             Event::Piece(piece("r1", 30, true, true, 1)),
             end("r1"),
@@ -303,18 +311,24 @@ mod tests {
         );
     }
 
-    /// A batch is full at BATCH_PIECES pieces, or at the tokens whose outputs fill BATCH_OUTPUT_BYTES.
+    /// A batch is full at BATCH_PIECES pieces (or `--batch`), or at the tokens whose outputs fill
+    /// BATCH_OUTPUT_BYTES.
     #[test]
     fn test_batch_limits() {
         let eng = Batching {
             inner: engine(),
             batches: Vec::new(),
         };
-        let mut feed = Feed::new(&eng, Want::ALL, false);
+        let mut feed = Feed::new(&eng, Want::ALL, false, 0);
         for i in 1..BATCH_PIECES {
             assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, i))));
         }
         assert!(feed.push(0, Event::Piece(piece("r", 1, true, true, 0))));
+        // --batch 3: full at the third piece.
+        let mut feed = Feed::new(&eng, Want::ALL, false, 3);
+        assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, 1))));
+        assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, 2))));
+        assert!(feed.push(0, Event::Piece(piece("r", 1, true, true, 3))));
         // Embeddings 16 wide, both strands: 2 x (16 + 64) bytes a token, so BATCH_TOKENS binds; 4096 wide:
         // 2 x (16 + 16,384) bytes a token, 8,184 tokens in 256 MiB.
         let hidden = Want {
@@ -330,7 +344,7 @@ mod tests {
     #[test]
     fn test_no_batches_for_engines_that_run_one_at_a_time() {
         let eng = engine();
-        let feed = Feed::new(eng.as_ref(), Want::ALL, false);
+        let feed = Feed::new(eng.as_ref(), Want::ALL, false, 0);
         assert!(!feed.takes(&Event::Piece(piece("r", 10, true, true, 0))));
     }
 }

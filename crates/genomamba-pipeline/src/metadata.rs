@@ -96,6 +96,7 @@ impl RunMetadata {
             "overlap": settings.overlap,
             "overlap_sides": if bidirectional_windows { "both" } else { "left (causal burn-in)" },
             "chunk": settings.chunk,
+            "batch": settings.batch,
             "state_carry": "per layer conv + SSM state carried across chunks within a window",
             "pooling": pooling,
             "strand_policy": strand,

@@ -124,6 +124,7 @@ pub fn run(
         let writer = scope.spawn(move || write_batches(sink, batch_rx));
 
         let computed = compute(
+            settings.batch,
             &piece_rx,
             &batch_tx,
             engine,
@@ -200,6 +201,7 @@ impl Rows<'_> {
 /// The engine loop: pieces in, record batches out.
 #[allow(clippy::too_many_arguments)]
 fn compute(
+    batch: usize,
     pieces: &Receiver<FromReader>,
     batches: &Sender<RecordBatch>,
     engine: &mut dyn Engine,
@@ -209,7 +211,7 @@ fn compute(
     summary: &mut Summary,
     interrupted: &AtomicBool,
 ) -> Result<()> {
-    let mut feed = Feed::new(engine, heads.want(), heads.needs_reverse(engine));
+    let mut feed = Feed::new(engine, heads.want(), heads.needs_reverse(engine), batch);
     let mut rows = Rows {
         width: engine.hidden_width(),
         heads,

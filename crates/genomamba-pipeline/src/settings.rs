@@ -80,6 +80,8 @@ pub struct Settings {
     pub overlap: u64,
     /// Tokens per engine call (the compute chunk).
     pub chunk: usize,
+    /// Most whole-window pieces per batched engine call (engines that prefer batches); 0 = automatic.
+    pub batch: usize,
     /// No progress and no summary on stderr.
     pub quiet: bool,
     /// The command line recorded in the metadata (without options that do not change the output).
