@@ -437,7 +437,7 @@ impl Engine for CpuEngine {
         true
     }
     fn device(&self) -> String {
-        format!("cpu ({} threads)", self.threads)
+        format!("cpu ({} threads, {})", self.threads, self.simd.name())
     }
     fn run(&mut self, tokens: &[u8], fresh: bool, want: Want, out: &mut Output) -> Result<()> {
         check_tokens(tokens, self.model.info.dims.vocab_size, want)?;
@@ -503,6 +503,10 @@ mod tests {
         let mut e = CpuEngine::new(Arc::clone(m), threads, 700)?;
         e.set_tile(tile);
         e.set_simd(simd)?;
+        assert_eq!(
+            e.device(),
+            format!("cpu ({threads} threads, {})", simd.name())
+        );
         let mut out = Output::default();
         e.run(toks, true, Want::ALL, &mut out)?;
         Ok(out)

@@ -266,7 +266,7 @@ impl Engine for CaduceusEngine {
         false
     }
     fn device(&self) -> String {
-        format!("cpu ({} threads)", self.threads)
+        format!("cpu ({} threads, {})", self.threads, self.simd.name())
     }
     fn strand_symmetric(&self) -> bool {
         self.model.config.strand_symmetric(self.hidden)
