@@ -290,7 +290,7 @@ impl Engine for CudaEngine {
         want: Want,
         outs: &mut Vec<Output>,
     ) -> genomamba_model::Result<()> {
-        // As many windows per launch as fit the chunk beside the longest sequence.
+        // Launch groups sized by the chunk and each group's longest sequence (batch.rs, group_by_length).
         Ok(CudaEngine::run_batch(self, seqs, 0, want, outs)?)
     }
 }

@@ -23,6 +23,13 @@ fn batch_tokens(width: usize, want: Want, reverse: bool) -> usize {
     (BATCH_OUTPUT_BYTES / per_token).clamp(1, BATCH_TOKENS)
 }
 
+/// Makes `dst` the reverse complement of the tokens `src`, reusing its buffer.
+fn reverse_complement_into(dst: &mut Vec<u8>, src: &[u8]) {
+    dst.clear();
+    dst.extend_from_slice(src);
+    alphabet::reverse_complement(dst);
+}
+
 /// An event handed back by [`Feed::drain`].
 pub enum Fed<'a> {
     /// A piece with the engine's outputs for it and, when asked for, for its reverse complement.
@@ -98,11 +105,8 @@ impl Feed {
     ) -> Result<(&Output, Option<&Output>)> {
         engine.run(&piece.tokens, piece.first, self.want, &mut self.out[0])?;
         if self.reverse {
-            let rc = &mut self.rc_tokens[0];
-            rc.clear();
-            rc.extend_from_slice(&piece.tokens);
-            alphabet::reverse_complement(rc);
-            engine.run(rc, true, self.want, &mut self.out_rc[0])?;
+            reverse_complement_into(&mut self.rc_tokens[0], &piece.tokens);
+            engine.run(&self.rc_tokens[0], true, self.want, &mut self.out_rc[0])?;
         }
         Ok((&self.out[0], self.reverse.then(|| &self.out_rc[0])))
     }
@@ -132,9 +136,7 @@ impl Feed {
                 self.rc_tokens.resize_with(seqs.len(), Vec::new);
             }
             for (rc, s) in self.rc_tokens.iter_mut().zip(&seqs) {
-                rc.clear();
-                rc.extend_from_slice(s);
-                alphabet::reverse_complement(rc);
+                reverse_complement_into(rc, s);
             }
             let rc: Vec<&[u8]> = self.rc_tokens[..seqs.len()]
                 .iter()
@@ -168,7 +170,8 @@ mod tests {
 
     use super::*;
 
-    /// The CPU engine, claiming to prefer batches; counts the batches and runs them one by one.
+    /// The CPU engine, claiming to prefer batches; counts the batches, which it runs one by one (the trait's
+    /// default `run_batch`, which the CPU engine keeps).
     struct Batching {
         inner: Box<dyn Engine>,
         batches: Vec<usize>,
@@ -206,11 +209,7 @@ mod tests {
             outs: &mut Vec<Output>,
         ) -> genomamba_model::Result<()> {
             self.batches.push(seqs.len());
-            outs.resize_with(seqs.len(), Output::default);
-            for (s, o) in seqs.iter().zip(outs.iter_mut()) {
-                self.inner.run(s, true, want, o)?;
-            }
-            Ok(())
+            self.inner.run_batch(seqs, want, outs)
         }
     }
 
