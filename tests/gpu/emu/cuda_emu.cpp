@@ -46,9 +46,7 @@ struct Context {
     int dummy;
 } g_context;
 
-struct Stream {
-    unsigned flags;
-};
+struct Stream {};
 
 struct Event {
     std::chrono::steady_clock::time_point at;
@@ -59,10 +57,8 @@ typedef int (*LaunchFn)(const char*, const unsigned*, const unsigned*, void**);
 typedef int (*HasFn)(const char*);
 
 struct Module {
-    void* dl;
     LaunchFn launch;
     HasFn has;
-    std::string path;
 };
 
 struct Function {
@@ -74,7 +70,6 @@ struct Allocation {
     size_t bytes;      // what was asked for
     char* map;         // start of the mapping
     size_t map_bytes;  // whole mapping, guard page included
-    bool pinned_host;
 };
 
 std::mutex g_mutex;
@@ -91,7 +86,7 @@ size_t page() {
 }
 
 // Maps `bytes` so that they end 256-byte aligned right before a PROT_NONE page.
-CUresult allocate(void** out, size_t bytes, bool pinned_host) {
+CUresult allocate(void** out, size_t bytes) {
     size_t body = (bytes + 255) / 256 * 256;
     if (body == 0) body = 256;
     size_t data_pages = (body + page() - 1) / page() * page();
@@ -106,7 +101,7 @@ CUresult allocate(void** out, size_t bytes, bool pinned_host) {
     char* p = base + data_pages - body;
     if (!std::getenv("GENOMAMBA_EMU_NO_POISON")) std::memset(p, 0xff, body);
     std::lock_guard<std::mutex> g(g_mutex);
-    g_allocs[(uintptr_t)p] = Allocation{bytes, base, map_bytes, pinned_host};
+    g_allocs[(uintptr_t)p] = Allocation{bytes, base, map_bytes};
     *out = p;
     return OK;
 }
@@ -223,7 +218,8 @@ API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
 
 // ---- streams and events (all work is already done when a call returns)
 API CUresult cuStreamCreate(void** s, unsigned flags) {
-    *s = new Stream{flags};
+    (void)flags;
+    *s = new Stream{};
     return OK;
 }
 API CUresult cuStreamCreateWithPriority(void** s, unsigned flags, int) { return cuStreamCreate(s, flags); }
@@ -261,14 +257,14 @@ API CUresult cuEventDestroy_v2(void* e) {
 // ---- memory
 API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     void* v = nullptr;
-    CUresult r = allocate(&v, bytes, false);
+    CUresult r = allocate(&v, bytes);
     *p = (CUdeviceptr)(uintptr_t)v;
     return r;
 }
 API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
 API CUresult cuMemFree_v2(CUdeviceptr p) { return release((uintptr_t)p); }
 API CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return release((uintptr_t)p); }
-API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned) { return allocate(p, bytes, true); }
+API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned) { return allocate(p, bytes); }
 API CUresult cuMemFreeHost(void* p) { return release((uintptr_t)p); }
 
 API CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void*) {
@@ -327,7 +323,7 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
     auto launch = (LaunchFn)dlsym(dl, "gm_emu_launch");
     auto has = (HasFn)dlsym(dl, "gm_emu_has");
     if (!launch || !has) return INVALID_IMAGE;
-    *module = new Module{dl, launch, has, path};
+    *module = new Module{launch, has};
     return OK;
 }
 API CUresult cuModuleUnload(void* m) {

@@ -114,14 +114,20 @@ struct Fiber {
     unsigned shuffles = 0;  // shuffles done so far in this launch (picks the exchange buffer)
 };
 
+// A kernel launch: the registry's trampoline for the kernel, the kernel, and CUDA's `void** kernelParams`.
+struct Launch {
+    void (*call)(void* fn, void** params);
+    void* fn;
+    void** params;
+};
+
 // The fibers (reused across launches), the running one, the body they run, and the barrier counters of the
 // block being run. The fake driver runs one launch at a time in the whole process, so plain globals serve.
 struct Scheduler {
     std::vector<Fiber> fibers;
     void* main_sp = nullptr;
     int current = -1;
-    void (*body)(void*) = nullptr;
-    void* body_arg = nullptr;
+    const Launch* launch = nullptr;  // what every fiber of the current launch runs
     unsigned n = 0;  // threads in the block
     std::vector<unsigned> ready;
     size_t ready_head = 0;
@@ -200,7 +206,7 @@ void settle(Scheduler& s, unsigned w) {
 [[noreturn]] static void fiber_entry() {
     for (;;) {
         Scheduler& s = g_sched;
-        s.body(s.body_arg);
+        s.launch->call(s.launch->fn, s.launch->params);
         unsigned me = (unsigned)s.current;
         s.fibers[me].state = State::Done;
         --s.block_live;
@@ -271,12 +277,6 @@ void wait(bool warp) {
 }
 
 // ---- kernel registry: name -> trampoline that unpacks CUDA's `void** kernelParams` by the signature.
-struct Launch {
-    void (*call)(void* fn, void** params);
-    void* fn;
-    void** params;
-};
-
 std::map<std::string, std::pair<void (*)(void*, void**), void*>>& registry() {
     static std::map<std::string, std::pair<void (*)(void*, void**), void*>> r;
     return r;
@@ -298,11 +298,6 @@ struct Register {
         registry()[name] = {&trampoline<A...>, reinterpret_cast<void*>(f)};
     }
 };
-
-void run_body(void* arg) {
-    Launch* l = static_cast<Launch*>(arg);
-    l->call(l->fn, l->params);
-}
 
 }  // namespace
 }  // namespace gm_emu
@@ -334,8 +329,7 @@ extern "C" __attribute__((visibility("default"))) int gm_emu_launch(const char* 
     if (n == 0 || n > 1024) gm_emu::die("block of " + std::to_string(n) + " threads");
     gm_emu::grow(s, n);
     gm_emu::Launch l{it->second.first, it->second.second, params};
-    s.body = &gm_emu::run_body;
-    s.body_arg = &l;
+    s.launch = &l;
     gridDim = {grid[0], grid[1], grid[2]};
     blockDim = {block[0], block[1], block[2]};
     bool rev = gm_emu::reversed();
