@@ -1,21 +1,35 @@
-// Mean pooling over bins of consecutive rows on the GPU, so only pooled rows cross PCIe. Needs prelude.cuh.
+// Sums of hidden rows over row ranges, for mean pooling on the GPU: only the sums cross PCIe. Needs prelude.cuh.
 //
-// hidden: (nb*T, d) f32; bins are [k*bin, min((k+1)*bin, T)) within each window, nbins = ceil(T/bin); the
-// last bin may be shorter and is averaged over its own length. out: (nb*nbins, d) f32.
-// Launch: 1-D grid-stride over nb*nbins*d (column fastest, so reads and writes coalesce).
-extern "C" __global__ void pool_mean(const float* __restrict__ hidden, float* __restrict__ out, int nb, int T,
-                                     int d, int bin) {
-    int nbins = (T + bin - 1) / bin;
-    GRID_STRIDE(i, (i64)nb * nbins * d) {
-        i64 q = i / d;
-        int c = (int)(i - q * d);
-        i64 b = q / nbins;
-        int k = (int)(q - b * nbins);
-        int t0 = k * bin;
-        int t1 = min(T, t0 + bin);
-        const float* src = hidden + (b * T + t0) * d + c;
-        float s = 0.0f;
-        for (int t = t0; t < t1; ++t, src += d) s += *src;
-        out[i] = s / (float)(t1 - t0);
+// Two passes, no atomics, so every sum is the same from run to run: the host cuts each range into tiles of at
+// most a few dozen rows, `sum_tiles` sums each tile, `sum_tile_runs` sums each range's run of tiles. f64
+// accumulation, so a range as long as a million-row chunk sums as exactly as the host's f64 pooling.
+
+// hidden: (rows, d) f32. tiles: (ntiles, 2) int, [row0, row1) of hidden. partial: (ntiles, d) f64, each the
+// sum of its tile's rows in row order.
+// Launch: 1-D grid-stride over ntiles*d (column fastest, so reads and writes coalesce).
+extern "C" __global__ void sum_tiles(const float* __restrict__ hidden, const int* __restrict__ tiles,
+                                     double* __restrict__ partial, int ntiles, int d) {
+    GRID_STRIDE(i, (i64)ntiles * d) {
+        i64 k = i / d;
+        int c = (int)(i - k * d);
+        int r0 = tiles[2 * k], r1 = tiles[2 * k + 1];
+        const float* src = hidden + (i64)r0 * d + c;
+        double s = 0.0;
+        for (int r = r0; r < r1; ++r, src += d) s += (double)*src;
+        partial[i] = s;
+    }
+}
+
+// partial: (ntiles, d) f64 from sum_tiles. first: (nruns + 1,) int, run j owns tiles [first[j], first[j+1]).
+// out: (nruns, d) f64, each the sum of its run's tiles in order (0 for an empty run).
+// Launch: 1-D grid-stride over nruns*d.
+extern "C" __global__ void sum_tile_runs(const double* __restrict__ partial, const int* __restrict__ first,
+                                         double* __restrict__ out, int nruns, int d) {
+    GRID_STRIDE(i, (i64)nruns * d) {
+        i64 j = i / d;
+        int c = (int)(i - j * d);
+        double s = 0.0;
+        for (int k = first[j]; k < first[j + 1]; ++k) s += partial[(i64)k * d + c];
+        out[i] = s;
     }
 }

@@ -151,6 +151,11 @@ impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy> Pin
         Ok(Pinned { host, done })
     }
 
+    /// Elements it holds.
+    pub fn len(&self) -> usize {
+        self.host.len()
+    }
+
     /// Waits for the last copy and returns the host view.
     pub fn host(&mut self) -> Result<&mut [T]> {
         self.done.synchronize()?;

@@ -12,11 +12,13 @@ mod launch;
 mod mixer;
 mod scan;
 mod stream;
+mod sums;
 mod workspace;
 
 pub use bench::{ScanBench, copy_bandwidth};
 pub use caduceus::CudaCaduceusEngine;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
@@ -51,6 +53,8 @@ pub struct CudaEngine {
     stages: [Stage; 2],
     ready: [CudaEvent; 2],
     copied: [CudaEvent; 2],
+    /// Buffers of the pooling sums.
+    sums: sums::SumBufs,
     /// Whether slot 0's carried state belongs to the stream of `run` calls (a batch call clobbers it).
     streaming: bool,
     blas: CudaBlas,
@@ -180,6 +184,7 @@ impl CudaEngine {
             stages,
             ready,
             copied,
+            sums: sums::SumBufs::default(),
             streaming: true,
             blas,
             copy,
@@ -292,5 +297,28 @@ impl Engine for CudaEngine {
     ) -> genomamba_model::Result<()> {
         // Launch groups sized by the chunk and each group's longest sequence (batch.rs, group_by_length).
         Ok(CudaEngine::run_batch(self, seqs, 0, want, outs)?)
+    }
+
+    fn sums_on_device(&self) -> bool {
+        true
+    }
+
+    fn run_sums(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        segments: &[Range<usize>],
+        sums: &mut Vec<f64>,
+    ) -> genomamba_model::Result<()> {
+        Ok(CudaEngine::run_sums(self, tokens, fresh, segments, sums)?)
+    }
+
+    fn run_batch_sums(
+        &mut self,
+        seqs: &[&[u8]],
+        segments: &[&[Range<usize>]],
+        sums: &mut Vec<Vec<f64>>,
+    ) -> genomamba_model::Result<()> {
+        Ok(CudaEngine::run_batch_sums(self, seqs, 0, segments, sums)?)
     }
 }

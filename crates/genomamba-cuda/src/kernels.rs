@@ -44,7 +44,7 @@ pub enum KernelId {
     Scan,
     /// `head.cu`: `base_head`.
     Head,
-    /// `pool.cu`: `pool_mean`.
+    /// `pool.cu`: `sum_tiles`, `sum_tile_runs`.
     Pool,
     /// `bidir.cu`: `flip_f32`, `combine_rows`, `add_f32`, `rcps_hidden`, `mlm_head` (Caduceus).
     Bidir,
@@ -99,7 +99,7 @@ impl KernelId {
             KernelId::Conv => &["conv_silu", "conv_state_update"],
             KernelId::Scan => &["scan_local", "scan_carry", "scan_output"],
             KernelId::Head => &["base_head"],
-            KernelId::Pool => &["pool_mean"],
+            KernelId::Pool => &["sum_tiles", "sum_tile_runs"],
             KernelId::Bidir => &[
                 "flip_f32",
                 "combine_rows",

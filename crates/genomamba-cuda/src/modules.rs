@@ -71,7 +71,9 @@ pub struct Kernels {
     /// head.cu
     pub base_head: CudaFunction,
     /// pool.cu
-    pub pool_mean: CudaFunction,
+    pub sum_tiles: CudaFunction,
+    /// pool.cu
+    pub sum_tile_runs: CudaFunction,
     /// bidir.cu
     pub flip_f32: CudaFunction,
     /// bidir.cu
@@ -116,7 +118,8 @@ impl Kernels {
             scan_carry: f(KernelId::Scan, "scan_carry")?,
             scan_output: f(KernelId::Scan, "scan_output")?,
             base_head: f(KernelId::Head, "base_head")?,
-            pool_mean: f(KernelId::Pool, "pool_mean")?,
+            sum_tiles: f(KernelId::Pool, "sum_tiles")?,
+            sum_tile_runs: f(KernelId::Pool, "sum_tile_runs")?,
             flip_f32: f(KernelId::Bidir, "flip_f32")?,
             combine_rows: f(KernelId::Bidir, "combine_rows")?,
             add_f32: f(KernelId::Bidir, "add_f32")?,

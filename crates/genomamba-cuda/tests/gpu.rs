@@ -242,6 +242,77 @@ fn gpu_pooled_matches_host_mean() -> R {
     Ok(())
 }
 
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Pooling sums on the GPU over segments that cross chunk boundaries, overlap, are one row or empty: streamed
+/// over several chunks, continuing the carried state, and in batches of fresh windows, each within 1e-5 of
+/// the CPU engine's (the host's f64 sums of its hidden rows).
+#[test]
+#[ignore = "needs a CUDA device"]
+#[allow(clippy::single_range_in_vec_init)]
+fn gpu_sums_match_cpu_sums() -> R {
+    let model = random_model(64, 2, 17);
+    let tokens = random_tokens(1000, 9);
+    let segments = [
+        0..1000,
+        0..1,
+        250..350,
+        299..301,
+        500..500,
+        990..1000,
+        37..900,
+    ];
+    let mut cpu = cpu_engine(Arc::new(model.clone()), 0, 4096)?;
+    let mut gpu = CudaEngine::new(&model, 0, Dtype::F32, 300)?;
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    cpu.run_sums(&tokens, true, &segments, &mut want)?;
+    gpu.run_sums(&tokens, true, &segments, &mut got)?;
+    let e = rel_err(&f32s(&got), &f32s(&want));
+    assert!(e < 1e-5, "one window in four chunks: {e:e}");
+
+    // A window in two calls: the second continues the first's state.
+    let later = [0..400, 100..250, 399..400];
+    for (part, fresh, segs) in [
+        (&tokens[..600], true, &segments[1..4]),
+        (&tokens[600..], false, &later[..]),
+    ] {
+        cpu.run_sums(part, fresh, segs, &mut want)?;
+        gpu.run_sums(part, fresh, segs, &mut got)?;
+        let e = rel_err(&f32s(&got), &f32s(&want));
+        assert!(e < 1e-5, "continued (fresh {fresh}): {e:e}");
+    }
+
+    let seqs: Vec<Vec<u8>> = [1000, 37, 310, 0, 299]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| random_tokens(n, 20 + i as u64))
+        .collect();
+    let segs: Vec<Vec<std::ops::Range<usize>>> = vec![
+        segments.to_vec(),
+        vec![0..37, 5..6],
+        vec![0..100, 100..200, 200..300, 300..310],
+        vec![],
+        vec![298..299, 0..299],
+    ];
+    let seq_refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+    let seg_refs: Vec<&[std::ops::Range<usize>]> = segs.iter().map(Vec::as_slice).collect();
+    let mut batch = Vec::new();
+    gpu.run_batch_sums(&seq_refs, 2, &seg_refs, &mut batch)?;
+    assert_eq!(batch.len(), seqs.len());
+    for ((seq, seg), got) in seqs.iter().zip(&segs).zip(&batch) {
+        cpu.run_sums(seq, true, seg, &mut want)?;
+        let e = rel_err(&f32s(got), &f32s(&want));
+        assert!(e < 1e-5, "batched, length {}: {e:e}", seq.len());
+    }
+    assert!(
+        gpu.run_sums(&tokens, true, &[990..1001], &mut got).is_err(),
+        "a segment past the tokens"
+    );
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 fn gpu_bad_token_is_an_error() -> R {

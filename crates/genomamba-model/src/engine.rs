@@ -3,7 +3,9 @@
 //! Callers hold a `Box<dyn Engine>` and call [`Engine::run`] once per window piece; the engine keeps the
 //! per-layer state between calls, so a causal model can stream a whole chromosome in pieces.
 
-use crate::Result;
+use std::ops::Range;
+
+use crate::{Error, Result};
 
 /// What a [`Engine::run`] call should compute. Asking for less saves work (no LM head, no hidden copy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,7 +149,160 @@ pub trait Engine: Send {
         }
         Ok(())
     }
+    /// Whether [`Engine::run_sums`] sums where the hidden states are (on a GPU, so only the sums cross to the
+    /// host); callers pooling embeddings ask for sums rather than hidden rows only then.
+    fn sums_on_device(&self) -> bool {
+        false
+    }
+    /// Runs `tokens` as [`Engine::run`] would and sets `sums` to the sums of the final hidden rows over each of
+    /// `segments` (row ranges of this call, within `0..tokens.len()`, in any order): `(segments.len(),
+    /// hidden_width)` f64 row-major, each a sum in row order. The default runs [`Engine::run`] and sums on the
+    /// host.
+    fn run_sums(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        segments: &[Range<usize>],
+        sums: &mut Vec<f64>,
+    ) -> Result<()> {
+        check_segments(segments, tokens.len())?;
+        let mut out = Output::default();
+        self.run(tokens, fresh, HIDDEN, &mut out)?;
+        sum_segments(&out.hidden, self.hidden_width(), segments, sums);
+        Ok(())
+    }
+    /// [`Engine::run_sums`] for many fresh windows, as [`Engine::run_batch`] runs them: `sums[i]` for `seqs[i]`
+    /// over `segments[i]` (`sums` resized to `seqs.len()`). The default runs [`Engine::run_batch`] and sums
+    /// on the host.
+    fn run_batch_sums(
+        &mut self,
+        seqs: &[&[u8]],
+        segments: &[&[Range<usize>]],
+        sums: &mut Vec<Vec<f64>>,
+    ) -> Result<()> {
+        if segments.len() != seqs.len() {
+            return Err(Error::Usage(format!(
+                "{} segment lists for {} sequences",
+                segments.len(),
+                seqs.len()
+            )));
+        }
+        for (segs, seq) in segments.iter().zip(seqs) {
+            check_segments(segs, seq.len())?;
+        }
+        let mut outs = Vec::new();
+        self.run_batch(seqs, HIDDEN, &mut outs)?;
+        sums.resize_with(seqs.len(), Vec::new);
+        for ((out, segs), s) in outs.iter().zip(segments).zip(sums.iter_mut()) {
+            sum_segments(&out.hidden, self.hidden_width(), segs, s);
+        }
+        Ok(())
+    }
+}
+
+/// Hidden rows only.
+const HIDDEN: Want = Want {
+    hidden: true,
+    base_probs: false,
+};
+
+/// Errors unless every segment lies within `0..rows`.
+pub fn check_segments(segments: &[Range<usize>], rows: usize) -> Result<()> {
+    match segments.iter().find(|s| s.start > s.end || s.end > rows) {
+        Some(s) => Err(Error::Usage(format!(
+            "segment {}..{} outside the {rows} rows of the call",
+            s.start, s.end
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Sets `sums` to the sums over each of `segments` of the rows of `hidden` (`(rows, width)` f32): `(segments.len(),
+/// width)` f64, each summed in row order. Segments must lie within the rows ([`check_segments`]).
+pub fn sum_segments(hidden: &[f32], width: usize, segments: &[Range<usize>], sums: &mut Vec<f64>) {
+    sums.clear();
+    sums.resize(segments.len() * width, 0.0);
+    if width == 0 {
+        return;
+    }
+    for (seg, sum) in segments.iter().zip(sums.chunks_exact_mut(width)) {
+        for row in hidden[seg.start * width..seg.end * width].chunks_exact(width) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += f64::from(v);
+            }
+        }
+    }
 }
 
 /// Token ids of A, C, G, T in the character vocabulary (DESIGN.md §3), in that order.
 pub const BASE_TOKENS: [usize; 4] = [7, 8, 9, 10];
+
+#[cfg(test)]
+// Segment lists of one range are slices, not ranges collected.
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Model, cpu_engine};
+
+    fn engine() -> Box<dyn Engine> {
+        let dims = Dims {
+            d_model: 8,
+            n_layer: 2,
+            d_inner: 16,
+            d_state: 4,
+            d_conv: 4,
+            dt_rank: 1,
+            vocab_size: 16,
+        };
+        cpu_engine(Arc::new(Model::random(dims, 5)), 1, 16).expect("engine")
+    }
+
+    fn tokens(len: usize, seed: usize) -> Vec<u8> {
+        (0..len).map(|i| 7 + ((i * 5 + seed) % 4) as u8).collect()
+    }
+
+    /// Each segment's sum is the f64 sum of its hidden rows from `run`; an empty segment sums to zero.
+    #[test]
+    fn test_run_sums_sum_the_hidden_rows_of_each_segment() {
+        let mut eng = engine();
+        let toks = tokens(50, 1);
+        let mut out = Output::default();
+        eng.run(&toks, true, HIDDEN, &mut out).expect("run");
+        let segments = [3..10, 10..11, 40..50, 7..7, 0..50];
+        let mut sums = Vec::new();
+        eng.run_sums(&toks, true, &segments, &mut sums)
+            .expect("sums");
+        let w = eng.hidden_width();
+        assert_eq!(sums.len(), segments.len() * w);
+        for (seg, got) in segments.iter().zip(sums.chunks_exact(w)) {
+            for (c, &g) in got.iter().enumerate() {
+                let want: f64 = seg.clone().map(|r| f64::from(out.hidden[r * w + c])).sum();
+                assert_eq!(g, want, "{seg:?} column {c}");
+            }
+        }
+        assert!(sums[3 * w..4 * w].iter().all(|&v| v == 0.0));
+        assert!(
+            eng.run_sums(&toks, true, &[45..51], &mut sums).is_err(),
+            "a segment past the rows is an error"
+        );
+    }
+
+    /// The batched form gives each sequence what a fresh `run_sums` gives it.
+    #[test]
+    fn test_run_batch_sums_match_one_by_one() {
+        let mut eng = engine();
+        let seqs = [tokens(30, 2), tokens(7, 3)];
+        let segs: [&[Range<usize>]; 2] = [&[0..30, 5..9], &[2..7]];
+        let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+        let mut sums = Vec::new();
+        eng.run_batch_sums(&refs, &segs, &mut sums).expect("batch");
+        for ((seq, seg), got) in seqs.iter().zip(segs).zip(&sums) {
+            let mut want = Vec::new();
+            eng.run_sums(seq, true, seg, &mut want).expect("one");
+            assert_eq!(got, &want);
+        }
+        assert!(eng.run_batch_sums(&refs, &segs[..1], &mut sums).is_err());
+    }
+}

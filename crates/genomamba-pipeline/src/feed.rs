@@ -1,24 +1,64 @@
 //! Feeds pieces to the engine: one call per piece, or, for an engine that runs many sequences per launch (a
-//! GPU), whole-window pieces (reads, short records, windows that fit one chunk) gathered into one
-//! [`Engine::run_batch`] call. Events keep their reader order either way.
+//! GPU), whole-window pieces (reads, short records, windows that fit one chunk) gathered into one batched
+//! call. Events keep their reader order either way. Embeddings come back as sums of hidden rows over each
+//! piece's share of each bin ([`Engine::run_sums`]): an engine on a GPU sums there, so only the sums cross
+//! to the host.
+
+use std::ops::Range;
 
 use genomamba_model::{Engine, Output, Want};
 use genomamba_seq::alphabet;
 use genomamba_seq::window::{Event, Piece, SequenceSummary};
 
 use crate::Result;
+use crate::pooling::bin_segments;
 
 /// Tokens gathered before a batch runs.
 const BATCH_TOKENS: usize = 1 << 20;
-/// Bytes of engine output a batch may hold (hidden rows of embeddings are `4 x width` bytes a token).
+/// Bytes of engine output a batch may hold on the host (hidden rows are `4 x width` bytes a token unless the
+/// engine sums them on its device).
 const BATCH_OUTPUT_BYTES: usize = 256 << 20;
 /// Pieces gathered before a batch runs.
 const BATCH_PIECES: usize = 16_384;
 
-/// Most tokens a batch gathers: [`BATCH_TOKENS`], fewer when their outputs (hidden rows `width` f32 wide
-/// when wanted, 4 probabilities, both strands when `reverse`) would pass [`BATCH_OUTPUT_BYTES`].
-fn batch_tokens(width: usize, want: Want, reverse: bool) -> usize {
-    let per_token = 16 + if want.hidden { 4 * width } else { 0 };
+/// Base probabilities only.
+const PROBS: Want = Want {
+    hidden: false,
+    base_probs: true,
+};
+
+/// What the engine computes for each piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compute {
+    /// Base probabilities.
+    Probs,
+    /// Sums of hidden rows over each piece's kept rows, cut where bins of `bin` bases start
+    /// ([`bin_segments`]).
+    Sums {
+        /// Bin length in bases (`u64::MAX`: never cut).
+        bin: u64,
+    },
+}
+
+/// The engine's results for one piece.
+pub enum Computed<'a> {
+    /// Per row, P(A), P(C), P(G), P(T) (`[NaN; 4]` where the row has no context).
+    Probs(&'a [[f32; 4]]),
+    /// Hidden sums, `(segments.len(), width)` f64, over the piece's row ranges `segments`; the mean of both
+    /// strands' sums (the reverse complement's rows mirrored) when the feed runs the reverse complement.
+    Sums {
+        /// Row ranges of the piece, in order.
+        segments: &'a [Range<usize>],
+        /// Their sums.
+        sums: &'a [f64],
+    },
+}
+
+/// Most tokens a batch gathers: [`BATCH_TOKENS`], fewer when their outputs on the host (4 probabilities,
+/// or hidden rows `width` f32 wide when `hidden_on_host`, both strands when `reverse`) would pass
+/// [`BATCH_OUTPUT_BYTES`].
+fn batch_tokens(width: usize, hidden_on_host: bool, reverse: bool) -> usize {
+    let per_token = 16 + if hidden_on_host { 4 * width } else { 0 };
     let per_token = per_token * if reverse { 2 } else { 1 };
     (BATCH_OUTPUT_BYTES / per_token).clamp(1, BATCH_TOKENS)
 }
@@ -30,51 +70,73 @@ fn reverse_complement_into(dst: &mut Vec<u8>, src: &[u8]) {
     alphabet::reverse_complement(dst);
 }
 
+/// Sets `dst` to `segments` of a piece of `len` rows mirrored onto its reverse complement: rows `a..b` are
+/// rows `len - b..len - a` there.
+fn mirror_into(dst: &mut Vec<Range<usize>>, segments: &[Range<usize>], len: usize) {
+    dst.clear();
+    dst.extend(segments.iter().map(|s| len - s.end..len - s.start));
+}
+
+/// Averages the forward sums with the reverse complement's (same segments, mirrored) in place.
+fn average_strands(sums: &mut [f64], rc: &[f64]) {
+    for (s, r) in sums.iter_mut().zip(rc) {
+        *s = 0.5 * (*s + r);
+    }
+}
+
 /// An event handed back by [`Feed::drain`].
 pub enum Fed<'a> {
-    /// A piece with the engine's outputs for it and, when asked for, for its reverse complement.
-    Piece(Piece, &'a Output, Option<&'a Output>),
+    /// A piece with the engine's results for it.
+    Piece(Piece, Computed<'a>),
     /// The end of a sequence of input `usize`.
     End(usize, SequenceSummary),
 }
 
 /// The engine's output buffers and the events waiting for a batch.
 pub struct Feed {
+    compute: Compute,
     batching: bool,
     /// Most tokens a batch may gather (from [`BATCH_TOKENS`] and [`BATCH_OUTPUT_BYTES`]).
     max_tokens: usize,
     /// Most pieces a batch may gather.
     max_pieces: usize,
-    want: Want,
     reverse: bool,
     waiting: Vec<(usize, Event)>,
     tokens: usize,
     pieces: usize,
+    /// Per piece of a call: probabilities, or segments and sums (forward, then reverse complement).
     out: Vec<Output>,
-    out_rc: Vec<Output>,
+    segments: Vec<Vec<Range<usize>>>,
+    sums: Vec<Vec<f64>>,
+    rc_segments: Vec<Vec<Range<usize>>>,
+    rc_sums: Vec<Vec<f64>>,
     rc_tokens: Vec<Vec<u8>>,
 }
 
 impl Feed {
-    /// A feed computing `want` (plus the reverse complement of each piece when `reverse`) on `engine`, at
-    /// most `max_pieces` pieces a batch (0 = [`BATCH_PIECES`]).
-    pub fn new(engine: &dyn Engine, want: Want, reverse: bool, max_pieces: usize) -> Self {
+    /// A feed computing `compute` (on the reverse complement of each piece too when `reverse`, which only
+    /// sums support) on `engine`, at most `max_pieces` pieces a batch (0 = [`BATCH_PIECES`]).
+    pub fn new(engine: &dyn Engine, compute: Compute, reverse: bool, max_pieces: usize) -> Self {
+        let hidden_on_host = matches!(compute, Compute::Sums { .. }) && !engine.sums_on_device();
         Feed {
+            compute,
             batching: engine.prefers_batches(),
-            max_tokens: batch_tokens(engine.hidden_width(), want, reverse),
+            max_tokens: batch_tokens(engine.hidden_width(), hidden_on_host, reverse),
             max_pieces: if max_pieces == 0 {
                 BATCH_PIECES
             } else {
                 max_pieces
             },
-            want,
-            reverse,
+            reverse: reverse && matches!(compute, Compute::Sums { .. }),
             waiting: Vec::new(),
             tokens: 0,
             pieces: 0,
-            out: vec![Output::default()],
-            out_rc: vec![Output::default()],
-            rc_tokens: vec![Vec::new()],
+            out: Vec::new(),
+            segments: Vec::new(),
+            sums: Vec::new(),
+            rc_segments: Vec::new(),
+            rc_sums: Vec::new(),
+            rc_tokens: Vec::new(),
         }
     }
 
@@ -97,22 +159,69 @@ impl Feed {
         self.tokens >= self.max_tokens || self.pieces >= self.max_pieces
     }
 
-    /// Runs one piece on its own (continuing the engine's state unless it is a window's first piece).
-    pub fn run_one(
-        &mut self,
-        engine: &mut dyn Engine,
-        piece: &Piece,
-    ) -> Result<(&Output, Option<&Output>)> {
-        engine.run(&piece.tokens, piece.first, self.want, &mut self.out[0])?;
-        if self.reverse {
-            reverse_complement_into(&mut self.rc_tokens[0], &piece.tokens);
-            engine.run(&self.rc_tokens[0], true, self.want, &mut self.out_rc[0])?;
+    /// Makes room for `n` pieces' results and sets the segments (and reverse tokens and segments) of
+    /// `pieces`.
+    fn prepare<'p>(&mut self, pieces: impl Iterator<Item = &'p Piece>, n: usize) {
+        for v in [&mut self.segments, &mut self.rc_segments] {
+            if v.len() < n {
+                v.resize_with(n, Vec::new);
+            }
         }
-        Ok((&self.out[0], self.reverse.then(|| &self.out_rc[0])))
+        if self.rc_tokens.len() < n {
+            self.rc_tokens.resize_with(n, Vec::new);
+        }
+        let Compute::Sums { bin } = self.compute else {
+            return;
+        };
+        for (k, p) in pieces.enumerate() {
+            bin_segments(p.start, p.keep.clone(), bin, &mut self.segments[k]);
+            if self.reverse {
+                reverse_complement_into(&mut self.rc_tokens[k], &p.tokens);
+                mirror_into(&mut self.rc_segments[k], &self.segments[k], p.tokens.len());
+            }
+        }
+    }
+
+    /// The results for piece `k` of the last call.
+    fn computed(&self, k: usize) -> Computed<'_> {
+        match self.compute {
+            Compute::Probs => Computed::Probs(&self.out[k].base_probs),
+            Compute::Sums { .. } => Computed::Sums {
+                segments: &self.segments[k],
+                sums: &self.sums[k],
+            },
+        }
+    }
+
+    /// Runs one piece on its own (continuing the engine's state unless it is a window's first piece).
+    pub fn run_one(&mut self, engine: &mut dyn Engine, piece: &Piece) -> Result<Computed<'_>> {
+        self.prepare(std::iter::once(piece), 1);
+        match self.compute {
+            Compute::Probs => {
+                self.out.resize_with(1, Output::default);
+                engine.run(&piece.tokens, piece.first, PROBS, &mut self.out[0])?;
+            }
+            Compute::Sums { .. } => {
+                self.sums.resize_with(1, Vec::new);
+                engine.run_sums(
+                    &piece.tokens,
+                    piece.first,
+                    &self.segments[0],
+                    &mut self.sums[0],
+                )?;
+                if self.reverse {
+                    self.rc_sums.resize_with(1, Vec::new);
+                    let (rc, segs) = (&self.rc_tokens[0], &self.rc_segments[0]);
+                    engine.run_sums(rc, true, segs, &mut self.rc_sums[0])?;
+                    average_strands(&mut self.sums[0], &self.rc_sums[0]);
+                }
+            }
+        }
+        Ok(self.computed(0))
     }
 
     /// Runs the waiting pieces as one batch (two with the reverse complements) and hands every waiting event
-    /// to `each`, in order, a piece with its outputs.
+    /// to `each`, in order, a piece with its results.
     pub fn drain(
         &mut self,
         engine: &mut dyn Engine,
@@ -123,33 +232,38 @@ impl Feed {
         }
         let waiting = std::mem::take(&mut self.waiting);
         (self.tokens, self.pieces) = (0, 0);
-        let seqs: Vec<&[u8]> = waiting
+        let pieces: Vec<&Piece> = waiting
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Piece(p) => Some(p.tokens.as_slice()),
+                Event::Piece(p) => Some(p),
                 Event::SequenceEnd(_) => None,
             })
             .collect();
-        engine.run_batch(&seqs, self.want, &mut self.out)?;
-        if self.reverse {
-            if self.rc_tokens.len() < seqs.len() {
-                self.rc_tokens.resize_with(seqs.len(), Vec::new);
+        let n = pieces.len();
+        self.prepare(pieces.iter().copied(), n);
+        let seqs: Vec<&[u8]> = pieces.iter().map(|p| p.tokens.as_slice()).collect();
+        match self.compute {
+            Compute::Probs => engine.run_batch(&seqs, PROBS, &mut self.out)?,
+            Compute::Sums { .. } => {
+                let segs: Vec<&[Range<usize>]> =
+                    self.segments[..n].iter().map(Vec::as_slice).collect();
+                engine.run_batch_sums(&seqs, &segs, &mut self.sums)?;
+                if self.reverse {
+                    let rc: Vec<&[u8]> = self.rc_tokens[..n].iter().map(Vec::as_slice).collect();
+                    let segs: Vec<&[Range<usize>]> =
+                        self.rc_segments[..n].iter().map(Vec::as_slice).collect();
+                    engine.run_batch_sums(&rc, &segs, &mut self.rc_sums)?;
+                    for (s, r) in self.sums.iter_mut().zip(&self.rc_sums) {
+                        average_strands(s, r);
+                    }
+                }
             }
-            for (rc, s) in self.rc_tokens.iter_mut().zip(&seqs) {
-                reverse_complement_into(rc, s);
-            }
-            let rc: Vec<&[u8]> = self.rc_tokens[..seqs.len()]
-                .iter()
-                .map(Vec::as_slice)
-                .collect();
-            engine.run_batch(&rc, self.want, &mut self.out_rc)?;
         }
         let mut k = 0;
         for (input, event) in waiting {
             match event {
                 Event::Piece(piece) => {
-                    let rc = self.reverse.then(|| &self.out_rc[k]);
-                    each(Fed::Piece(piece, &self.out[k], rc))?;
+                    each(Fed::Piece(piece, self.computed(k)))?;
                     k += 1;
                 }
                 Event::SequenceEnd(end) => each(Fed::End(input, end))?,
@@ -258,19 +372,32 @@ mod tests {
         })
     }
 
+    /// The hidden sums over `segments` of `tokens` run fresh, averaged with those of the reverse complement
+    /// over the mirrored rows: what the feed should hand back for a whole-window piece.
+    fn both_strand_sums(tokens: &[u8], segments: &[Range<usize>]) -> Vec<f64> {
+        let mut eng = engine();
+        let (mut fwd, mut rc) = (Vec::new(), Vec::new());
+        eng.run_sums(tokens, true, segments, &mut fwd)
+            .expect("forward");
+        let mut rc_tokens = Vec::new();
+        reverse_complement_into(&mut rc_tokens, tokens);
+        let mut mirrored = Vec::new();
+        mirror_into(&mut mirrored, segments, tokens.len());
+        eng.run_sums(&rc_tokens, true, &mirrored, &mut rc)
+            .expect("reverse");
+        fwd.iter().zip(&rc).map(|(a, b)| 0.5 * (a + b)).collect()
+    }
+
     /// Whole-window pieces wait and run as one batch, both strands; a piece that continues a window runs on
-    /// its own after the batch; every event comes back in reader order with the outputs a fresh run gives.
+    /// its own after the batch; every event comes back in reader order with the sums a fresh run gives, cut
+    /// at the bins.
     #[test]
     fn test_batches_whole_windows_in_order() {
-        let want = Want {
-            hidden: true,
-            base_probs: false,
-        };
         let mut eng = Batching {
             inner: engine(),
             batches: Vec::new(),
         };
-        let mut feed = Feed::new(&eng, want, true, 0);
+        let mut feed = Feed::new(&eng, Compute::Sums { bin: 8 }, true, 0);
         let events = [
             Event::Piece(piece("r1", 30, true, true, 1)),
             end("r1"),
@@ -289,14 +416,19 @@ mod tests {
         let mut seen = Vec::new();
         feed.drain(&mut eng, |fed| {
             match fed {
-                Fed::Piece(p, out, rc) => {
-                    let mut want_out = Output::default();
-                    engine().run(&p.tokens, true, want, &mut want_out)?;
-                    assert_eq!(out.hidden, want_out.hidden, "{}", p.seq.name);
-                    let rc = rc.expect("reverse strand");
-                    assert_eq!(rc.rows, p.tokens.len());
+                Fed::Piece(p, Computed::Sums { segments, sums }) => {
+                    let cuts: Vec<usize> = segments.iter().map(|s| s.end).collect();
+                    let want_cuts: Vec<usize> = (8..p.tokens.len()).step_by(8).collect();
+                    assert_eq!(cuts[..cuts.len() - 1], want_cuts, "{}", p.seq.name);
+                    assert_eq!(
+                        sums,
+                        both_strand_sums(&p.tokens, segments),
+                        "{}",
+                        p.seq.name
+                    );
                     seen.push(p.seq.name.clone());
                 }
+                Fed::Piece(..) => panic!("sums were asked for"),
                 Fed::End(_, s) => seen.push(format!("end {}", s.info.name)),
             }
             Ok(())
@@ -308,6 +440,32 @@ mod tests {
             !feed.takes(&end("g")),
             "nothing waits: a sequence end goes straight on"
         );
+        let Event::Piece(long) = long else {
+            unreachable!()
+        };
+        let Computed::Sums { segments, sums } = feed.run_one(&mut eng, &long).expect("one") else {
+            panic!("sums were asked for")
+        };
+        assert_eq!(segments.len(), 7);
+        assert_eq!(sums, both_strand_sums(&long.tokens, segments));
+    }
+
+    /// Probabilities run one piece at a time give what the engine gives, on the forward strand only.
+    #[test]
+    fn test_probabilities_of_one_piece() {
+        let mut eng = engine();
+        let mut feed = Feed::new(eng.as_ref(), Compute::Probs, true, 0);
+        let p = piece("r", 20, true, true, 4);
+        let mut want = Output::default();
+        engine()
+            .run(&p.tokens, true, PROBS, &mut want)
+            .expect("run");
+        let Computed::Probs(probs) = feed.run_one(eng.as_mut(), &p).expect("one") else {
+            panic!("probabilities were asked for")
+        };
+        assert_eq!(probs.len(), 20);
+        assert!(probs[0][0].is_nan());
+        assert_eq!(probs[1..], want.base_probs[1..]);
     }
 
     /// A batch is full at BATCH_PIECES pieces (or `--batch`), or at the tokens whose outputs fill
@@ -318,32 +476,30 @@ mod tests {
             inner: engine(),
             batches: Vec::new(),
         };
-        let mut feed = Feed::new(&eng, Want::ALL, false, 0);
+        let mut feed = Feed::new(&eng, Compute::Probs, false, 0);
         for i in 1..BATCH_PIECES {
             assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, i))));
         }
         assert!(feed.push(0, Event::Piece(piece("r", 1, true, true, 0))));
         // --batch 3: full at the third piece.
-        let mut feed = Feed::new(&eng, Want::ALL, false, 3);
+        let mut feed = Feed::new(&eng, Compute::Probs, false, 3);
         assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, 1))));
         assert!(!feed.push(0, Event::Piece(piece("r", 1, true, true, 2))));
         assert!(feed.push(0, Event::Piece(piece("r", 1, true, true, 3))));
-        // Embeddings 16 wide, both strands: 2 x (16 + 64) bytes a token, so BATCH_TOKENS binds; 4096 wide:
-        // 2 x (16 + 16,384) bytes a token, 8,184 tokens in 256 MiB.
-        let hidden = Want {
-            hidden: true,
-            base_probs: false,
-        };
-        assert_eq!(batch_tokens(16, hidden, true), BATCH_TOKENS);
-        assert_eq!(batch_tokens(4096, hidden, true), 8184);
-        assert_eq!(batch_tokens(4096, Want::ALL, false), 16_368);
+        // Hidden rows on the host, 16 wide, both strands: 2 x (16 + 64) bytes a token, so BATCH_TOKENS binds;
+        // 4096 wide: 2 x (16 + 16,384) bytes a token, 8,184 tokens in 256 MiB; one strand 16,368. Summed on
+        // the device, only the probabilities' 16 bytes count.
+        assert_eq!(batch_tokens(16, true, true), BATCH_TOKENS);
+        assert_eq!(batch_tokens(4096, true, true), 8184);
+        assert_eq!(batch_tokens(4096, true, false), 16_368);
+        assert_eq!(batch_tokens(4096, false, true), BATCH_TOKENS);
     }
 
     /// An engine that does not prefer batches gets every piece on its own.
     #[test]
     fn test_no_batches_for_engines_that_run_one_at_a_time() {
         let eng = engine();
-        let feed = Feed::new(eng.as_ref(), Want::ALL, false, 0);
+        let feed = Feed::new(eng.as_ref(), Compute::Probs, false, 0);
         assert!(!feed.takes(&Event::Piece(piece("r", 10, true, true, 0))));
     }
 }

@@ -1,8 +1,8 @@
-//! Turns engine outputs for one piece into table rows: per-base predictions or pooled embeddings.
+//! Turns engine results for one piece into table rows: per-base predictions or pooled embeddings.
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use genomamba_model::{Engine, Output, Want};
+use genomamba_model::Engine;
 use genomamba_parquet::{
     BatchBuilder, Dtype, EmbeddingBatchBuilder, PredictionBatchBuilder, ReadFields, SequenceKind,
 };
@@ -10,9 +10,10 @@ use genomamba_seq::Alignment;
 use genomamba_seq::alphabet;
 use genomamba_seq::window::Piece;
 
-use crate::Result;
+use crate::feed::{Compute, Computed};
 use crate::pooling::{PooledRow, Pooler};
 use crate::settings::{EmbedOptions, OutDtype, Pool, Strand, Task};
+use crate::{Error, Result};
 
 /// Rows per record batch handed to the writer.
 const BATCH_ROWS: usize = 65_536;
@@ -38,8 +39,6 @@ pub enum Heads {
         pooler: Pooler,
         /// The sequence the open bin belongs to, with its read columns.
         current: Option<(String, Option<Alignment>)>,
-        /// Reused strand-averaged rows.
-        mean: Vec<f32>,
     },
 }
 
@@ -67,7 +66,6 @@ impl Heads {
                     options: options.clone(),
                     pooler: Pooler::new(bin, width),
                     current: None,
-                    mean: Vec::new(),
                 }
             }
         })
@@ -82,16 +80,10 @@ impl Heads {
     }
 
     /// What the engine must compute for these heads.
-    pub fn want(&self) -> Want {
+    pub fn compute(&self) -> Compute {
         match self {
-            Heads::Predict { .. } => Want {
-                hidden: false,
-                base_probs: true,
-            },
-            Heads::Embed { .. } => Want {
-                hidden: true,
-                base_probs: false,
-            },
+            Heads::Predict { .. } => Compute::Probs,
+            Heads::Embed { pooler, .. } => Compute::Sums { bin: pooler.bin() },
         }
     }
 
@@ -102,42 +94,30 @@ impl Heads {
             && !engine.strand_symmetric()
     }
 
-    /// Adds the rows of `piece` from the engine's outputs for it: `out` for its tokens (hidden rows
-    /// `width` wide, or probabilities, as [`Heads::want`] says) and, when [`Heads::needs_reverse`],
-    /// `out_rc` for its reverse complement. Returns the number of rows added.
-    pub fn consume(
-        &mut self,
-        piece: &Piece,
-        width: usize,
-        out: &Output,
-        out_rc: Option<&Output>,
-    ) -> Result<u64> {
+    /// Adds the rows of `piece` from the engine's results for it, which are what [`Heads::compute`] asked
+    /// for. Returns the number of rows added.
+    pub fn consume(&mut self, piece: &Piece, computed: Computed<'_>) -> Result<u64> {
         let alignment = piece.seq.alignment.as_ref();
-        let read = alignment.map(read_fields);
-        match self {
-            Heads::Predict { builder } => {
+        match (self, computed) {
+            (Heads::Predict { builder }, Computed::Probs(probs)) => {
+                let read = alignment.map(read_fields);
                 for i in piece.keep.clone() {
-                    let probs = out.base_probs[i];
-                    let probs = (!probs[0].is_nan()).then_some(probs);
+                    let p = probs[i];
+                    let p = (!p[0].is_nan()).then_some(p);
                     let pos = (piece.start + i as u64) as i64;
-                    builder.push(&piece.seq.name, pos, piece.bases[i], probs, read.as_ref())?;
+                    builder.push(&piece.seq.name, pos, piece.bases[i], p, read.as_ref())?;
                 }
                 Ok(piece.keep.len() as u64)
             }
-            Heads::Embed {
-                builder,
-                options,
-                pooler,
-                current,
-                mean,
-            } => {
-                let rows: &[f32] = match out_rc {
-                    Some(rc) => {
-                        average_strands(&out.hidden, &rc.hidden, width, mean);
-                        mean
-                    }
-                    None => &out.hidden,
-                };
+            (
+                Heads::Embed {
+                    builder,
+                    options,
+                    pooler,
+                    current,
+                },
+                Computed::Sums { segments, sums },
+            ) => {
                 let name = &piece.seq.name;
                 if current.as_ref().is_none_or(|(n, _)| n != name) {
                     if let Some(row) = pooler.flush() {
@@ -146,10 +126,14 @@ impl Heads {
                     *current = Some((name.clone(), alignment.cloned()));
                 }
                 let before = builder.len();
-                for i in piece.keep.clone() {
-                    let pos = piece.start + i as u64;
-                    let is_n = piece.tokens[i] == alphabet::N;
-                    if let Some(row) = pooler.add(pos, &rows[i * width..(i + 1) * width], is_n) {
+                let width = pooler.width();
+                for (seg, sum) in segments.iter().zip(sums.chunks_exact(width.max(1))) {
+                    let n_count = piece.tokens[seg.clone()]
+                        .iter()
+                        .filter(|&&t| t == alphabet::N)
+                        .count() as u64;
+                    let start = piece.start + seg.start as u64;
+                    if let Some(row) = pooler.add_sum(start, seg.len() as u64, sum, n_count) {
                         push_pooled(builder, current.as_ref(), &row)?;
                     }
                 }
@@ -161,6 +145,9 @@ impl Heads {
                 }
                 Ok((builder.len() - before) as u64)
             }
+            _ => Err(Error::Invalid(
+                "internal: the engine computed other results than the task needs".into(),
+            )),
         }
     }
 
@@ -200,20 +187,6 @@ impl Heads {
     }
 }
 
-/// Averages the forward rows with the reverse-complement rows aligned by position: row i of the forward pass
-/// pairs with row L-1-i of the reverse pass. `fwd`, `rc`: (L, width).
-fn average_strands(fwd: &[f32], rc: &[f32], width: usize, mean: &mut Vec<f32>) {
-    let len = fwd.len() / width.max(1);
-    mean.clear();
-    mean.reserve(fwd.len());
-    for i in 0..len {
-        let f = &fwd[i * width..(i + 1) * width];
-        let j = len - 1 - i;
-        let r = &rc[j * width..(j + 1) * width];
-        mean.extend(f.iter().zip(r).map(|(a, b)| 0.5 * (a + b)));
-    }
-}
-
 fn push_pooled(
     builder: &mut EmbeddingBatchBuilder,
     current: Option<&(String, Option<Alignment>)>,
@@ -240,23 +213,5 @@ fn read_fields(a: &Alignment) -> ReadFields<'_> {
         reverse: Some(a.reverse),
         mapq: a.mapq,
         flag: Some(a.flag),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strands_pair_position_i_with_mirror() {
-        // Two positions, width 2: forward rows [1,2],[3,4]; reverse-pass rows [10,20],[30,40].
-        let mut mean = Vec::new();
-        average_strands(
-            &[1.0, 2.0, 3.0, 4.0],
-            &[10.0, 20.0, 30.0, 40.0],
-            2,
-            &mut mean,
-        );
-        assert_eq!(mean, vec![15.5, 21.0, 6.5, 12.0]);
     }
 }

@@ -7,11 +7,11 @@ use std::thread;
 
 use arrow_array::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, bounded};
-use genomamba_model::{Engine, Output};
+use genomamba_model::Engine;
 use genomamba_parquet::{ParquetSink, SequenceKind, SinkOptions};
 use genomamba_seq::window::{Event, Piece, SequenceSummary, WindowSpec, Windower};
 
-use crate::feed::{Fed, Feed};
+use crate::feed::{Computed, Fed, Feed};
 use crate::heads::Heads;
 use crate::metadata::{InputRecord, RunMetadata};
 use crate::progress::Progress;
@@ -157,13 +157,12 @@ struct Rows<'a> {
     progress: &'a mut Progress,
     summary: &'a mut Summary,
     batches: &'a Sender<RecordBatch>,
-    width: usize,
 }
 
 impl Rows<'_> {
-    /// Adds a piece's rows from its engine outputs.
-    fn piece(&mut self, piece: &Piece, out: &Output, out_rc: Option<&Output>) -> Result<()> {
-        self.summary.rows += self.heads.consume(piece, self.width, out, out_rc)?;
+    /// Adds a piece's rows from the engine's results for it.
+    fn piece(&mut self, piece: &Piece, computed: Computed<'_>) -> Result<()> {
+        self.summary.rows += self.heads.consume(piece, computed)?;
         let kept = piece.keep.len() as u64;
         self.summary.bases += kept;
         self.progress.advance(&piece.seq.name, kept);
@@ -192,7 +191,7 @@ impl Rows<'_> {
     /// An event handed back by [`Feed::drain`].
     fn fed(&mut self, fed: Fed<'_>) -> Result<()> {
         match fed {
-            Fed::Piece(piece, out, out_rc) => self.piece(&piece, out, out_rc),
+            Fed::Piece(piece, computed) => self.piece(&piece, computed),
             Fed::End(input, end) => self.end(input, &end),
         }
     }
@@ -211,9 +210,8 @@ fn compute(
     summary: &mut Summary,
     interrupted: &AtomicBool,
 ) -> Result<()> {
-    let mut feed = Feed::new(engine, heads.want(), heads.needs_reverse(engine), batch);
+    let mut feed = Feed::new(engine, heads.compute(), heads.needs_reverse(engine), batch);
     let mut rows = Rows {
-        width: engine.hidden_width(),
         heads,
         meta,
         progress,
@@ -236,8 +234,8 @@ fn compute(
                 match other {
                     FromReader::Opened(input) => rows.meta.open_input(input),
                     FromReader::Event(_, Event::Piece(piece)) => {
-                        let (out, out_rc) = feed.run_one(engine, &piece)?;
-                        rows.piece(&piece, out, out_rc)?;
+                        let computed = feed.run_one(engine, &piece)?;
+                        rows.piece(&piece, computed)?;
                     }
                     FromReader::Event(input, Event::SequenceEnd(end)) => rows.end(input, &end)?,
                     FromReader::Failed(e) => return Err(Error::Input(e)),

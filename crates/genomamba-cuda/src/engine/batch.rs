@@ -1,7 +1,9 @@
 //! Many independent sequences (reads, short windows) per launch: `nb` windows side by side in one chunk.
 
+use std::ops::Range;
+
 use cudarc::driver::result;
-use genomamba_model::engine::{Output, Want};
+use genomamba_model::engine::{Output, Want, check_segments};
 
 use super::CudaEngine;
 use super::workspace::{States, Workspace, scratch_for};
@@ -12,8 +14,7 @@ const PAD: u8 = 0;
 
 impl CudaEngine {
     /// Runs each sequence of `seqs` from a fresh state, up to `batch` of them per launch (0 = as many as
-    /// fit), and fills `outs[i]` for `seqs[i]` (resized to `seqs.len()`). Sequences are grouped by length
-    /// (longest first, so little of a launch is padding). Resets the streaming state of
+    /// fit), and fills `outs[i]` for `seqs[i]` (resized to `seqs.len()`). Resets the streaming state of
     /// [`genomamba_model::engine::Engine::run`]: the next `run` must be fresh.
     pub fn run_batch(
         &mut self,
@@ -22,14 +23,116 @@ impl CudaEngine {
         want: Want,
         outs: &mut Vec<Output>,
     ) -> Result<()> {
+        outs.resize_with(seqs.len(), Output::default);
+        outs.iter_mut().for_each(Output::clear);
+        let d = self.info.dims.d_model;
+        let mut hidden = Vec::new();
+        let mut probs = Vec::new();
+        self.run_groups(seqs, batch, want.base_probs, |eng, members, t0, t| {
+            let g = members.len();
+            if want.hidden {
+                eng.ws.hidden[0].download_f32(&eng.stream, g * t * d, &mut hidden)?;
+            }
+            if want.base_probs {
+                eng.ws.probs[0].download_f32(&eng.stream, g * t * 4, &mut probs)?;
+            }
+            for (b, &i) in members.iter().enumerate() {
+                let out = &mut outs[i];
+                let n = t.min(seqs[i].len().saturating_sub(t0));
+                if want.hidden {
+                    out.hidden
+                        .extend_from_slice(&hidden[b * t * d..(b * t + n) * d]);
+                }
+                if want.base_probs {
+                    let p = &probs[b * t * 4..(b * t + n) * 4];
+                    out.base_probs
+                        .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
+                }
+                out.rows += n;
+            }
+            Ok(())
+        })?;
+        if outs.iter().zip(seqs).any(|(o, s)| o.rows != s.len()) {
+            return Err(Error::TooLarge(
+                "batch output rows do not match the inputs".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs each sequence of `seqs` from a fresh state, as [`CudaEngine::run_batch`] does, and sets `sums[i]`
+    /// to the sums of its final hidden rows over each of `segments[i]` (rows of `seqs[i]`), `(segments[i].len(),
+    /// D)` f64 (`sums` resized to `seqs.len()`). The rows are summed on the GPU; only the sums cross PCIe.
+    pub fn run_batch_sums(
+        &mut self,
+        seqs: &[&[u8]],
+        batch: usize,
+        segments: &[&[Range<usize>]],
+        sums: &mut Vec<Vec<f64>>,
+    ) -> Result<()> {
+        if segments.len() != seqs.len() {
+            return Err(Error::Unsupported(format!(
+                "{} segment lists for {} sequences",
+                segments.len(),
+                seqs.len()
+            )));
+        }
+        let d = self.info.dims.d_model;
+        sums.resize_with(seqs.len(), Vec::new);
+        for ((s, segs), seq) in sums.iter_mut().zip(segments).zip(seqs) {
+            check_segments(segs, seq.len())?;
+            s.clear();
+            s.resize(segs.len() * d, 0.0);
+        }
+        let mut ranges = Vec::new();
+        let mut owners = Vec::new();
+        let mut part = Vec::new();
+        self.run_groups(seqs, batch, false, |eng, members, t0, t| {
+            // Launch row b*t + r is row t0 + r of the sequence in window b.
+            ranges.clear();
+            owners.clear();
+            for (b, &i) in members.iter().enumerate() {
+                for (k, s) in segments[i].iter().enumerate() {
+                    let (lo, hi) = (s.start.max(t0), s.end.min(t0 + t));
+                    if lo < hi {
+                        ranges.push(b * t + lo - t0..b * t + hi - t0);
+                        owners.push((i, k));
+                    }
+                }
+            }
+            let src = eng.enqueue_sums(0, &ranges)?;
+            part.clear();
+            part.resize(ranges.len() * d, 0.0f64);
+            // SAFETY: `src` holds `ranges.len() * d` f64 written on this stream; pageable destination of that
+            // length, and the stream is synchronised before `part` is read.
+            unsafe { result::memcpy_dtoh_async(part.as_mut_slice(), src, eng.stream.cu_stream()) }?;
+            eng.stream.synchronize()?;
+            for (&(i, k), p) in owners.iter().zip(part.chunks_exact(d.max(1))) {
+                for (s, v) in sums[i][k * d..(k + 1) * d].iter_mut().zip(p) {
+                    *s += v;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `seqs` in launch groups of similar length (longest first, so little of a launch is padding; at
+    /// most `batch` a group, 0 = as many as fit), each from a fresh state, calling `take(self, members, t0, t)`
+    /// after each launch step's forward pass: `members[b]` (an index into `seqs`) ran in window `b`, rows
+    /// `t0..t0 + t` of it at launch rows `b * t..(b + 1) * t` of `ws.hidden[0]` / `ws.probs[0]` (rows past
+    /// its end are padding). Resets the streaming state.
+    fn run_groups(
+        &mut self,
+        seqs: &[&[u8]],
+        batch: usize,
+        probs: bool,
+        mut take: impl FnMut(&mut CudaEngine, &[usize], usize, usize) -> Result<()>,
+    ) -> Result<()> {
         for s in seqs {
             self.check_tokens(s)?;
         }
-        outs.resize_with(seqs.len(), Output::default);
-        outs.iter_mut().for_each(Output::clear);
         self.streaming = false;
         let dims = self.info.dims;
-        let d = dims.d_model;
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let groups = group_by_length(&lens, self.chunk, batch);
         if groups.is_empty() {
@@ -52,19 +155,17 @@ impl CudaEngine {
             self.ws = Workspace::new(&self.stream, &dims, self.dtype, self.chunk, scratch)?;
         }
         let mut host_tokens = vec![PAD; chunk];
-        let mut hidden = Vec::new();
-        let mut probs = Vec::new();
         for members in &groups {
-            let group: Vec<&[u8]> = members.iter().map(|&i| seqs[i]).collect();
-            let g = group.len();
+            let g = members.len();
             let t_chunk = t_chunk(g);
-            let len = group.iter().map(|s| s.len()).max().unwrap_or(0);
+            let len = members.iter().map(|&i| lens[i]).max().unwrap_or(0);
             self.states.reset(&self.stream)?;
             let mut t0 = 0;
             while t0 < len {
                 let t = t_chunk.min(len - t0);
                 host_tokens[..g * t].fill(PAD);
-                for (b, s) in group.iter().enumerate() {
+                for (b, &i) in members.iter().enumerate() {
+                    let s = seqs[i];
                     if t0 < s.len() {
                         let n = t.min(s.len() - t0);
                         host_tokens[b * t..b * t + n].copy_from_slice(&s[t0..t0 + n]);
@@ -79,54 +180,10 @@ impl CudaEngine {
                         self.stream.cu_stream(),
                     )
                 }?;
-                self.forward(g, t, 0, want.base_probs)?;
-                if want.hidden {
-                    hidden.resize(g * t * d, 0.0f32);
-                    // SAFETY: hidden[0] holds g*t rows of d f32; pageable destination, blocking copy.
-                    unsafe {
-                        result::memcpy_dtoh_async(
-                            &mut hidden,
-                            self.ws.hidden[0].ptr(),
-                            self.stream.cu_stream(),
-                        )
-                    }?;
-                }
-                if want.base_probs {
-                    probs.resize(g * t * 4, 0.0f32);
-                    // SAFETY: probs[0] holds g*t rows of 4 f32; pageable destination, blocking copy.
-                    unsafe {
-                        result::memcpy_dtoh_async(
-                            &mut probs,
-                            self.ws.probs[0].ptr(),
-                            self.stream.cu_stream(),
-                        )
-                    }?;
-                }
-                self.stream.synchronize()?;
-                for (b, (s, &i)) in group.iter().zip(members).enumerate() {
-                    let out = &mut outs[i];
-                    let n = t.min(s.len().saturating_sub(t0));
-                    if n == 0 {
-                        continue;
-                    }
-                    if want.hidden {
-                        out.hidden
-                            .extend_from_slice(&hidden[b * t * d..(b * t + n) * d]);
-                    }
-                    if want.base_probs {
-                        let p = &probs[b * t * 4..(b * t + n) * 4];
-                        out.base_probs
-                            .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
-                    }
-                    out.rows += n;
-                }
+                self.forward(g, t, 0, probs)?;
+                take(self, members, t0, t)?;
                 t0 += t;
             }
-        }
-        if outs.iter().zip(seqs).any(|(o, s)| o.rows != s.len()) {
-            return Err(Error::TooLarge(
-                "batch output rows do not match the inputs".into(),
-            ));
         }
         Ok(())
     }

@@ -1,10 +1,9 @@
-//! The selective-scan launch sequence of one layer, and GPU mean pooling.
+//! The selective-scan launch sequence of one layer.
 
 use super::CudaEngine;
 use super::launch::{THREADS, cfg, i32_of, launch};
 use super::mixer::Gpu;
 use super::workspace::Workspace;
-use crate::buf::need;
 use crate::scan_plan::{SCAN_THREADS, ScanPlan, grid_1d};
 use crate::weights::DevLayer;
 use crate::{Error, Result};
@@ -131,41 +130,5 @@ impl CudaEngine {
             .ok_or_else(|| Error::TooLarge(format!("layer {li}")))?;
         self.gpu()
             .scan(layer, &self.ws, self.states.ssm[li].ptr(), nb, t, plan)
-    }
-
-    /// Enqueues mean pooling of `ws.hidden[slot]` (`nb` windows x `t` rows) over bins of `bin` rows into
-    /// the residual buffer (dead after the final norm); returns its address and the number of pooled rows
-    /// (`nb * ceil(t / bin)`).
-    pub(crate) fn pool(
-        &mut self,
-        nb: usize,
-        t: usize,
-        slot: usize,
-        bin: usize,
-    ) -> Result<(u64, usize)> {
-        let d = self.info.dims.d_model;
-        let nbins = t.div_ceil(bin.max(1));
-        let out_rows = nb * nbins;
-        need(&self.ws.resid, out_rows * d * 4)?;
-        // The residual stream is dead after the final norm, so it holds the pooled rows.
-        let out = self.ws.resid.ptr();
-        let (nb_i, t_i, d_i, bin_i) = (
-            i32_of(nb, "nb")?,
-            i32_of(t, "t")?,
-            i32_of(d, "d")?,
-            i32_of(bin, "bin")?,
-        );
-        launch!(
-            self,
-            &self.kernels.pool_mean,
-            cfg((grid_1d(out_rows * d, THREADS), 1, 1), THREADS),
-            &self.ws.hidden[slot].ptr(),
-            &out,
-            &nb_i,
-            &t_i,
-            &d_i,
-            &bin_i
-        );
-        Ok((out, out_rows))
     }
 }

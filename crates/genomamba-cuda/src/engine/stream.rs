@@ -1,9 +1,11 @@
 //! Streaming one window through [`Engine::run`](genomamba_model::engine::Engine::run) in chunks: tokens go
 //! up through page-locked buffers, each chunk computes on the compute stream while the previous chunk's
-//! outputs copy down on the copy stream into the other of two page-locked slots, and the host appends a
-//! chunk to the output only once its copy is done.
+//! results (hidden rows and probabilities, or pooling sums) copy down on the copy stream into the other of
+//! two page-locked slots, and the host takes a chunk's results up only once its copy is done.
 
-use genomamba_model::engine::{Output, Want};
+use std::ops::Range;
+
+use genomamba_model::engine::{Output, Want, check_segments};
 
 use super::CudaEngine;
 use crate::buf::Pinned;
@@ -15,6 +17,112 @@ pub(super) struct Stage {
     pub(super) hidden: Option<Pinned<f32>>,
     pub(super) probs: Pinned<f32>,
     pub(super) tokens: Pinned<u8>,
+}
+
+/// What a streamed run does with each chunk after its forward pass.
+trait ChunkSink {
+    /// Whether the chunks need the four-base head.
+    fn probs(&self) -> bool;
+    /// Enqueues chunk `slot`'s work after its forward pass (rows `rows` of the call): any kernels on the
+    /// compute stream, then, between [`CudaEngine::begin_copy`] and [`CudaEngine::end_copy`], its copies.
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()>;
+    /// Takes up chunk `slot`'s results (rows `rows` of the call) on the host, waiting for its copies.
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()>;
+}
+
+/// Hidden rows and probabilities appended to an [`Output`].
+struct HostRows<'a> {
+    want: Want,
+    out: &'a mut Output,
+}
+
+impl ChunkSink for HostRows<'_> {
+    fn probs(&self) -> bool {
+        self.want.base_probs
+    }
+
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
+        eng.begin_copy(slot)?;
+        let n = rows.len();
+        let d = eng.info.dims.d_model;
+        let st = &mut eng.stages[slot];
+        if self.want.hidden {
+            if st.hidden.is_none() {
+                st.hidden = Some(Pinned::new(&eng.copy, eng.chunk * d)?);
+            }
+            if let Some(h) = st.hidden.as_mut() {
+                h.download(&eng.copy, eng.ws.hidden[slot].ptr(), n * d)?;
+            }
+        }
+        if self.want.base_probs {
+            st.probs
+                .download(&eng.copy, eng.ws.probs[slot].ptr(), n * 4)?;
+        }
+        eng.end_copy(slot)
+    }
+
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
+        let n = rows.len();
+        let d = eng.info.dims.d_model;
+        let st = &mut eng.stages[slot];
+        if self.want.hidden
+            && let Some(h) = st.hidden.as_mut()
+        {
+            self.out.hidden.extend_from_slice(&h.host()?[..n * d]);
+        }
+        if self.want.base_probs {
+            let p = &st.probs.host()?[..n * 4];
+            self.out
+                .base_probs
+                .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
+        }
+        self.out.rows += n;
+        Ok(())
+    }
+}
+
+/// Sums of hidden rows over segments of the call, added up chunk by chunk on the host in f64.
+struct SegmentSums<'a> {
+    segments: &'a [Range<usize>],
+    /// `(segments.len(), D)` f64.
+    sums: &'a mut [f64],
+    /// Per slot, the segments its chunk summed, in order.
+    summed: [Vec<usize>; 2],
+}
+
+impl ChunkSink for SegmentSums<'_> {
+    fn probs(&self) -> bool {
+        false
+    }
+
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
+        let summed = &mut self.summed[slot];
+        summed.clear();
+        let mut local = Vec::new();
+        for (k, s) in self.segments.iter().enumerate() {
+            let (a, b) = (s.start.max(rows.start), s.end.min(rows.end));
+            if a < b {
+                summed.push(k);
+                local.push(a - rows.start..b - rows.start);
+            }
+        }
+        let src = eng.enqueue_sums(slot, &local)?;
+        eng.begin_copy(slot)?;
+        eng.download_sums(slot, src, local.len() * eng.info.dims.d_model)?;
+        eng.end_copy(slot)
+    }
+
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, _rows: Range<usize>) -> Result<()> {
+        let d = eng.info.dims.d_model;
+        let summed = &self.summed[slot];
+        let part = eng.sums_host(slot, summed.len() * d)?;
+        for (&k, p) in summed.iter().zip(part.chunks_exact(d.max(1))) {
+            for (s, v) in self.sums[k * d..(k + 1) * d].iter_mut().zip(p) {
+                *s += v;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl CudaEngine {
@@ -29,43 +137,52 @@ impl CudaEngine {
         pinned.upload(&self.stream, self.ws.tokens.ptr(), tokens.len())
     }
 
-    /// Enqueues the copies of chunk `slot` (rows `rows`) on the copy stream after the compute stream's work.
-    fn enqueue_copies(&mut self, slot: usize, rows: usize, want: Want) -> Result<()> {
+    /// Orders the copy stream after the compute stream's work so far (chunk `slot`'s results are ready).
+    fn begin_copy(&mut self, slot: usize) -> Result<()> {
         self.ready[slot].record(&self.stream)?;
         self.copy.wait(&self.ready[slot])?;
-        let d = self.info.dims.d_model;
-        let st = &mut self.stages[slot];
-        if want.hidden {
-            if st.hidden.is_none() {
-                st.hidden = Some(Pinned::new(&self.copy, self.chunk * d)?);
-            }
-            if let Some(h) = st.hidden.as_mut() {
-                h.download(&self.copy, self.ws.hidden[slot].ptr(), rows * d)?;
-            }
-        }
-        if want.base_probs {
-            st.probs
-                .download(&self.copy, self.ws.probs[slot].ptr(), rows * 4)?;
-        }
+        Ok(())
+    }
+
+    /// Marks the end of chunk `slot`'s copies: the compute stream may reuse the slot after this.
+    fn end_copy(&mut self, slot: usize) -> Result<()> {
         self.copied[slot].record(&self.copy)?;
         Ok(())
     }
 
-    /// Waits for chunk `slot`'s copies and appends its rows to `out`.
-    fn drain(&mut self, slot: usize, rows: usize, want: Want, out: &mut Output) -> Result<()> {
-        let d = self.info.dims.d_model;
-        let st = &mut self.stages[slot];
-        if want.hidden
-            && let Some(h) = st.hidden.as_mut()
-        {
-            out.hidden.extend_from_slice(&h.host()?[..rows * d]);
+    /// Runs `tokens` in chunks through `sink`, from a fresh state or continuing the carried one.
+    fn stream_chunks(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        sink: &mut impl ChunkSink,
+    ) -> Result<()> {
+        self.check_tokens(tokens)?;
+        if fresh {
+            self.states.reset(&self.stream)?;
+            self.streaming = true;
+        } else if !self.streaming {
+            return Err(Error::Unsupported(
+                "a batch call reset the carried state; start with fresh = true".into(),
+            ));
         }
-        if want.base_probs {
-            let p = &st.probs.host()?[..rows * 4];
-            out.base_probs
-                .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
+        let mut pending: Option<(usize, Range<usize>)> = None;
+        for (ci, piece) in tokens.chunks(self.chunk).enumerate() {
+            let slot = ci % 2;
+            let rows = ci * self.chunk..ci * self.chunk + piece.len();
+            // The device slot is free once the copy of the chunk that last used it finished.
+            self.stream.wait(&self.copied[slot])?;
+            self.upload_tokens(slot, piece)?;
+            self.forward(1, piece.len(), slot, sink.probs())?;
+            sink.enqueue(self, slot, rows.clone())?;
+            if let Some((s, r)) = pending.take() {
+                sink.drain(self, s, r)?;
+            }
+            pending = Some((slot, rows));
         }
-        out.rows += rows;
+        if let Some((s, r)) = pending {
+            sink.drain(self, s, r)?;
+        }
         Ok(())
     }
 
@@ -76,39 +193,34 @@ impl CudaEngine {
         want: Want,
         out: &mut Output,
     ) -> Result<()> {
-        self.check_tokens(tokens)?;
-        if !fresh && !self.streaming {
-            return Err(Error::Unsupported(
-                "a batch call reset the carried state; start with fresh = true".into(),
-            ));
-        }
         out.clear();
-        if fresh {
-            self.states.reset(&self.stream)?;
-            self.streaming = true;
-        }
-        let mut pending: Option<(usize, usize)> = None;
-        for (ci, piece) in tokens.chunks(self.chunk).enumerate() {
-            let slot = ci % 2;
-            // The device slot is free once the copy of the chunk that last used it finished.
-            self.stream.wait(&self.copied[slot])?;
-            self.upload_tokens(slot, piece)?;
-            self.forward(1, piece.len(), slot, want.base_probs)?;
-            self.enqueue_copies(slot, piece.len(), want)?;
-            if let Some((s, rows)) = pending.take() {
-                self.drain(s, rows, want, out)?;
-            }
-            pending = Some((slot, piece.len()));
-        }
-        if let Some((s, rows)) = pending {
-            self.drain(s, rows, want, out)?;
-        }
-        Ok(())
+        self.stream_chunks(tokens, fresh, &mut HostRows { want, out })
     }
 
-    /// Runs `tokens` like [`genomamba_model::Engine::run`] but returns only mean-pooled hidden rows: bins of `bin` tokens
-    /// aligned to the call's first token (the last may be shorter), `(ceil(len / bin), D)` appended to
-    /// `pooled`. Only pooled rows cross PCIe. Returns the number of pooled rows.
+    /// Runs `tokens` like [`genomamba_model::Engine::run`] and sets `sums` to the sums of the final hidden
+    /// rows over each of `segments` (rows of this call): `(segments.len(), D)` f64. The rows are summed on the
+    /// GPU; only the sums cross PCIe.
+    pub fn run_sums(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        segments: &[Range<usize>],
+        sums: &mut Vec<f64>,
+    ) -> Result<()> {
+        check_segments(segments, tokens.len())?;
+        sums.clear();
+        sums.resize(segments.len() * self.info.dims.d_model, 0.0);
+        let mut sink = SegmentSums {
+            segments,
+            sums,
+            summed: [Vec::new(), Vec::new()],
+        };
+        self.stream_chunks(tokens, fresh, &mut sink)
+    }
+
+    /// Runs `tokens` like [`genomamba_model::Engine::run`] but returns only mean-pooled hidden rows: bins of
+    /// `bin` tokens aligned to the call's first token (the last may be shorter), `(ceil(len / bin), D)`
+    /// appended to `pooled`. Only the bins' sums cross PCIe. Returns the number of pooled rows.
     pub fn run_pooled(
         &mut self,
         tokens: &[u8],
@@ -116,48 +228,18 @@ impl CudaEngine {
         bin: usize,
         pooled: &mut Vec<f32>,
     ) -> Result<usize> {
-        self.check_tokens(tokens)?;
         let bin = bin.max(1);
-        let step = if bin >= self.chunk {
-            self.chunk
-        } else {
-            self.chunk / bin * bin
-        };
-        if bin > self.chunk {
-            return Err(Error::Unsupported(format!(
-                "pool bin {bin} larger than the chunk {}",
-                self.chunk
-            )));
+        let bins: Vec<Range<usize>> = (0..tokens.len())
+            .step_by(bin)
+            .map(|a| a..(a + bin).min(tokens.len()))
+            .collect();
+        let mut sums = Vec::new();
+        self.run_sums(tokens, fresh, &bins, &mut sums)?;
+        let d = self.info.dims.d_model.max(1);
+        for (b, s) in bins.iter().zip(sums.chunks_exact(d)) {
+            let n = b.len() as f64;
+            pooled.extend(s.iter().map(|&v| (v / n) as f32));
         }
-        if fresh {
-            self.states.reset(&self.stream)?;
-            self.streaming = true;
-        } else if !self.streaming {
-            return Err(Error::Unsupported(
-                "a batch call reset the carried state; start with fresh = true".into(),
-            ));
-        }
-        let d = self.info.dims.d_model;
-        let mut total = 0;
-        for piece in tokens.chunks(step) {
-            self.stream.wait(&self.copied[0])?;
-            self.upload_tokens(0, piece)?;
-            self.forward(1, piece.len(), 0, false)?;
-            let (src, rows) = self.pool(1, piece.len(), 0, bin)?;
-            let start = pooled.len();
-            pooled.resize(start + rows * d, 0.0);
-            // SAFETY: `src` holds `rows * d` f32 written by the pool kernel on this stream; the destination
-            // is pageable, so the copy completes before the call returns.
-            unsafe {
-                cudarc::driver::result::memcpy_dtoh_async(
-                    &mut pooled[start..],
-                    src,
-                    self.stream.cu_stream(),
-                )
-            }?;
-            self.stream.synchronize()?;
-            total += rows;
-        }
-        Ok(total)
+        Ok(bins.len())
     }
 }

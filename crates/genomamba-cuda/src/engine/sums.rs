@@ -1,0 +1,190 @@
+//! Sums of hidden rows over row ranges on the GPU (kernels/pool.cu), so mean pooling moves only the sums
+//! across PCIe: a range's rows are cut into tiles, `sum_tiles` sums each tile and `sum_tile_runs` each
+//! range's run of tiles, both in f64.
+
+use std::ops::Range;
+
+use super::CudaEngine;
+use super::launch::{THREADS, cfg, i32_of, launch};
+use crate::buf::{DevBuf, Pinned, need};
+use crate::scan_plan::grid_1d;
+use crate::{Error, Result};
+
+/// Fewest rows a tile holds (unless its range is shorter).
+const MIN_TILE: usize = 32;
+/// Most tiles one range is cut into, so `sum_tile_runs` stays short.
+const MAX_TILES: usize = 512;
+
+/// The tiles of some row ranges: `tiles` `(ntiles, 2)` `[row0, row1)`, and `first` `(nranges + 1,)`, range
+/// `j` owning tiles `first[j]..first[j + 1]`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct TilePlan {
+    pub(crate) tiles: Vec<i32>,
+    pub(crate) first: Vec<i32>,
+}
+
+impl TilePlan {
+    /// Cuts each of `ranges` (rows of one launch) into tiles of at least [`MIN_TILE`] rows, at most
+    /// [`MAX_TILES`] tiles a range.
+    pub(crate) fn new(ranges: &[Range<usize>]) -> Result<TilePlan> {
+        let mut plan = TilePlan {
+            tiles: Vec::new(),
+            first: vec![0],
+        };
+        for r in ranges {
+            let tile = r.len().div_ceil(MAX_TILES).max(MIN_TILE);
+            let mut row = r.start;
+            while row < r.end {
+                let end = (row + tile).min(r.end);
+                plan.tiles.push(i32_of(row, "tile start")?);
+                plan.tiles.push(i32_of(end, "tile end")?);
+                row = end;
+            }
+            plan.first.push(i32_of(plan.tiles.len() / 2, "tiles")?);
+        }
+        Ok(plan)
+    }
+
+    fn ntiles(&self) -> usize {
+        self.tiles.len() / 2
+    }
+
+    fn nranges(&self) -> usize {
+        self.first.len() - 1
+    }
+}
+
+/// Device and host buffers of the sums, grown on demand: the tile plan, the tile sums, and two slots of
+/// range sums (one may be in a copy while the next chunk sums) with their page-locked host copies.
+#[derive(Debug, Default)]
+pub(super) struct SumBufs {
+    tiles: Option<DevBuf>,
+    first: Option<DevBuf>,
+    partial: Option<DevBuf>,
+    out: [Option<DevBuf>; 2],
+    host: [Option<Pinned<f64>>; 2],
+}
+
+/// `buf`, replaced by one of at least `bytes` bytes when it is smaller (callers synchronise first).
+fn grow<'a>(
+    eng_stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+    buf: &'a mut Option<DevBuf>,
+    bytes: usize,
+) -> Result<&'a DevBuf> {
+    if buf.as_ref().is_none_or(|b| need(b, bytes).is_err()) {
+        *buf = Some(DevBuf::alloc(eng_stream, bytes.next_power_of_two())?);
+    }
+    buf.as_ref()
+        .ok_or_else(|| Error::TooLarge("sum buffer".into()))
+}
+
+impl CudaEngine {
+    /// Enqueues on the compute stream the sums of `ws.hidden[slot]`'s rows over `ranges` (rows of the last
+    /// forward pass) into the range-sum slot `slot`, `(ranges.len(), D)` f64; returns its device address.
+    pub(super) fn enqueue_sums(&mut self, slot: usize, ranges: &[Range<usize>]) -> Result<u64> {
+        let d = self.info.dims.d_model;
+        let plan = TilePlan::new(ranges)?;
+        let (ntiles, nranges) = (plan.ntiles(), plan.nranges());
+        if ranges.iter().any(|r| r.end > self.ws.rows) {
+            return Err(Error::TooLarge("sum range past the chunk".into()));
+        }
+        let fits =
+            |b: &Option<DevBuf>, bytes: usize| b.as_ref().is_some_and(|b| need(b, bytes).is_ok());
+        let s = &self.sums;
+        if !(fits(&s.tiles, 8 * ntiles)
+            && fits(&s.first, 4 * (nranges + 1))
+            && fits(&s.partial, 8 * ntiles * d)
+            && fits(&s.out[slot], 8 * nranges * d))
+        {
+            // Buffers in use by queued work are about to be replaced.
+            self.synchronize()?;
+        }
+        let stream = self.stream.clone();
+        let s = &mut self.sums;
+        let tiles = grow(&stream, &mut s.tiles, 8 * ntiles)?.ptr();
+        let first = grow(&stream, &mut s.first, 4 * (nranges + 1))?.ptr();
+        let partial = grow(&stream, &mut s.partial, 8 * ntiles * d)?.ptr();
+        let out = grow(&stream, &mut s.out[slot], 8 * nranges * d)?.ptr();
+        if ntiles > 0 {
+            // SAFETY: `tiles` and `first` hold at least these many i32 (grown above); pageable sources are
+            // staged before the calls return, and the copies run in stream order before the kernels.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(tiles, &plan.tiles, stream.cu_stream())?;
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            cudarc::driver::result::memcpy_htod_async(first, &plan.first, stream.cu_stream())
+        }?;
+        let (d_i, nt_i, nr_i) = (
+            i32_of(d, "d")?,
+            i32_of(ntiles, "tiles")?,
+            i32_of(nranges, "ranges")?,
+        );
+        if ntiles > 0 {
+            launch!(
+                self,
+                &self.kernels.sum_tiles,
+                cfg((grid_1d(ntiles * d, THREADS), 1, 1), THREADS),
+                &self.ws.hidden[slot].ptr(),
+                &tiles,
+                &partial,
+                &nt_i,
+                &d_i
+            );
+        }
+        if nranges > 0 {
+            launch!(
+                self,
+                &self.kernels.sum_tile_runs,
+                cfg((grid_1d(nranges * d, THREADS), 1, 1), THREADS),
+                &partial,
+                &first,
+                &out,
+                &nr_i,
+                &d_i
+            );
+        }
+        Ok(out)
+    }
+
+    /// Enqueues on the copy stream the download of `n` f64 from `src` into range-sum slot `slot`'s
+    /// page-locked host buffer (grown when smaller; its previous copy is finished by then).
+    pub(super) fn download_sums(&mut self, slot: usize, src: u64, n: usize) -> Result<()> {
+        let host = &mut self.sums.host[slot];
+        if host.as_mut().is_none_or(|h| h.len() < n) {
+            *host = Some(Pinned::new(&self.copy, n.next_power_of_two())?);
+        }
+        if let Some(h) = host.as_mut() {
+            h.download(&self.copy, src, n)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for slot `slot`'s download and returns its first `n` sums.
+    pub(super) fn sums_host(&mut self, slot: usize, n: usize) -> Result<&[f64]> {
+        match self.sums.host[slot].as_mut() {
+            Some(h) => Ok(&h.host()?[..n]),
+            None if n == 0 => Ok(&[]),
+            None => Err(Error::TooLarge("sums never downloaded".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_tile_plan() {
+        // 0..70 -> 32 + 32 + 6; an empty range owns no tiles; 100..105 one short tile.
+        let p = TilePlan::new(&[0..70, 80..80, 100..105]).expect("plan");
+        assert_eq!(p.tiles, vec![0, 32, 32, 64, 64, 70, 100, 105]);
+        assert_eq!(p.first, vec![0, 3, 3, 4]);
+        // A million rows: tiles of 1,954 rows, 512 of them.
+        let p = TilePlan::new(std::slice::from_ref(&(0..1_000_000))).expect("plan");
+        assert_eq!(p.ntiles(), 512);
+        assert_eq!(p.tiles[1], 1954);
+        assert_eq!(p.tiles[p.tiles.len() - 1], 1_000_000);
+    }
+}
