@@ -265,3 +265,45 @@ fn embed_strand_both_averages_ph_and_is_moot_for_ps() {
         .fails_with(2);
     assert!(err.contains("--strand both does not apply"), "{err}");
 }
+
+/// `--device cuda` against `--device cpu` for a Caduceus model, end to end: 1,000-base bins and one row per
+/// window, pooled on the GPU from sums of the window's hidden rows (only the sums leave the GPU). Same rows,
+/// embeddings within 1e-4 (relative, per row). Runs on a GPU or on the CPU emulation of CUDA
+/// (tests/gpu/emu/run.sh).
+#[test]
+#[ignore = "needs a CUDA device"]
+fn caduceus_cuda_matches_cpu_end_to_end() {
+    let dir = Dir::new();
+    for pool in ["1000", "window"] {
+        let run = |device: &str| {
+            let out = dir.path(&format!("{pool}-{device}.parquet"));
+            genomamba([
+                "embed", "--pool", pool, "--window", "20000", "--device", device,
+            ])
+            .args(["-q", "-o"])
+            .arg(&out)
+            .arg("--model")
+            .arg(model("ps-fused"))
+            .arg(data("genomes/lambda_virus.fa"))
+            .ok();
+            read(&out)
+        };
+        let ((cpu, _), (gpu, meta)) = (run("cpu"), run("cuda"));
+        assert!(
+            meta["device"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("cuda:0")),
+            "{}",
+            meta["device"]
+        );
+        assert_eq!(gpu.num_rows(), cpu.num_rows(), "--pool {pool}");
+        assert_eq!(column(&gpu, "n_frac"), column(&cpu, "n_frac"));
+        let ((g, w), (c, _)) = (embeddings(&gpu), embeddings(&cpu));
+        for (i, (g, c)) in g.chunks(w).zip(c.chunks(w)).enumerate() {
+            let num: f32 = g.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+            let den: f32 = c.iter().map(|b| b * b).sum();
+            let rel = (num / den.max(1e-30)).sqrt();
+            assert!(rel < 1e-4, "--pool {pool}, row {i}: rel err {rel}");
+        }
+    }
+}

@@ -96,6 +96,24 @@ fn gpu_caduceus_matches_cpu_on_golden_models() -> R {
                 dir.display()
             );
             assert!(eh < 1e-4 && ep < 1e-5, "{}: {eh:e} {ep:e}", dir.display());
+            // Pooling sums on the GPU (only the sums cross PCIe) vs the host's sums of the CPU rows.
+            let segments = [
+                0..20_000,
+                100..1100,
+                19_999..20_000,
+                5000..5000,
+                1000..20_000,
+            ];
+            let (mut sums_cpu, mut sums_gpu) = (Vec::new(), Vec::new());
+            cpu.run_sums(&tokens, true, &segments, &mut sums_cpu)?;
+            gpu.run_sums(&tokens, true, &segments, &mut sums_gpu)?;
+            let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+            let es = row_rel(&f32s(&sums_gpu), &f32s(&sums_cpu), width);
+            println!(
+                "caduceus {} {hidden:?} sums: rel err {es:.3e}",
+                dir.display()
+            );
+            assert!(es < 1e-4, "{} sums: {es:e}", dir.display());
             // Chunks of 777 rows (both scan directions carry state across them) == one pass.
             let mut chunked = CudaCaduceusEngine::new(&model, 0, Dtype::F32, 777, hidden)?;
             let c = run(&mut chunked, &tokens)?;

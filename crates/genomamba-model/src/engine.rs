@@ -172,8 +172,8 @@ pub trait Engine: Send {
         Ok(())
     }
     /// [`Engine::run_sums`] for many fresh windows, as [`Engine::run_batch`] runs them: `sums[i]` for `seqs[i]`
-    /// over `segments[i]` (`sums` resized to `seqs.len()`). The default runs [`Engine::run_batch`] and sums
-    /// on the host.
+    /// over `segments[i]` (`sums` resized to `seqs.len()`). Leaves no state to continue from. The default
+    /// runs one fresh [`Engine::run_sums`] each.
     fn run_batch_sums(
         &mut self,
         seqs: &[&[u8]],
@@ -187,14 +187,9 @@ pub trait Engine: Send {
                 seqs.len()
             )));
         }
-        for (segs, seq) in segments.iter().zip(seqs) {
-            check_segments(segs, seq.len())?;
-        }
-        let mut outs = Vec::new();
-        self.run_batch(seqs, HIDDEN, &mut outs)?;
         sums.resize_with(seqs.len(), Vec::new);
-        for ((out, segs), s) in outs.iter().zip(segments).zip(sums.iter_mut()) {
-            sum_segments(&out.hidden, self.hidden_width(), segs, s);
+        for ((seq, segs), s) in seqs.iter().zip(segments).zip(sums.iter_mut()) {
+            self.run_sums(seq, true, segs, s)?;
         }
         Ok(())
     }

@@ -285,7 +285,7 @@ mod tests {
     use super::*;
 
     /// The CPU engine, claiming to prefer batches; counts the batches, which it runs one by one (the trait's
-    /// default `run_batch`, which the CPU engine keeps).
+    /// defaults, which the CPU engine keeps).
     struct Batching {
         inner: Box<dyn Engine>,
         batches: Vec<usize>,
@@ -324,6 +324,15 @@ mod tests {
         ) -> genomamba_model::Result<()> {
             self.batches.push(seqs.len());
             self.inner.run_batch(seqs, want, outs)
+        }
+        fn run_batch_sums(
+            &mut self,
+            seqs: &[&[u8]],
+            segments: &[&[Range<usize>]],
+            sums: &mut Vec<Vec<f64>>,
+        ) -> genomamba_model::Result<()> {
+            self.batches.push(seqs.len());
+            self.inner.run_batch_sums(seqs, segments, sums)
         }
     }
 

@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 emu=$(bash tests/gpu/emu/build.sh | tail -1)
 cargo test -q -p genomamba-cuda --test gpu --test gpu_caduceus --no-run
-cargo test -q --test cli --no-run
+cargo test -q --test cli --test caduceus_cli --no-run
 # Only the emulation on the loader path: the tests must not find a real driver, NVRTC or cuBLAS instead.
 export LD_LIBRARY_PATH=$emu
 cargo test -p genomamba-cuda --test gpu --test gpu_caduceus -- --ignored --test-threads=1 --nocapture \
     --skip gpu_caduceus_ps_1mb_window
 cargo test --test cli -- --ignored --exact --nocapture cuda_matches_cpu_end_to_end
+cargo test --test caduceus_cli -- --ignored --exact --nocapture caduceus_cuda_matches_cpu_end_to_end

@@ -7,15 +7,17 @@
 //! the causal engine), so memory is O(L x D + chunk x E), never O(L x E x N). The reverse Mamba's rows go
 //! back to their window rows as they are combined (`combine_rows` with step -1).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaStream};
 use genomamba_model::caduceus::{CaduceusConfig, CaduceusModel, Hidden, Strategy};
-use genomamba_model::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
+use genomamba_model::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want, check_segments};
 
 use super::launch::{THREADS, cfg, i32_of, launch, norm_threads};
 use super::mixer::Gpu;
+use super::sums::SumBufs;
 use super::workspace::{Workspace, scratch_for};
 use super::{AUTO_CHUNK_MAX, OpenGpu};
 use crate::buf::DevBuf;
@@ -91,6 +93,8 @@ pub struct CudaCaduceusEngine {
     conv: DevBuf,
     ssm: DevBuf,
     win: Option<Window>,
+    /// Buffers of the pooling sums.
+    sums: SumBufs,
     blas: CudaBlas,
     stream: Arc<CudaStream>,
     _ctx: Arc<CudaContext>,
@@ -201,6 +205,7 @@ impl CudaCaduceusEngine {
             conv,
             ssm,
             win: None,
+            sums: SumBufs::default(),
             blas,
             stream,
             _ctx: ctx,
@@ -225,6 +230,58 @@ impl CudaCaduceusEngine {
             dtype: self.dtype,
             dims: self.info.dims,
         }
+    }
+
+    /// The whole window `tokens` through the model, then the sums of its hidden rows over `segments`
+    /// summed on the GPU into `sums`, `(segments.len(), width)` f64: only the sums cross PCIe.
+    fn window_sums(
+        &mut self,
+        tokens: &[u8],
+        segments: &[Range<usize>],
+        sums: &mut Vec<f64>,
+    ) -> Result<()> {
+        check_segments(segments, tokens.len())?;
+        let width = self.config.hidden_width(self.hidden_kind);
+        sums.clear();
+        sums.resize(segments.len() * width, 0.0);
+        if tokens.is_empty() || segments.is_empty() {
+            return Ok(());
+        }
+        self.forward(tokens)?;
+        let win = self
+            .win
+            .as_ref()
+            .ok_or_else(|| Error::TooLarge("window buffers".into()))?;
+        let hidden = if self.config.rcps {
+            &win.hidden
+        } else {
+            &win.acc
+        };
+        let gpu = Gpu {
+            stream: &self.stream,
+            blas: &self.blas,
+            kernels: &self.kernels,
+            dtype: self.dtype,
+            dims: self.info.dims,
+        };
+        let src = self.sums.enqueue(
+            &gpu,
+            &[&self.stream],
+            (hidden.ptr(), tokens.len(), width),
+            0,
+            segments,
+        )?;
+        // SAFETY: `src` holds `sums.len()` f64 written on this stream; pageable destination of that length,
+        // and the stream is synchronised before `sums` is read.
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(
+                sums.as_mut_slice(),
+                src,
+                self.stream.cu_stream(),
+            )
+        }?;
+        self.stream.synchronize()?;
+        Ok(())
     }
 
     /// Enqueues `dst = src` with rows and/or channels reversed; both `(rows, D)` f32.
@@ -538,5 +595,30 @@ impl Engine for CudaCaduceusEngine {
             Ok(())
         })();
         Ok(res?)
+    }
+
+    fn sums_on_device(&self) -> bool {
+        true
+    }
+
+    /// Sums over one whole window: `fresh` must be true, as for [`Engine::run`].
+    fn run_sums(
+        &mut self,
+        tokens: &[u8],
+        fresh: bool,
+        segments: &[Range<usize>],
+        sums: &mut Vec<f64>,
+    ) -> genomamba_model::Result<()> {
+        let hidden = Want {
+            hidden: true,
+            base_probs: false,
+        };
+        genomamba_model::cpu::check_tokens(tokens, self.info.dims.vocab_size, hidden)?;
+        if !fresh {
+            return Err(genomamba_model::Error::Usage(
+                "Caduceus is bidirectional: each call must be a whole window (fresh = true)".into(),
+            ));
+        }
+        Ok(self.window_sums(tokens, segments, sums)?)
     }
 }

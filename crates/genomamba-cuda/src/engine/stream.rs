@@ -108,14 +108,15 @@ impl ChunkSink for SegmentSums<'_> {
         }
         let src = eng.enqueue_sums(slot, &local)?;
         eng.begin_copy(slot)?;
-        eng.download_sums(slot, src, local.len() * eng.info.dims.d_model)?;
+        let n = local.len() * eng.info.dims.d_model;
+        eng.sums.download(&eng.copy, slot, src, n)?;
         eng.end_copy(slot)
     }
 
     fn drain(&mut self, eng: &mut CudaEngine, slot: usize, _rows: Range<usize>) -> Result<()> {
         let d = eng.info.dims.d_model;
         let summed = &self.summed[slot];
-        let part = eng.sums_host(slot, summed.len() * d)?;
+        let part = eng.sums.host(slot, summed.len() * d)?;
         for (&k, p) in summed.iter().zip(part.chunks_exact(d.max(1))) {
             for (s, v) in self.sums[k * d..(k + 1) * d].iter_mut().zip(p) {
                 *s += v;

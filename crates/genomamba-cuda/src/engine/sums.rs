@@ -4,8 +4,13 @@
 
 use std::ops::Range;
 
+use std::sync::Arc;
+
+use cudarc::driver::{CudaStream, result};
+
 use super::CudaEngine;
 use super::launch::{THREADS, cfg, i32_of, launch};
+use super::mixer::Gpu;
 use crate::buf::{DevBuf, Pinned, need};
 use crate::scan_plan::grid_1d;
 use crate::{Error, Result};
@@ -67,107 +72,144 @@ pub(super) struct SumBufs {
 
 /// `buf`, replaced by one of at least `bytes` bytes when it is smaller (callers synchronise first).
 fn grow<'a>(
-    eng_stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+    stream: &Arc<CudaStream>,
     buf: &'a mut Option<DevBuf>,
     bytes: usize,
 ) -> Result<&'a DevBuf> {
-    if buf.as_ref().is_none_or(|b| need(b, bytes).is_err()) {
-        *buf = Some(DevBuf::alloc(eng_stream, bytes.next_power_of_two())?);
+    if !fits(buf, bytes) {
+        *buf = Some(DevBuf::alloc(stream, bytes.next_power_of_two())?);
     }
     buf.as_ref()
         .ok_or_else(|| Error::TooLarge("sum buffer".into()))
 }
 
-impl CudaEngine {
-    /// Enqueues on the compute stream the sums of `ws.hidden[slot]`'s rows over `ranges` (rows of the last
-    /// forward pass) into the range-sum slot `slot`, `(ranges.len(), D)` f64; returns its device address.
-    pub(super) fn enqueue_sums(&mut self, slot: usize, ranges: &[Range<usize>]) -> Result<u64> {
-        let d = self.info.dims.d_model;
+fn fits(buf: &Option<DevBuf>, bytes: usize) -> bool {
+    buf.as_ref().is_some_and(|b| need(b, bytes).is_ok())
+}
+
+impl SumBufs {
+    /// Enqueues on `gpu`'s stream the sums over `ranges` of the rows of `hidden` (`(rows, width)` f32) into
+    /// range-sum slot `slot`, `(ranges.len(), width)` f64; returns its device address. `busy`: every stream
+    /// that may still use these buffers, synchronised before one is replaced.
+    pub(super) fn enqueue(
+        &mut self,
+        gpu: &Gpu<'_>,
+        busy: &[&Arc<CudaStream>],
+        hidden: (u64, usize, usize),
+        slot: usize,
+        ranges: &[Range<usize>],
+    ) -> Result<u64> {
+        let (hidden, rows, width) = hidden;
+        if ranges.iter().any(|r| r.start > r.end || r.end > rows) {
+            return Err(Error::TooLarge("sum range past the hidden rows".into()));
+        }
         let plan = TilePlan::new(ranges)?;
         let (ntiles, nranges) = (plan.ntiles(), plan.nranges());
-        if ranges.iter().any(|r| r.end > self.ws.rows) {
-            return Err(Error::TooLarge("sum range past the chunk".into()));
-        }
-        let fits =
-            |b: &Option<DevBuf>, bytes: usize| b.as_ref().is_some_and(|b| need(b, bytes).is_ok());
-        let s = &self.sums;
-        if !(fits(&s.tiles, 8 * ntiles)
-            && fits(&s.first, 4 * (nranges + 1))
-            && fits(&s.partial, 8 * ntiles * d)
-            && fits(&s.out[slot], 8 * nranges * d))
-        {
+        let sizes = [
+            8 * ntiles,
+            4 * (nranges + 1),
+            8 * ntiles * width,
+            8 * nranges * width,
+        ];
+        let bufs = [&self.tiles, &self.first, &self.partial, &self.out[slot]];
+        if bufs.iter().zip(sizes).any(|(b, n)| !fits(b, n)) {
             // Buffers in use by queued work are about to be replaced.
-            self.synchronize()?;
-        }
-        let stream = self.stream.clone();
-        let s = &mut self.sums;
-        let tiles = grow(&stream, &mut s.tiles, 8 * ntiles)?.ptr();
-        let first = grow(&stream, &mut s.first, 4 * (nranges + 1))?.ptr();
-        let partial = grow(&stream, &mut s.partial, 8 * ntiles * d)?.ptr();
-        let out = grow(&stream, &mut s.out[slot], 8 * nranges * d)?.ptr();
-        if ntiles > 0 {
-            // SAFETY: `tiles` and `first` hold at least these many i32 (grown above); pageable sources are
-            // staged before the calls return, and the copies run in stream order before the kernels.
-            unsafe {
-                cudarc::driver::result::memcpy_htod_async(tiles, &plan.tiles, stream.cu_stream())?;
+            for s in busy {
+                s.synchronize()?;
             }
         }
-        // SAFETY: as above.
+        let stream = gpu.stream;
+        let tiles = grow(stream, &mut self.tiles, sizes[0])?.ptr();
+        let first = grow(stream, &mut self.first, sizes[1])?.ptr();
+        let partial = grow(stream, &mut self.partial, sizes[2])?.ptr();
+        let out = grow(stream, &mut self.out[slot], sizes[3])?.ptr();
+        // SAFETY: `tiles` and `first` hold at least these many i32 (grown above); pageable sources are staged
+        // before the calls return, and the copies run in stream order before the kernels.
         unsafe {
-            cudarc::driver::result::memcpy_htod_async(first, &plan.first, stream.cu_stream())
-        }?;
-        let (d_i, nt_i, nr_i) = (
-            i32_of(d, "d")?,
+            if ntiles > 0 {
+                result::memcpy_htod_async(tiles, &plan.tiles, stream.cu_stream())?;
+            }
+            result::memcpy_htod_async(first, &plan.first, stream.cu_stream())?;
+        }
+        let (w_i, nt_i, nr_i) = (
+            i32_of(width, "width")?,
             i32_of(ntiles, "tiles")?,
             i32_of(nranges, "ranges")?,
         );
         if ntiles > 0 {
             launch!(
-                self,
-                &self.kernels.sum_tiles,
-                cfg((grid_1d(ntiles * d, THREADS), 1, 1), THREADS),
-                &self.ws.hidden[slot].ptr(),
+                gpu,
+                &gpu.kernels.sum_tiles,
+                cfg((grid_1d(ntiles * width, THREADS), 1, 1), THREADS),
+                &hidden,
                 &tiles,
                 &partial,
                 &nt_i,
-                &d_i
+                &w_i
             );
         }
         if nranges > 0 {
             launch!(
-                self,
-                &self.kernels.sum_tile_runs,
-                cfg((grid_1d(nranges * d, THREADS), 1, 1), THREADS),
+                gpu,
+                &gpu.kernels.sum_tile_runs,
+                cfg((grid_1d(nranges * width, THREADS), 1, 1), THREADS),
                 &partial,
                 &first,
                 &out,
                 &nr_i,
-                &d_i
+                &w_i
             );
         }
         Ok(out)
     }
 
-    /// Enqueues on the copy stream the download of `n` f64 from `src` into range-sum slot `slot`'s
-    /// page-locked host buffer (grown when smaller; its previous copy is finished by then).
-    pub(super) fn download_sums(&mut self, slot: usize, src: u64, n: usize) -> Result<()> {
-        let host = &mut self.sums.host[slot];
-        if host.as_mut().is_none_or(|h| h.len() < n) {
-            *host = Some(Pinned::new(&self.copy, n.next_power_of_two())?);
+    /// Enqueues on `stream` the download of `n` f64 from `src` into slot `slot`'s page-locked host buffer
+    /// (grown when smaller; its previous copy is finished by then).
+    pub(super) fn download(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        slot: usize,
+        src: u64,
+        n: usize,
+    ) -> Result<()> {
+        let host = &mut self.host[slot];
+        if host.as_ref().is_none_or(|h| h.len() < n) {
+            *host = Some(Pinned::new(stream, n.next_power_of_two())?);
         }
         if let Some(h) = host.as_mut() {
-            h.download(&self.copy, src, n)?;
+            h.download(stream, src, n)?;
         }
         Ok(())
     }
 
     /// Waits for slot `slot`'s download and returns its first `n` sums.
-    pub(super) fn sums_host(&mut self, slot: usize, n: usize) -> Result<&[f64]> {
-        match self.sums.host[slot].as_mut() {
+    pub(super) fn host(&mut self, slot: usize, n: usize) -> Result<&[f64]> {
+        match self.host[slot].as_mut() {
             Some(h) => Ok(&h.host()?[..n]),
             None if n == 0 => Ok(&[]),
             None => Err(Error::TooLarge("sums never downloaded".into())),
         }
+    }
+}
+
+impl CudaEngine {
+    /// Enqueues the sums of `ws.hidden[slot]`'s rows over `ranges` (rows of the last forward pass) into
+    /// range-sum slot `slot`, `(ranges.len(), D)` f64; returns its device address.
+    pub(super) fn enqueue_sums(&mut self, slot: usize, ranges: &[Range<usize>]) -> Result<u64> {
+        let gpu = Gpu {
+            stream: &self.stream,
+            blas: &self.blas,
+            kernels: &self.kernels,
+            dtype: self.dtype,
+            dims: self.info.dims,
+        };
+        let hidden = (
+            self.ws.hidden[slot].ptr(),
+            self.ws.rows,
+            self.info.dims.d_model,
+        );
+        self.sums
+            .enqueue(&gpu, &[&self.stream, &self.copy], hidden, slot, ranges)
     }
 }
 
