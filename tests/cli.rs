@@ -340,7 +340,7 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing() {
     let dir = Dir::new();
     let line = format!(
         "ulimit -f 64; trap '' XFSZ; exec '{}' predict '{}' --device cpu -q -o out.parquet",
-        env!("CARGO_BIN_EXE_genomamba"),
+        util::binary().display(),
         data("genomes/lambda_virus.fa").display()
     );
     let out = std::process::Command::new("sh")
@@ -500,7 +500,7 @@ fn cuda_matches_cpu_end_to_end() {
 #[test]
 fn ctrl_c_stops_the_run_with_exit_130_and_leaves_nothing() {
     let dir = Dir::new();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_genomamba"))
+    let child = std::process::Command::new(util::binary())
         .arg("predict")
         .arg(util::derived("ecoli536.fa"))
         .args(["--device", "cpu", "-q", "-o", "out.parquet"])

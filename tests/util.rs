@@ -7,9 +7,20 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The repository root (where data/ lives).
+/// The repository root (where data/ lives): `GENOMAMBA_REPO` when set (a test binary carried to another
+/// machine, as tests/gpu/run.sh does), else this checkout.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("GENOMAMBA_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The genomamba binary under test: `GENOMAMBA_BIN` when set (a carried release binary), else the one cargo
+/// built with these tests.
+pub fn binary() -> PathBuf {
+    std::env::var_os("GENOMAMBA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_genomamba")))
 }
 
 /// A path under data/.
@@ -85,7 +96,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genomamba"));
+    let mut cmd = Command::new(binary());
     let mut line = vec!["genomamba".to_string()];
     for a in args {
         line.push(a.as_ref().to_string_lossy().into_owned());

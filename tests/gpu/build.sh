@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 C=target/gpu-carry
 rm -rf "$C" && mkdir -p "$C/cubin"
-# GPU tests and benchmark of genomamba-cuda, without debug info (size), test profile (opt-level 1 + deps 2).
+# GPU tests and benchmark of genomamba-cuda, and the CLI tests that compare `--device cuda` with the CPU end to
+# end (run against the carried release binary), without debug info (size), test profile.
 CARGO_PROFILE_TEST_DEBUG=false cargo test -p genomamba-cuda --tests --no-run --message-format=json \
     | python3 -c '
 import json, sys, shutil
@@ -20,12 +21,22 @@ for line in sys.stdin:
             shutil.copy(m["executable"], "'"$C"'/" + name)
             print("copied", name)
 '
+CARGO_PROFILE_TEST_DEBUG=false cargo test --test cli --test caduceus_cli --no-run --message-format=json \
+    | python3 -c '
+import json, sys, shutil
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("cli", "caduceus_cli"):
+        shutil.copy(m["executable"], "'"$C"'/" + m["target"]["name"])
+        print("copied", m["target"]["name"])
+'
 # The CLI (release), for the end-to-end E. coli run; skipped with NO_CLI=1.
 if [ "${NO_CLI:-0}" != 1 ]; then
     cargo build --release --bin genomamba
     cp target/release/genomamba "$C/genomamba"
 fi
-strip "$C/gpu" "$C/gpu_bench" "$C/gpu_caduceus"
+strip "$C/gpu" "$C/gpu_bench" "$C/gpu_caduceus" "$C/cli" "$C/caduceus_cli"
 [ -f "$C/genomamba" ] && strip "$C/genomamba" || true
 # Prebuilt CUBINs (sm_90) from NVRTC 13.0.88, also checking every kernel compiles without spills.
 GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/nvrtc-check.log"

@@ -47,6 +47,13 @@ step "Caduceus GPU tests (golden models vs CPU, chunked == one pass, bf16, 1 Mb 
 timeout 150 "$C/gpu_caduceus" --ignored --test-threads=1 --nocapture 2>&1 | tee "$OUT/gpu-caduceus.log"
 echo "caduceus gpu tests exit: ${PIPESTATUS[0]}"
 
+step "end to end: --device cuda vs --device cpu through the CLI (Mamba genome windows and read batches; Caduceus)"
+for t in "cli cuda_matches_cpu_end_to_end" "caduceus_cli caduceus_cuda_matches_cpu_end_to_end"; do
+    set -- $t
+    GENOMAMBA_BIN=$PWD/$C/genomamba timeout 90 "$C/$1" --ignored --exact --nocapture "$2" 2>&1 | tail -8
+    echo "$2 exit: ${PIPESTATUS[0]}"
+done
+
 step "benchmark: 1,048,576-base window, 128x4 / 256x16 / 768x24, f32 and bf16"
 GENOMAMBA_BENCH_OUT="$OUT/bench.jsonl" timeout 200 "$C/gpu_bench" --ignored --nocapture 2>&1 | tail -30
 
