@@ -1,8 +1,9 @@
 //! The CUDA engine: a Mamba-1 model on one GPU behind [`genomamba_model::engine::Engine`].
 //!
-//! One compute stream runs every kernel and GEMM in order; a second stream copies finished chunks' hidden
-//! states and probabilities to page-locked host buffers while the next chunk computes (two device and two
-//! host slots, ordered by events). The host waits only for a chunk's copy before appending it to the output.
+//! One compute stream runs every kernel and GEMM in order; a second stream copies finished launch steps'
+//! results (hidden states and probabilities, or pooling sums) to page-locked host buffers while the next step
+//! computes (two device and two host slots, ordered by events), for a window streamed in chunks and for a
+//! batch of windows alike. The host waits only for a step's copy before taking up its results.
 
 mod batch;
 mod bench;

@@ -2,15 +2,12 @@
 
 use std::ops::Range;
 
-use cudarc::driver::result;
 use genomamba_model::engine::{Output, Want, check_segments};
 
 use super::CudaEngine;
+use super::stream::{HostRows, SegmentSums, Step};
 use super::workspace::{States, Workspace, scratch_for};
 use crate::{Error, Result};
-
-/// Token id used to pad shorter sequences at their end (causal: padding never affects earlier rows).
-const PAD: u8 = 0;
 
 impl CudaEngine {
     /// Runs each sequence of `seqs` from a fresh state, up to `batch` of them per launch (0 = as many as
@@ -25,33 +22,15 @@ impl CudaEngine {
     ) -> Result<()> {
         outs.resize_with(seqs.len(), Output::default);
         outs.iter_mut().for_each(Output::clear);
-        let d = self.info.dims.d_model;
-        let mut hidden = Vec::new();
-        let mut probs = Vec::new();
-        self.run_groups(seqs, batch, want.base_probs, |eng, members, t0, t| {
-            let g = members.len();
-            if want.hidden {
-                eng.ws.hidden[0].download_f32(&eng.stream, g * t * d, &mut hidden)?;
-            }
-            if want.base_probs {
-                eng.ws.probs[0].download_f32(&eng.stream, g * t * 4, &mut probs)?;
-            }
-            for (b, &i) in members.iter().enumerate() {
-                let out = &mut outs[i];
-                let n = t.min(seqs[i].len().saturating_sub(t0));
-                if want.hidden {
-                    out.hidden
-                        .extend_from_slice(&hidden[b * t * d..(b * t + n) * d]);
-                }
-                if want.base_probs {
-                    let p = &probs[b * t * 4..(b * t + n) * 4];
-                    out.base_probs
-                        .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
-                }
-                out.rows += n;
-            }
-            Ok(())
-        })?;
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let groups = self.prepare_groups(seqs, batch)?;
+        let mut sink = HostRows {
+            want,
+            lens: &lens,
+            outs,
+        };
+        let steps = self.group_steps(&groups, &lens);
+        self.run_steps(seqs, steps, &mut sink)?;
         if outs.iter().zip(seqs).any(|(o, s)| o.rows != s.len()) {
             return Err(Error::TooLarge(
                 "batch output rows do not match the inputs".into(),
@@ -77,57 +56,21 @@ impl CudaEngine {
                 seqs.len()
             )));
         }
-        let d = self.info.dims.d_model;
-        sums.resize_with(seqs.len(), Vec::new);
-        for ((s, segs), seq) in sums.iter_mut().zip(segments).zip(seqs) {
+        for (segs, seq) in segments.iter().zip(seqs) {
             check_segments(segs, seq.len())?;
-            s.clear();
-            s.resize(segs.len() * d, 0.0);
         }
-        let mut ranges = Vec::new();
-        let mut owners = Vec::new();
-        let mut part = Vec::new();
-        self.run_groups(seqs, batch, false, |eng, members, t0, t| {
-            // Launch row b*t + r is row t0 + r of the sequence in window b.
-            ranges.clear();
-            owners.clear();
-            for (b, &i) in members.iter().enumerate() {
-                for (k, s) in segments[i].iter().enumerate() {
-                    let (lo, hi) = (s.start.max(t0), s.end.min(t0 + t));
-                    if lo < hi {
-                        ranges.push(b * t + lo - t0..b * t + hi - t0);
-                        owners.push((i, k));
-                    }
-                }
-            }
-            let src = eng.enqueue_sums(0, &ranges)?;
-            part.clear();
-            part.resize(ranges.len() * d, 0.0f64);
-            // SAFETY: `src` holds `ranges.len() * d` f64 written on this stream; pageable destination of that
-            // length, and the stream is synchronised before `part` is read.
-            unsafe { result::memcpy_dtoh_async(part.as_mut_slice(), src, eng.stream.cu_stream()) }?;
-            eng.stream.synchronize()?;
-            for (&(i, k), p) in owners.iter().zip(part.chunks_exact(d.max(1))) {
-                for (s, v) in sums[i][k * d..(k + 1) * d].iter_mut().zip(p) {
-                    *s += v;
-                }
-            }
-            Ok(())
-        })
+        sums.resize_with(seqs.len(), Vec::new);
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let groups = self.prepare_groups(seqs, batch)?;
+        let mut sink = SegmentSums::new(segments, sums, self.info.dims.d_model);
+        let steps = self.group_steps(&groups, &lens);
+        self.run_steps(seqs, steps, &mut sink)
     }
 
-    /// Runs `seqs` in launch groups of similar length (longest first, so little of a launch is padding; at
-    /// most `batch` a group, 0 = as many as fit), each from a fresh state, calling `take(self, members, t0, t)`
-    /// after each launch step's forward pass: `members[b]` (an index into `seqs`) ran in window `b`, rows
-    /// `t0..t0 + t` of it at launch rows `b * t..(b + 1) * t` of `ws.hidden[0]` / `ws.probs[0]` (rows past
-    /// its end are padding). Resets the streaming state.
-    fn run_groups(
-        &mut self,
-        seqs: &[&[u8]],
-        batch: usize,
-        probs: bool,
-        mut take: impl FnMut(&mut CudaEngine, &[usize], usize, usize) -> Result<()>,
-    ) -> Result<()> {
+    /// Checks `seqs`, splits them into launch groups of similar length ([`group_by_length`], at most `batch`
+    /// a group, 0 = as many as fit) and makes room for the widest group's state and scan scratch. Resets the
+    /// streaming state.
+    fn prepare_groups(&mut self, seqs: &[&[u8]], batch: usize) -> Result<Vec<Vec<usize>>> {
         for s in seqs {
             self.check_tokens(s)?;
         }
@@ -135,57 +78,46 @@ impl CudaEngine {
         let dims = self.info.dims;
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let groups = group_by_length(&lens, self.chunk, batch);
-        if groups.is_empty() {
-            return Ok(());
-        }
-        // Rows per launch step of a group of `g` windows.
-        let chunk = self.chunk;
-        let t_chunk = |g: usize| (chunk / g).max(1);
-        self.synchronize()?; // buffers may be replaced below
         let nb_max = groups.iter().map(Vec::len).max().unwrap_or(1);
+        let scratch = groups
+            .iter()
+            .map(|g| scratch_for(g.len() * self.step_rows(g.len()), g.len(), &dims, self.sms))
+            .max()
+            .unwrap_or(0);
+        if nb_max > self.states.nb || scratch > self.ws.scratch {
+            self.synchronize()?; // buffers in use are about to be replaced
+        }
         if nb_max > self.states.nb {
             self.states = States::new(&self.stream, &dims, nb_max)?;
         }
-        let scratch = groups
-            .iter()
-            .map(|g| scratch_for(g.len() * t_chunk(g.len()), g.len(), &dims, self.sms))
-            .max()
-            .unwrap_or(0);
         if scratch > self.ws.scratch {
             self.ws = Workspace::new(&self.stream, &dims, self.dtype, self.chunk, scratch)?;
         }
-        let mut host_tokens = vec![PAD; chunk];
-        for members in &groups {
-            let g = members.len();
-            let t_chunk = t_chunk(g);
+        Ok(groups)
+    }
+
+    /// Rows per launch step of a group of `g` windows side by side.
+    fn step_rows(&self, g: usize) -> usize {
+        (self.chunk / g.max(1)).max(1)
+    }
+
+    /// The launch steps of `groups` (sequence lengths `lens`): each group from a fresh state, in steps of
+    /// [`CudaEngine::step_rows`] rows until its longest member ends.
+    fn group_steps<'g>(&self, groups: &'g [Vec<usize>], lens: &[usize]) -> Vec<Step<'g>> {
+        let mut steps = Vec::new();
+        for members in groups {
+            let t_step = self.step_rows(members.len());
             let len = members.iter().map(|&i| lens[i]).max().unwrap_or(0);
-            self.states.reset(&self.stream)?;
-            let mut t0 = 0;
-            while t0 < len {
-                let t = t_chunk.min(len - t0);
-                host_tokens[..g * t].fill(PAD);
-                for (b, &i) in members.iter().enumerate() {
-                    let s = seqs[i];
-                    if t0 < s.len() {
-                        let n = t.min(s.len() - t0);
-                        host_tokens[b * t..b * t + n].copy_from_slice(&s[t0..t0 + n]);
-                    }
-                }
-                self.synchronize()?;
-                // SAFETY: the workspace holds `chunk >= g * t` token slots; pageable source, blocking copy.
-                unsafe {
-                    result::memcpy_htod_async(
-                        self.ws.tokens.ptr(),
-                        &host_tokens[..g * t],
-                        self.stream.cu_stream(),
-                    )
-                }?;
-                self.forward(g, t, 0, probs)?;
-                take(self, members, t0, t)?;
-                t0 += t;
+            for t0 in (0..len).step_by(t_step) {
+                steps.push(Step {
+                    members,
+                    t0,
+                    t: t_step.min(len - t0),
+                    reset: t0 == 0,
+                });
             }
         }
-        Ok(())
+        steps
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, result, sys::CUevent_flags};
 
 use super::CudaEngine;
+use super::stream::Step;
 use crate::buf::DevBuf;
 use crate::scan_plan::ScanPlan;
 use crate::{Error, Result};
@@ -39,7 +40,13 @@ impl CudaEngine {
         self.check_tokens(tokens)?;
         self.states.reset(&self.stream)?;
         self.streaming = false;
-        self.upload_tokens(0, tokens)?;
+        let step = Step {
+            members: &[0],
+            t0: 0,
+            t: rows,
+            reset: false,
+        };
+        self.upload_step(0, &[tokens], &step)?;
         self.forward(1, rows, 0, false)?;
         let dims = self.info.dims;
         let plan = ScanPlan::new(1, rows, dims.d_inner, self.sms);

@@ -1,7 +1,8 @@
-//! Streaming one window through [`Engine::run`](genomamba_model::engine::Engine::run) in chunks: tokens go
-//! up through page-locked buffers, each chunk computes on the compute stream while the previous chunk's
-//! results (hidden rows and probabilities, or pooling sums) copy down on the copy stream into the other of
-//! two page-locked slots, and the host takes a chunk's results up only once its copy is done.
+//! Launch steps through two slots: a step's tokens go up through a page-locked buffer, it computes on the
+//! compute stream, and its results (hidden rows and probabilities, or pooling sums) copy down on the copy
+//! stream into the slot's page-locked buffers while the next step computes; the host takes a step's results up
+//! only once its copy is done. One window streamed in chunks ([`Engine::run`](genomamba_model::Engine::run),
+//! its state carried) and groups of fresh windows side by side (batches) both run this way.
 
 use std::ops::Range;
 
@@ -11,7 +12,10 @@ use super::CudaEngine;
 use crate::buf::Pinned;
 use crate::{Error, Result};
 
-/// Host staging for one output slot.
+/// Token id padding shorter windows of a step at their end (causal: padding never affects earlier rows).
+pub(super) const PAD: u8 = 0;
+
+/// Host staging for one slot.
 #[derive(Debug)]
 pub(super) struct Stage {
     pub(super) hidden: Option<Pinned<f32>>,
@@ -19,31 +23,50 @@ pub(super) struct Stage {
     pub(super) tokens: Pinned<u8>,
 }
 
-/// What a streamed run does with each chunk after its forward pass.
-trait ChunkSink {
-    /// Whether the chunks need the four-base head.
+/// One launch step: `members.len()` windows side by side, window `b` being sequence `members[b]`, rows
+/// `t0..t0 + t` of each (launch rows `b * t..(b + 1) * t`; rows past a sequence's end are padding).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Step<'a> {
+    pub(super) members: &'a [usize],
+    pub(super) t0: usize,
+    pub(super) t: usize,
+    /// Whether the windows start here from a fresh state.
+    pub(super) reset: bool,
+}
+
+impl Step<'_> {
+    /// Rows of sequence `len` long in this step.
+    fn rows_of(&self, len: usize) -> usize {
+        self.t.min(len.saturating_sub(self.t0))
+    }
+}
+
+/// What the steps do after their forward pass.
+pub(super) trait StepSink {
+    /// Whether the steps need the four-base head.
     fn probs(&self) -> bool;
-    /// Enqueues chunk `slot`'s work after its forward pass (rows `rows` of the call): any kernels on the
-    /// compute stream, then, between [`CudaEngine::begin_copy`] and [`CudaEngine::end_copy`], its copies.
-    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()>;
-    /// Takes up chunk `slot`'s results (rows `rows` of the call) on the host, waiting for its copies.
-    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()>;
+    /// Enqueues step `step`'s work in slot `slot` after its forward pass: any kernels on the compute stream,
+    /// then, between [`CudaEngine::begin_copy`] and [`CudaEngine::end_copy`], its copies.
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, step: &Step<'_>) -> Result<()>;
+    /// Takes up step `step`'s results from slot `slot` on the host, waiting for its copies.
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, step: &Step<'_>) -> Result<()>;
 }
 
-/// Hidden rows and probabilities appended to an [`Output`].
-struct HostRows<'a> {
-    want: Want,
-    out: &'a mut Output,
+/// Hidden rows and probabilities appended to one [`Output`] per sequence.
+pub(super) struct HostRows<'a> {
+    pub(super) want: Want,
+    pub(super) lens: &'a [usize],
+    pub(super) outs: &'a mut [Output],
 }
 
-impl ChunkSink for HostRows<'_> {
+impl StepSink for HostRows<'_> {
     fn probs(&self) -> bool {
         self.want.base_probs
     }
 
-    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, step: &Step<'_>) -> Result<()> {
         eng.begin_copy(slot)?;
-        let n = rows.len();
+        let rows = step.members.len() * step.t;
         let d = eng.info.dims.d_model;
         let st = &mut eng.stages[slot];
         if self.want.hidden {
@@ -51,74 +74,102 @@ impl ChunkSink for HostRows<'_> {
                 st.hidden = Some(Pinned::new(&eng.copy, eng.chunk * d)?);
             }
             if let Some(h) = st.hidden.as_mut() {
-                h.download(&eng.copy, eng.ws.hidden[slot].ptr(), n * d)?;
+                h.download(&eng.copy, eng.ws.hidden[slot].ptr(), rows * d)?;
             }
         }
         if self.want.base_probs {
             st.probs
-                .download(&eng.copy, eng.ws.probs[slot].ptr(), n * 4)?;
+                .download(&eng.copy, eng.ws.probs[slot].ptr(), rows * 4)?;
         }
         eng.end_copy(slot)
     }
 
-    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
-        let n = rows.len();
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, step: &Step<'_>) -> Result<()> {
         let d = eng.info.dims.d_model;
         let st = &mut eng.stages[slot];
-        if self.want.hidden
-            && let Some(h) = st.hidden.as_mut()
-        {
-            self.out.hidden.extend_from_slice(&h.host()?[..n * d]);
+        let t = step.t;
+        for (b, &i) in step.members.iter().enumerate() {
+            let n = step.rows_of(self.lens[i]);
+            let out = &mut self.outs[i];
+            if self.want.hidden
+                && let Some(h) = st.hidden.as_mut()
+            {
+                out.hidden
+                    .extend_from_slice(&h.host()?[b * t * d..(b * t + n) * d]);
+            }
+            if self.want.base_probs {
+                let p = &st.probs.host()?[b * t * 4..(b * t + n) * 4];
+                out.base_probs
+                    .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
+            }
+            out.rows += n;
         }
-        if self.want.base_probs {
-            let p = &st.probs.host()?[..n * 4];
-            self.out
-                .base_probs
-                .extend(p.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
-        }
-        self.out.rows += n;
         Ok(())
     }
 }
 
-/// Sums of hidden rows over segments of the call, added up chunk by chunk on the host in f64.
-struct SegmentSums<'a> {
-    segments: &'a [Range<usize>],
-    /// `(segments.len(), D)` f64.
-    sums: &'a mut [f64],
-    /// Per slot, the segments its chunk summed, in order.
-    summed: [Vec<usize>; 2],
+/// Sums of hidden rows over segments of each sequence, added up step by step on the host in f64.
+pub(super) struct SegmentSums<'a> {
+    pub(super) segments: &'a [&'a [Range<usize>]],
+    /// Per sequence, `(segments[i].len(), D)` f64, zeroed before the first step.
+    pub(super) sums: &'a mut [Vec<f64>],
+    /// Per slot, the (sequence, segment) of each range its step summed, in order.
+    pub(super) owners: [Vec<(usize, usize)>; 2],
 }
 
-impl ChunkSink for SegmentSums<'_> {
+impl<'a> SegmentSums<'a> {
+    /// Sums over `segments[i]` of sequence `i` into `sums[i]`, which it resizes and zeroes.
+    pub(super) fn new(
+        segments: &'a [&'a [Range<usize>]],
+        sums: &'a mut [Vec<f64>],
+        d: usize,
+    ) -> Self {
+        for (s, segs) in sums.iter_mut().zip(segments) {
+            s.clear();
+            s.resize(segs.len() * d, 0.0);
+        }
+        SegmentSums {
+            segments,
+            sums,
+            owners: [Vec::new(), Vec::new()],
+        }
+    }
+}
+
+impl StepSink for SegmentSums<'_> {
     fn probs(&self) -> bool {
         false
     }
 
-    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, rows: Range<usize>) -> Result<()> {
-        let summed = &mut self.summed[slot];
-        summed.clear();
-        let mut local = Vec::new();
-        for (k, s) in self.segments.iter().enumerate() {
-            let (a, b) = (s.start.max(rows.start), s.end.min(rows.end));
-            if a < b {
-                summed.push(k);
-                local.push(a - rows.start..b - rows.start);
+    fn enqueue(&mut self, eng: &mut CudaEngine, slot: usize, step: &Step<'_>) -> Result<()> {
+        let owners = &mut self.owners[slot];
+        owners.clear();
+        let (t0, t) = (step.t0, step.t);
+        let mut ranges = Vec::new();
+        for (b, &i) in step.members.iter().enumerate() {
+            for (k, s) in self.segments[i].iter().enumerate() {
+                let (lo, hi) = (s.start.max(t0), s.end.min(t0 + t));
+                if lo < hi {
+                    ranges.push(b * t + lo - t0..b * t + hi - t0);
+                    owners.push((i, k));
+                }
             }
         }
-        let src = eng.enqueue_sums(slot, &local)?;
+        let src = eng.enqueue_sums(slot, &ranges)?;
         eng.begin_copy(slot)?;
-        let n = local.len() * eng.info.dims.d_model;
-        eng.sums.download(&eng.copy, slot, src, n)?;
+        let n = ranges.len() * eng.info.dims.d_model;
+        if n > 0 {
+            eng.sums.download(&eng.copy, slot, src, n)?;
+        }
         eng.end_copy(slot)
     }
 
-    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, _rows: Range<usize>) -> Result<()> {
+    fn drain(&mut self, eng: &mut CudaEngine, slot: usize, _step: &Step<'_>) -> Result<()> {
         let d = eng.info.dims.d_model;
-        let summed = &self.summed[slot];
-        let part = eng.sums.host(slot, summed.len() * d)?;
-        for (&k, p) in summed.iter().zip(part.chunks_exact(d.max(1))) {
-            for (s, v) in self.sums[k * d..(k + 1) * d].iter_mut().zip(p) {
+        let owners = &self.owners[slot];
+        let part = eng.sums.host(slot, owners.len() * d)?;
+        for (&(i, k), p) in owners.iter().zip(part.chunks_exact(d.max(1))) {
+            for (s, v) in self.sums[i][k * d..(k + 1) * d].iter_mut().zip(p) {
                 *s += v;
             }
         }
@@ -127,64 +178,100 @@ impl ChunkSink for SegmentSums<'_> {
 }
 
 impl CudaEngine {
-    /// Copies `tokens` (at most `ws.rows`) through stage `slot`'s pinned buffer to the device.
-    pub(super) fn upload_tokens(&mut self, slot: usize, tokens: &[u8]) -> Result<()> {
+    /// Copies step `step`'s tokens of `seqs` (padded with [`PAD`]) through slot `slot`'s page-locked buffer
+    /// to the device.
+    pub(super) fn upload_step(
+        &mut self,
+        slot: usize,
+        seqs: &[&[u8]],
+        step: &Step<'_>,
+    ) -> Result<()> {
+        let (t0, t) = (step.t0, step.t);
+        let rows = step.members.len() * t;
         let pinned = &mut self.stages[slot].tokens;
-        pinned
+        let host = pinned
             .host()?
-            .get_mut(..tokens.len())
-            .ok_or_else(|| Error::TooLarge("token chunk".into()))?
-            .copy_from_slice(tokens);
-        pinned.upload(&self.stream, self.ws.tokens.ptr(), tokens.len())
+            .get_mut(..rows)
+            .ok_or_else(|| Error::TooLarge("token chunk".into()))?;
+        for (b, &i) in step.members.iter().enumerate() {
+            let n = step.rows_of(seqs[i].len());
+            let row = &mut host[b * t..(b + 1) * t];
+            if n > 0 {
+                row[..n].copy_from_slice(&seqs[i][t0..t0 + n]);
+            }
+            row[n..].fill(PAD);
+        }
+        pinned.upload(&self.stream, self.ws.tokens.ptr(), rows)
     }
 
-    /// Orders the copy stream after the compute stream's work so far (chunk `slot`'s results are ready).
+    /// Orders the copy stream after the compute stream's work so far (slot `slot`'s results are ready).
     fn begin_copy(&mut self, slot: usize) -> Result<()> {
         self.ready[slot].record(&self.stream)?;
         self.copy.wait(&self.ready[slot])?;
         Ok(())
     }
 
-    /// Marks the end of chunk `slot`'s copies: the compute stream may reuse the slot after this.
+    /// Marks the end of slot `slot`'s copies: the compute stream may reuse the slot after this.
     fn end_copy(&mut self, slot: usize) -> Result<()> {
         self.copied[slot].record(&self.copy)?;
         Ok(())
     }
 
-    /// Runs `tokens` in chunks through `sink`, from a fresh state or continuing the carried one.
-    fn stream_chunks(
+    /// Runs `steps` over `seqs` through `sink`, alternating slots: a step computes while the previous one's
+    /// results copy down and the host takes up the one before.
+    pub(super) fn run_steps<'s>(
+        &mut self,
+        seqs: &[&[u8]],
+        steps: impl IntoIterator<Item = Step<'s>>,
+        sink: &mut impl StepSink,
+    ) -> Result<()> {
+        let mut pending: Option<(usize, Step<'s>)> = None;
+        for (k, step) in steps.into_iter().enumerate() {
+            let slot = k % 2;
+            // The device slot is free once the copy of the step that last used it finished.
+            self.stream.wait(&self.copied[slot])?;
+            if step.reset {
+                self.states.reset(&self.stream)?;
+            }
+            self.upload_step(slot, seqs, &step)?;
+            self.forward(step.members.len(), step.t, slot, sink.probs())?;
+            sink.enqueue(self, slot, &step)?;
+            if let Some((s, p)) = pending.take() {
+                sink.drain(self, s, &p)?;
+            }
+            pending = Some((slot, step));
+        }
+        if let Some((s, p)) = pending {
+            sink.drain(self, s, &p)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one window `tokens` in chunks through `sink`, from a fresh state or continuing the carried one.
+    fn stream_window(
         &mut self,
         tokens: &[u8],
         fresh: bool,
-        sink: &mut impl ChunkSink,
+        sink: &mut impl StepSink,
     ) -> Result<()> {
         self.check_tokens(tokens)?;
-        if fresh {
-            self.states.reset(&self.stream)?;
-            self.streaming = true;
-        } else if !self.streaming {
+        if !fresh && !self.streaming {
             return Err(Error::Unsupported(
                 "a batch call reset the carried state; start with fresh = true".into(),
             ));
         }
-        let mut pending: Option<(usize, Range<usize>)> = None;
-        for (ci, piece) in tokens.chunks(self.chunk).enumerate() {
-            let slot = ci % 2;
-            let rows = ci * self.chunk..ci * self.chunk + piece.len();
-            // The device slot is free once the copy of the chunk that last used it finished.
-            self.stream.wait(&self.copied[slot])?;
-            self.upload_tokens(slot, piece)?;
-            self.forward(1, piece.len(), slot, sink.probs())?;
-            sink.enqueue(self, slot, rows.clone())?;
-            if let Some((s, r)) = pending.take() {
-                sink.drain(self, s, r)?;
-            }
-            pending = Some((slot, rows));
+        if fresh {
+            self.states.reset(&self.stream)?;
         }
-        if let Some((s, r)) = pending {
-            sink.drain(self, s, r)?;
-        }
-        Ok(())
+        self.streaming = true;
+        let chunk = self.chunk;
+        let steps = (0..tokens.len()).step_by(chunk).map(|t0| Step {
+            members: &[0],
+            t0,
+            t: chunk.min(tokens.len() - t0),
+            reset: false,
+        });
+        self.run_steps(&[tokens], steps, sink)
     }
 
     pub(super) fn run_stream(
@@ -195,7 +282,12 @@ impl CudaEngine {
         out: &mut Output,
     ) -> Result<()> {
         out.clear();
-        self.stream_chunks(tokens, fresh, &mut HostRows { want, out })
+        let mut sink = HostRows {
+            want,
+            lens: &[tokens.len()],
+            outs: std::slice::from_mut(out),
+        };
+        self.stream_window(tokens, fresh, &mut sink)
     }
 
     /// Runs `tokens` like [`genomamba_model::Engine::run`] and sets `sums` to the sums of the final hidden
@@ -209,14 +301,10 @@ impl CudaEngine {
         sums: &mut Vec<f64>,
     ) -> Result<()> {
         check_segments(segments, tokens.len())?;
-        sums.clear();
-        sums.resize(segments.len() * self.info.dims.d_model, 0.0);
-        let mut sink = SegmentSums {
-            segments,
-            sums,
-            summed: [Vec::new(), Vec::new()],
-        };
-        self.stream_chunks(tokens, fresh, &mut sink)
+        let d = self.info.dims.d_model;
+        let segments = [segments];
+        let mut sink = SegmentSums::new(&segments, std::slice::from_mut(sums), d);
+        self.stream_window(tokens, fresh, &mut sink)
     }
 
     /// Runs `tokens` like [`genomamba_model::Engine::run`] but returns only mean-pooled hidden rows: bins of
