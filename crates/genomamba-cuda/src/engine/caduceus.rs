@@ -257,20 +257,11 @@ impl CudaCaduceusEngine {
         } else {
             &win.acc
         };
-        let gpu = Gpu {
-            stream: &self.stream,
-            blas: &self.blas,
-            kernels: &self.kernels,
-            dtype: self.dtype,
-            dims: self.info.dims,
-        };
-        let src = self.sums.enqueue(
-            &gpu,
-            &[&self.stream],
-            (hidden.ptr(), tokens.len(), width),
-            0,
-            segments,
-        )?;
+        let hidden = (hidden.ptr(), tokens.len(), width);
+        let mut bufs = std::mem::take(&mut self.sums);
+        let src = bufs.enqueue(&self.gpu(), &[&self.stream], hidden, 0, segments);
+        self.sums = bufs;
+        let src = src?;
         // SAFETY: `src` holds `sums.len()` f64 written on this stream; pageable destination of that length,
         // and the stream is synchronised before `sums` is read.
         unsafe {

@@ -196,20 +196,21 @@ impl CudaEngine {
     /// Enqueues the sums of `ws.hidden[slot]`'s rows over `ranges` (rows of the last forward pass) into
     /// range-sum slot `slot`, `(ranges.len(), D)` f64; returns its device address.
     pub(super) fn enqueue_sums(&mut self, slot: usize, ranges: &[Range<usize>]) -> Result<u64> {
-        let gpu = Gpu {
-            stream: &self.stream,
-            blas: &self.blas,
-            kernels: &self.kernels,
-            dtype: self.dtype,
-            dims: self.info.dims,
-        };
         let hidden = (
             self.ws.hidden[slot].ptr(),
             self.ws.rows,
             self.info.dims.d_model,
         );
-        self.sums
-            .enqueue(&gpu, &[&self.stream, &self.copy], hidden, slot, ranges)
+        let mut bufs = std::mem::take(&mut self.sums);
+        let src = bufs.enqueue(
+            &self.gpu(),
+            &[&self.stream, &self.copy],
+            hidden,
+            slot,
+            ranges,
+        );
+        self.sums = bufs;
+        src
     }
 }
 
