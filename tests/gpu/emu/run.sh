@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the GPU tests of genomamba-cuda, and the CLI's `--device cuda` end-to-end test, on the CPU emulation of
 # CUDA in this folder (see README.md): the engine's own host code, kernels and cuBLAS calls, checked against
-# the CPU engine and the goldens without a GPU. Called by tests/run.sh (CI); about 7 minutes on 2 cores.
+# the CPU engine and the goldens without a GPU. Called by tests/run.sh (CI); about 9 minutes on 2 cores.
 # Not run here: the 1 Mb Caduceus window and the benchmark (speed means nothing on an emulation).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
