@@ -15,10 +15,10 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-/// The genomamba binary under test: `GENOMAMBA_BIN` when set (a carried release binary), else the one cargo
+/// The genomamba binary under test: `GENOMAMBA_TEST_BIN` when set (a carried release binary), else the one cargo
 /// built with these tests.
 pub fn binary() -> PathBuf {
-    std::env::var_os("GENOMAMBA_BIN")
+    std::env::var_os("GENOMAMBA_TEST_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_genomamba")))
 }

@@ -50,7 +50,7 @@ echo "caduceus gpu tests exit: ${PIPESTATUS[0]}"
 step "end to end: --device cuda vs --device cpu through the CLI (Mamba genome windows and read batches; Caduceus)"
 for t in "cli cuda_matches_cpu_end_to_end" "caduceus_cli caduceus_cuda_matches_cpu_end_to_end"; do
     set -- $t
-    GENOMAMBA_BIN=$PWD/$C/genomamba timeout 90 "$C/$1" --ignored --exact --nocapture "$2" 2>&1 | tail -8
+    GENOMAMBA_TEST_BIN=$PWD/$C/genomamba timeout 90 "$C/$1" --ignored --exact --nocapture "$2" 2>&1 | tail -8
     echo "$2 exit: ${PIPESTATUS[0]}"
 done
 
