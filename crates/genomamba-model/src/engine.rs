@@ -150,14 +150,14 @@ pub trait Engine: Send {
         Ok(())
     }
     /// Whether [`Engine::run_sums`] sums where the hidden states are (on a GPU, so only the sums cross to the
-    /// host); callers pooling embeddings ask for sums rather than hidden rows only then.
+    /// host). Otherwise a caller making many calls sums on the host with a buffer of its own ([`sums_on_host`]).
     fn sums_on_device(&self) -> bool {
         false
     }
     /// Runs `tokens` as [`Engine::run`] would and sets `sums` to the sums of the final hidden rows over each of
     /// `segments` (row ranges of this call, within `0..tokens.len()`, in any order): `(segments.len(),
     /// hidden_width)` f64 row-major, each a sum in row order. The default runs [`Engine::run`] and sums on the
-    /// host.
+    /// host ([`sums_on_host`] with a fresh output buffer; a caller making many calls passes its own).
     fn run_sums(
         &mut self,
         tokens: &[u8],
@@ -165,11 +165,7 @@ pub trait Engine: Send {
         segments: &[Range<usize>],
         sums: &mut Vec<f64>,
     ) -> Result<()> {
-        check_segments(segments, tokens.len())?;
-        let mut out = Output::default();
-        self.run(tokens, fresh, HIDDEN, &mut out)?;
-        sum_segments(&out.hidden, self.hidden_width(), segments, sums);
-        Ok(())
+        sums_on_host(self, &mut Output::default(), tokens, fresh, segments, sums)
     }
     /// [`Engine::run_sums`] for many fresh windows, as [`Engine::run_batch`] runs them: `sums[i]` for `seqs[i]`
     /// over `segments[i]` (`sums` resized to `seqs.len()`). Leaves no state to continue from. The default
@@ -200,6 +196,22 @@ const HIDDEN: Want = Want {
     hidden: true,
     base_probs: false,
 };
+
+/// [`Engine::run_sums`] on the host: runs `engine` for hidden rows into `scratch` (reusable across calls) and
+/// sums them over `segments` into `sums` with [`sum_segments`].
+pub fn sums_on_host<E: Engine + ?Sized>(
+    engine: &mut E,
+    scratch: &mut Output,
+    tokens: &[u8],
+    fresh: bool,
+    segments: &[Range<usize>],
+    sums: &mut Vec<f64>,
+) -> Result<()> {
+    check_segments(segments, tokens.len())?;
+    engine.run(tokens, fresh, HIDDEN, scratch)?;
+    sum_segments(&scratch.hidden, engine.hidden_width(), segments, sums);
+    Ok(())
+}
 
 /// Errors unless every segment lies within `0..rows`.
 pub fn check_segments(segments: &[Range<usize>], rows: usize) -> Result<()> {

@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use genomamba_model::engine::sums_on_host;
 use genomamba_model::{Engine, Output, Want};
 use genomamba_seq::alphabet;
 use genomamba_seq::window::{Event, Piece, SequenceSummary};
@@ -84,6 +85,22 @@ fn average_strands(sums: &mut [f64], rc: &[f64]) {
     }
 }
 
+/// The sums of one call: on the engine's device, or, given a buffer for its hidden rows, on the host.
+fn run_sums(
+    engine: &mut dyn Engine,
+    host_rows: Option<&mut Output>,
+    tokens: &[u8],
+    fresh: bool,
+    segments: &[Range<usize>],
+    sums: &mut Vec<f64>,
+) -> Result<()> {
+    match host_rows {
+        Some(rows) => sums_on_host(engine, rows, tokens, fresh, segments, sums)?,
+        None => engine.run_sums(tokens, fresh, segments, sums)?,
+    }
+    Ok(())
+}
+
 /// An event handed back by [`Feed::drain`].
 pub enum Fed<'a> {
     /// A piece with the engine's results for it.
@@ -101,6 +118,9 @@ pub struct Feed {
     /// Most pieces a batch may gather.
     max_pieces: usize,
     reverse: bool,
+    /// The engine's hidden rows of one piece, summed here, when the engine does not sum on its device (a CPU
+    /// engine): kept between pieces, and dropped with the feed before the output file is finished.
+    host_rows: Option<Output>,
     waiting: Vec<(usize, Event)>,
     tokens: usize,
     pieces: usize,
@@ -128,6 +148,7 @@ impl Feed {
                 max_pieces
             },
             reverse: reverse && matches!(compute, Compute::Sums { .. }),
+            host_rows: hidden_on_host.then(Output::default),
             waiting: Vec::new(),
             tokens: 0,
             pieces: 0,
@@ -203,16 +224,14 @@ impl Feed {
             }
             Compute::Sums { .. } => {
                 self.sums.resize_with(1, Vec::new);
-                engine.run_sums(
-                    &piece.tokens,
-                    piece.first,
-                    &self.segments[0],
-                    &mut self.sums[0],
-                )?;
+                self.rc_sums.resize_with(1, Vec::new);
+                let rows = self.host_rows.as_mut();
+                let (segs, sums) = (&self.segments[0], &mut self.sums[0]);
+                run_sums(engine, rows, &piece.tokens, piece.first, segs, sums)?;
                 if self.reverse {
-                    self.rc_sums.resize_with(1, Vec::new);
+                    let rows = self.host_rows.as_mut();
                     let (rc, segs) = (&self.rc_tokens[0], &self.rc_segments[0]);
-                    engine.run_sums(rc, true, segs, &mut self.rc_sums[0])?;
+                    run_sums(engine, rows, rc, true, segs, &mut self.rc_sums[0])?;
                     average_strands(&mut self.sums[0], &self.rc_sums[0]);
                 }
             }
@@ -245,6 +264,7 @@ impl Feed {
         match self.compute {
             Compute::Probs => engine.run_batch(&seqs, PROBS, &mut self.out)?,
             Compute::Sums { .. } => {
+                // Engines that batch sum on their device (the trait's default would run the pieces one by one).
                 let segs: Vec<&[Range<usize>]> =
                     self.segments[..n].iter().map(Vec::as_slice).collect();
                 engine.run_batch_sums(&seqs, &segs, &mut self.sums)?;
