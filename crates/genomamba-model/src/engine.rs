@@ -176,13 +176,7 @@ pub trait Engine: Send {
         segments: &[&[Range<usize>]],
         sums: &mut Vec<Vec<f64>>,
     ) -> Result<()> {
-        if segments.len() != seqs.len() {
-            return Err(Error::Usage(format!(
-                "{} segment lists for {} sequences",
-                segments.len(),
-                seqs.len()
-            )));
-        }
+        check_segment_lists(seqs, segments)?;
         sums.resize_with(seqs.len(), Vec::new);
         for ((seq, segs), s) in seqs.iter().zip(segments).zip(sums.iter_mut()) {
             self.run_sums(seq, true, segs, s)?;
@@ -222,6 +216,21 @@ pub fn check_segments(segments: &[Range<usize>], rows: usize) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Errors unless there is one segment list per sequence and each lies within its sequence ([`check_segments`]).
+pub fn check_segment_lists(seqs: &[&[u8]], segments: &[&[Range<usize>]]) -> Result<()> {
+    if segments.len() != seqs.len() {
+        return Err(Error::Usage(format!(
+            "{} segment lists for {} sequences",
+            segments.len(),
+            seqs.len()
+        )));
+    }
+    for (segs, seq) in segments.iter().zip(seqs) {
+        check_segments(segs, seq.len())?;
+    }
+    Ok(())
 }
 
 /// Sets `sums` to the sums over each of `segments` of the rows of `hidden` (`(rows, width)` f32): `(segments.len(),

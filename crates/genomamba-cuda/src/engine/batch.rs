@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use genomamba_model::engine::{Output, Want, check_segments};
+use genomamba_model::engine::{Output, Want, check_segment_lists};
 
 use super::CudaEngine;
 use super::stream::{HostRows, SegmentSums, Step};
@@ -49,16 +49,7 @@ impl CudaEngine {
         segments: &[&[Range<usize>]],
         sums: &mut Vec<Vec<f64>>,
     ) -> Result<()> {
-        if segments.len() != seqs.len() {
-            return Err(Error::Unsupported(format!(
-                "{} segment lists for {} sequences",
-                segments.len(),
-                seqs.len()
-            )));
-        }
-        for (segs, seq) in segments.iter().zip(seqs) {
-            check_segments(segs, seq.len())?;
-        }
+        check_segment_lists(seqs, segments)?;
         sums.resize_with(seqs.len(), Vec::new);
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let groups = self.prepare_groups(seqs, batch)?;
