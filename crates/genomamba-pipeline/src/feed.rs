@@ -401,20 +401,35 @@ mod tests {
         })
     }
 
-    /// The hidden sums over `segments` of `tokens` run fresh, averaged with those of the reverse complement
-    /// over the mirrored rows: what the feed should hand back for a whole-window piece.
+    /// The hidden rows of `tokens` run fresh, summed over `segments`, averaged with the reverse complement's
+    /// rows at the same positions (forward row `r` is reverse row `len - 1 - r`): what the feed should hand
+    /// back for a whole-window piece. Rows are summed in the order the feed sums them.
     fn both_strand_sums(tokens: &[u8], segments: &[Range<usize>]) -> Vec<f64> {
-        let mut eng = engine();
-        let (mut fwd, mut rc) = (Vec::new(), Vec::new());
-        eng.run_sums(tokens, true, segments, &mut fwd)
-            .expect("forward");
-        let mut rc_tokens = Vec::new();
-        reverse_complement_into(&mut rc_tokens, tokens);
-        let mut mirrored = Vec::new();
-        mirror_into(&mut mirrored, segments, tokens.len());
-        eng.run_sums(&rc_tokens, true, &mirrored, &mut rc)
+        let want = Want {
+            hidden: true,
+            base_probs: false,
+        };
+        let (mut fwd, mut rc) = (Output::default(), Output::default());
+        engine().run(tokens, true, want, &mut fwd).expect("forward");
+        let mut rc_tokens = tokens.to_vec();
+        alphabet::reverse_complement(&mut rc_tokens);
+        engine()
+            .run(&rc_tokens, true, want, &mut rc)
             .expect("reverse");
-        fwd.iter().zip(&rc).map(|(a, b)| 0.5 * (a + b)).collect()
+        let (w, len) = (engine().hidden_width(), tokens.len());
+        let mut sums = Vec::new();
+        for seg in segments {
+            for c in 0..w {
+                let f: f64 = seg.clone().map(|r| f64::from(fwd.hidden[r * w + c])).sum();
+                let r: f64 = seg
+                    .clone()
+                    .rev()
+                    .map(|r| f64::from(rc.hidden[(len - 1 - r) * w + c]))
+                    .sum();
+                sums.push(0.5 * (f + r));
+            }
+        }
+        sums
     }
 
     /// Whole-window pieces wait and run as one batch, both strands; a piece that continues a window runs on
