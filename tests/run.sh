@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step names the free disk space: a CI machine's disk once filled during the benchmarks build.
+step() { printf '\n=== %s (%s free)\n' "$*" "$(df -h --output=avail . 2>/dev/null | tail -1 | tr -d ' ')"; }
+# A fresh clone gains nothing from incremental caches, which would take most of a gigabyte.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 step "system packages"
 need=()
