@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds, HERE (the CPU machine), everything tests/gpu/run.sh needs on the GPU machine, into target/gpu-carry/
 # (ignored by git, under the 64 MiB carry limit): the release CLI, the GPU test and benchmark binaries
-# (stripped), CUBINs prebuilt by NVRTC 13.0 (fallback when the GPU machine has no libnvrtc), and the E. coli
-# genome. Then carry `target/gpu-carry` (see tests/gpu/README.md).
+# (stripped), CUBINs prebuilt by NVRTC 13.0 (fallback when the GPU machine has no libnvrtc), and a BUILD note
+# (commit, tree state, toolchain). Then carry `target/gpu-carry` (see tests/gpu/README.md). The E. coli step
+# reads the tracked data/genomes/ecoli536.fna.gz, which travels with the tree.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 C=target/gpu-carry
 rm -rf "$C" && mkdir -p "$C/cubin"
-# GPU tests and benchmark of genomamba-cuda, and the CLI tests that compare `--device cuda` with the CPU end to
-# end (run against the carried release binary), without debug info (size), test profile.
-CARGO_PROFILE_TEST_DEBUG=false cargo test -p genomamba-cuda --tests --no-run --message-format=json \
+# GPU tests and benchmark of genomamba-cuda, optimised (`--release`: the benchmark times host code too), and
+# the CLI tests that compare `--device cuda` with the CPU end to end (test profile: they only drive the carried
+# release binary and compare its tables).
+cargo test --release -p genomamba-cuda --tests --no-run --message-format=json \
     | python3 -c '
 import json, sys, shutil
 for line in sys.stdin:
@@ -21,7 +23,7 @@ for line in sys.stdin:
             shutil.copy(m["executable"], "'"$C"'/" + name)
             print("copied", name)
 '
-CARGO_PROFILE_TEST_DEBUG=false cargo test --test cli --test caduceus_cli --no-run --message-format=json \
+cargo test --test cli --test caduceus_cli --no-run --message-format=json \
     | python3 -c '
 import json, sys, shutil
 for line in sys.stdin:
@@ -40,5 +42,11 @@ strip "$C/gpu" "$C/gpu_bench" "$C/gpu_caduceus" "$C/cli" "$C/caduceus_cli"
 [ -f "$C/genomamba" ] && strip "$C/genomamba" || true
 # Prebuilt CUBINs (sm_90) from NVRTC 13.0.88, also checking every kernel compiles without spills.
 GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/nvrtc-check.log"
-cp data/derived/ecoli536.fa "$C/" 2>/dev/null || echo "no data/derived/ecoli536.fa (run data/make.sh); E. coli step will be skipped"
+{
+    echo "commit $(git rev-parse HEAD) built $(date -u +%FT%TZ)"
+    git status --short | sed 's/^/  changed: /'
+    rustc -V
+    grep -m1 -i "nvrtc" "$C/nvrtc-check.log" || true
+} > "$C/BUILD"
+cat "$C/BUILD"
 du -sh "$C" && ls -la "$C"

@@ -141,6 +141,15 @@ pub struct Pinned<T> {
     done: cudarc::driver::CudaEvent,
 }
 
+impl<T> Drop for Pinned<T> {
+    /// Waits for the last copy first: after an error a copy may still be in flight into or out of this
+    /// memory, and freeing page-locked memory does not wait for it (cudarc's own event is never recorded,
+    /// as the copies here are raw driver calls).
+    fn drop(&mut self) {
+        let _ = self.done.synchronize();
+    }
+}
+
 impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy> Pinned<T> {
     /// Allocates `len` elements of page-locked memory (not write-combined: the host reads it back).
     pub fn new(stream: &Arc<CudaStream>, len: usize) -> Result<Pinned<T>> {

@@ -61,7 +61,15 @@ pub struct CudaEngine {
     blas: CudaBlas,
     copy: Arc<CudaStream>,
     stream: Arc<CudaStream>,
-    _ctx: Arc<CudaContext>,
+    ctx: Arc<CudaContext>,
+}
+
+impl Drop for CudaEngine {
+    /// Drains both streams before the buffers go: the copy stream may still read device buffers that are freed
+    /// on the compute stream, and write into page-locked ones.
+    fn drop(&mut self) {
+        let _ = self.synchronize();
+    }
 }
 
 fn check_dims(dims: &Dims) -> Result<()> {
@@ -190,7 +198,7 @@ impl CudaEngine {
             blas,
             copy,
             stream,
-            _ctx: ctx,
+            ctx,
         })
     }
 
@@ -211,7 +219,7 @@ impl CudaEngine {
 
     /// The CUDA context (for [`copy_bandwidth`]).
     pub fn context(&self) -> &Arc<CudaContext> {
-        &self._ctx
+        &self.ctx
     }
 
     /// The launch context of this engine's compute stream.
@@ -223,6 +231,13 @@ impl CudaEngine {
             dtype: self.dtype,
             dims: self.info.dims,
         }
+    }
+
+    /// Makes this engine's context current on the calling thread (an engine is `Send`; the raw driver and
+    /// cuBLAS calls act on the current context). Called by each [`Engine`] entry point.
+    fn bind(&self) -> Result<()> {
+        self.ctx.bind_to_thread()?;
+        Ok(())
     }
 
     /// Blocks until all enqueued work is done.
@@ -283,6 +298,7 @@ impl Engine for CudaEngine {
         want: Want,
         out: &mut Output,
     ) -> genomamba_model::Result<()> {
+        self.bind()?;
         Ok(self.run_stream(tokens, fresh, want, out)?)
     }
 
@@ -297,6 +313,7 @@ impl Engine for CudaEngine {
         outs: &mut Vec<Output>,
     ) -> genomamba_model::Result<()> {
         // Launch groups sized by the chunk and each group's longest sequence (batch.rs, group_by_length).
+        self.bind()?;
         Ok(CudaEngine::run_batch(self, seqs, 0, want, outs)?)
     }
 
@@ -311,6 +328,7 @@ impl Engine for CudaEngine {
         segments: &[Range<usize>],
         sums: &mut Vec<f64>,
     ) -> genomamba_model::Result<()> {
+        self.bind()?;
         Ok(CudaEngine::run_sums(self, tokens, fresh, segments, sums)?)
     }
 
@@ -320,6 +338,7 @@ impl Engine for CudaEngine {
         segments: &[&[Range<usize>]],
         sums: &mut Vec<Vec<f64>>,
     ) -> genomamba_model::Result<()> {
+        self.bind()?;
         Ok(CudaEngine::run_batch_sums(self, seqs, 0, segments, sums)?)
     }
 }

@@ -313,6 +313,48 @@ fn gpu_sums_match_cpu_sums() -> R {
     Ok(())
 }
 
+/// An engine is `Send`: moved to a thread that never touched CUDA, it makes its context current there (a raw
+/// driver call on a thread without one fails with CUDA_ERROR_INVALID_CONTEXT) and gives the same results.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_engine_moves_between_threads() -> R {
+    let model = random_model(64, 2, 23);
+    let tokens = random_tokens(700, 4);
+    let mut eng = cuda_engine(&model, 0, Dtype::F32, 256)?;
+    let mut here = Output::default();
+    eng.run(&tokens, true, Want::ALL, &mut here)?;
+    let (eng, there, sums) = std::thread::scope(|s| {
+        s.spawn(move || -> Result<_, genomamba_model::Error> {
+            let mut eng = eng;
+            let mut out = Output::default();
+            eng.run(&tokens, true, Want::ALL, &mut out)?;
+            let mut sums = Vec::new();
+            eng.run_sums(&tokens, true, std::slice::from_ref(&(0..700)), &mut sums)?;
+            Ok((eng, out, sums))
+        })
+        .join()
+        .expect("engine thread")
+    })?;
+    drop(eng);
+    // Bit for bit (a position without a prediction holds NaN in both).
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&there.hidden), bits(&here.hidden));
+    assert_eq!(
+        bits(&flat(&there.base_probs)),
+        bits(&flat(&here.base_probs))
+    );
+    let mut col0 = 0.0;
+    for r in 0..700 {
+        col0 += f64::from(here.hidden[r * 64]);
+    }
+    assert!(
+        (sums[0] - col0).abs() <= 1e-4 * col0.abs().max(1.0),
+        "{} vs {col0}",
+        sums[0]
+    );
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 fn gpu_bad_token_is_an_error() -> R {

@@ -97,7 +97,7 @@ pub struct CudaCaduceusEngine {
     sums: SumBufs,
     blas: CudaBlas,
     stream: Arc<CudaStream>,
-    _ctx: Arc<CudaContext>,
+    ctx: Arc<CudaContext>,
 }
 
 /// The host view of one direction of a Caduceus block for [`upload_layer`].
@@ -208,7 +208,7 @@ impl CudaCaduceusEngine {
             sums: SumBufs::default(),
             blas,
             stream,
-            _ctx: ctx,
+            ctx,
         })
     }
 
@@ -220,6 +220,12 @@ impl CudaCaduceusEngine {
     /// What the device probe found.
     pub fn device_info(&self) -> &DeviceInfo {
         &self.device
+    }
+
+    /// Makes this engine's context current on the calling thread (see `CudaEngine::bind`).
+    fn bind(&self) -> Result<()> {
+        self.ctx.bind_to_thread()?;
+        Ok(())
     }
 
     fn gpu(&self) -> Gpu<'_> {
@@ -549,6 +555,7 @@ impl Engine for CudaCaduceusEngine {
         out: &mut Output,
     ) -> genomamba_model::Result<()> {
         genomamba_model::cpu::check_tokens(tokens, self.info.dims.vocab_size, want)?;
+        self.bind()?;
         if !fresh {
             return Err(genomamba_model::Error::Usage(
                 "Caduceus is bidirectional: each call must be a whole window (fresh = true)".into(),
@@ -605,6 +612,7 @@ impl Engine for CudaCaduceusEngine {
             base_probs: false,
         };
         genomamba_model::cpu::check_tokens(tokens, self.info.dims.vocab_size, hidden)?;
+        self.bind()?;
         if !fresh {
             return Err(genomamba_model::Error::Usage(
                 "Caduceus is bidirectional: each call must be a whole window (fresh = true)".into(),

@@ -218,8 +218,23 @@ impl CudaEngine {
     }
 
     /// Runs `steps` over `seqs` through `sink`, alternating slots: a step computes while the previous one's
-    /// results copy down and the host takes up the one before.
+    /// results copy down and the host takes up the one before. On an error both streams are drained before it
+    /// returns, so no copy is left in flight (or a slot marked free while one is).
     pub(super) fn run_steps<'s>(
+        &mut self,
+        seqs: &[&[u8]],
+        steps: impl IntoIterator<Item = Step<'s>>,
+        sink: &mut impl StepSink,
+    ) -> Result<()> {
+        let run = self.run_steps_unchecked(seqs, steps, sink);
+        if run.is_err() {
+            let _ = self.synchronize();
+        }
+        run
+    }
+
+    /// [`Self::run_steps`] without the drain on error.
+    fn run_steps_unchecked<'s>(
         &mut self,
         seqs: &[&[u8]],
         steps: impl IntoIterator<Item = Step<'s>>,

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaStream, result};
+use cudarc::driver::CudaStream;
 
 use super::CudaEngine;
 use super::launch::{THREADS, cfg, i32_of, launch};
@@ -59,8 +59,9 @@ impl TilePlan {
     }
 }
 
-/// Device and host buffers of the sums, grown on demand: the tile plan, the tile sums, and two slots of
-/// range sums (one may be in a copy while the next chunk sums) with their page-locked host copies.
+/// Device and host buffers of the sums, grown on demand: the tile plan (staged per slot through page-locked
+/// memory, so its upload is truly asynchronous), the tile sums, and two slots of range sums (one may be in a
+/// copy while the next chunk sums) with their page-locked host copies.
 #[derive(Debug, Default)]
 pub(super) struct SumBufs {
     tiles: Option<DevBuf>,
@@ -68,6 +69,26 @@ pub(super) struct SumBufs {
     partial: Option<DevBuf>,
     out: [Option<DevBuf>; 2],
     host: [Option<Pinned<f64>>; 2],
+    stage_tiles: [Option<Pinned<i32>>; 2],
+    stage_first: [Option<Pinned<i32>>; 2],
+}
+
+/// Enqueues a copy of `src` to device address `dst` through the page-locked buffer `stage` (grown when
+/// smaller), once `stage`'s previous upload has finished.
+fn staged_upload(
+    stream: &Arc<CudaStream>,
+    stage: &mut Option<Pinned<i32>>,
+    src: &[i32],
+    dst: u64,
+) -> Result<()> {
+    if stage.as_ref().is_none_or(|p| p.len() < src.len()) {
+        *stage = Some(Pinned::new(stream, src.len().next_power_of_two())?);
+    }
+    let p = stage
+        .as_mut()
+        .ok_or_else(|| Error::TooLarge("staging buffer".into()))?;
+    p.host()?[..src.len()].copy_from_slice(src);
+    p.upload(stream, dst, src.len())
 }
 
 /// `buf`, replaced by one of at least `bytes` bytes when it is smaller (callers synchronise first).
@@ -123,14 +144,11 @@ impl SumBufs {
         let first = grow(stream, &mut self.first, sizes[1])?.ptr();
         let partial = grow(stream, &mut self.partial, sizes[2])?.ptr();
         let out = grow(stream, &mut self.out[slot], sizes[3])?.ptr();
-        // SAFETY: `tiles` and `first` hold at least these many i32 (grown above); pageable sources are staged
-        // before the calls return, and the copies run in stream order before the kernels.
-        unsafe {
-            if ntiles > 0 {
-                result::memcpy_htod_async(tiles, &plan.tiles, stream.cu_stream())?;
-            }
-            result::memcpy_htod_async(first, &plan.first, stream.cu_stream())?;
+        // `tiles` and `first` hold the plan (grown above); the copies run in stream order before the kernels.
+        if ntiles > 0 {
+            staged_upload(stream, &mut self.stage_tiles[slot], &plan.tiles, tiles)?;
         }
+        staged_upload(stream, &mut self.stage_first[slot], &plan.first, first)?;
         let (w_i, nt_i, nr_i) = (
             i32_of(width, "width")?,
             i32_of(ntiles, "tiles")?,
