@@ -46,7 +46,7 @@ GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/n
     echo "commit $(git rev-parse HEAD) built $(date -u +%FT%TZ)"
     git status --short | sed 's/^/  changed: /'
     rustc -V
-    grep -m1 -i "nvrtc" "$C/nvrtc-check.log" || true
+    echo "CUBINs: $(ls "$C/cubin" | wc -l) files by nvidia-cuda-nvrtc $(grep -o 'nvrtc==[0-9.]*' crates/genomamba-cuda/nvrtc-check.sh | cut -d= -f3)"
 } > "$C/BUILD"
 cat "$C/BUILD"
 du -sh "$C" && ls -la "$C"
