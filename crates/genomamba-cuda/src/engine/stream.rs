@@ -226,7 +226,7 @@ impl CudaEngine {
         steps: impl IntoIterator<Item = Step<'s>>,
         sink: &mut impl StepSink,
     ) -> Result<()> {
-        let run = self.run_steps_unchecked(seqs, steps, sink);
+        let run = self.run_steps_without_drain(seqs, steps, sink);
         if run.is_err() {
             let _ = self.synchronize();
         }
@@ -234,7 +234,7 @@ impl CudaEngine {
     }
 
     /// [`Self::run_steps`] without the drain on error.
-    fn run_steps_unchecked<'s>(
+    fn run_steps_without_drain<'s>(
         &mut self,
         seqs: &[&[u8]],
         steps: impl IntoIterator<Item = Step<'s>>,
