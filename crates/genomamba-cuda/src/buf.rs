@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, PinnedHostSlice, result};
 
 use crate::{Error, Result};
@@ -156,7 +157,9 @@ impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy> Pin
         let ctx = stream.context();
         // SAFETY: the contents are written (by a copy or by the host) before they are read.
         let host = unsafe { ctx.alloc_pinned_with_flags::<T>(len.max(1), 0) }?;
-        let done = ctx.new_event(None)?;
+        // The host waits on this event (the stream waits elsewhere follow the context's blocking-sync policy,
+        // set by the engines): blocking sync lets the waiting thread sleep instead of spinning a core.
+        let done = ctx.new_event(Some(CUevent_flags::CU_EVENT_BLOCKING_SYNC))?;
         Ok(Pinned { host, done })
     }
 

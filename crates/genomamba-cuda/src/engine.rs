@@ -16,7 +16,10 @@ mod stream;
 mod sums;
 mod workspace;
 
-pub use bench::{ScanBench, copy_bandwidth};
+pub use bench::{
+    Bench, DevicePeaks, EX2_PER_CLOCK_PER_SM, LayerBench, ScanBench, StageTime, copy_bandwidth,
+    device_peaks,
+};
 pub use caduceus::CudaCaduceusEngine;
 
 use std::ops::Range;
@@ -114,6 +117,11 @@ impl OpenGpu {
                     .to_owned(),
             });
         }
+        // The host sleeps while it waits for the GPU instead of spinning a core: a window takes milliseconds
+        // to seconds, so a wake-up's few microseconds do not count, and the reader and writer threads of the
+        // pipeline (and other jobs on a shared node) keep that core. A scheduling preference only: the engine
+        // works either way, so a driver that refuses it is not an error.
+        let _ = ctx.set_blocking_synchronize();
         let device = info_of(&ctx)?;
         let sms = device.multiprocessors as usize;
         let (maj, min) = device.compute_capability;

@@ -28,7 +28,10 @@ mod probe;
 pub mod scan_plan;
 mod weights;
 
-pub use engine::{AUTO_CHUNK_MAX, CudaCaduceusEngine, CudaEngine, ScanBench, copy_bandwidth};
+pub use engine::{
+    AUTO_CHUNK_MAX, Bench, CudaCaduceusEngine, CudaEngine, DevicePeaks, EX2_PER_CLOCK_PER_SM,
+    LayerBench, ScanBench, StageTime, copy_bandwidth, device_peaks,
+};
 pub use error::{Error, Result};
 pub use kernels::Dtype;
 pub use probe::{DeviceInfo, MIN_DRIVER, cublas_present, driver_present, nvrtc_present, probe};

@@ -355,6 +355,27 @@ fn gpu_engine_moves_between_threads() -> R {
     Ok(())
 }
 
+/// The host sleeps while it waits for the GPU (the context's scheduling policy is blocking sync), so a long
+/// window does not keep a CPU core spinning.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_engine_waits_without_spinning() -> R {
+    use cudarc::driver::sys::{CUctx_flags, cuCtxGetFlags};
+    let model = random_model(64, 1, 5);
+    let eng = CudaEngine::new(&model, 0, Dtype::F32, 64)?;
+    eng.context().bind_to_thread()?;
+    let mut flags = 0u32;
+    // SAFETY: the engine's context is current on this thread, and `flags` is a valid out pointer.
+    unsafe { cuCtxGetFlags(&mut flags) }.result()?;
+    let blocking = CUctx_flags::CU_CTX_SCHED_BLOCKING_SYNC as u32;
+    assert_eq!(
+        flags & CUctx_flags::CU_CTX_SCHED_MASK as u32,
+        blocking,
+        "context flags {flags:#x}"
+    );
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 fn gpu_bad_token_is_an_error() -> R {

@@ -1,7 +1,10 @@
 //! GPU benchmark (ignored; run by tests/gpu/run.sh): bases/s over a 1,048,576-base window for random models
-//! of d_model x layers 128x4, 256x16, 768x24 in f32 and bf16; the scan kernels' achieved bandwidth against a
-//! device copy measured in the same run. Writes one JSON object per line to `$GENOMAMBA_BENCH_OUT`
-//! (default `target/gpu-bench.jsonl`) and prints them.
+//! of d_model x layers 128x4, 256x16, 768x24 in f32 and bf16; where one layer's time goes (each stage of
+//! layer 0 timed alone, GEMMs in TFLOP/s); the scan's achieved bandwidth against a device copy measured in the
+//! same run, its exp2 rate against the special-function units' peak, and its time under other time-block
+//! counts than the engine's plan. Writes one JSON object per line to `$GENOMAMBA_BENCH_OUT` (default
+//! `target/gpu-bench.jsonl`) and prints them. `GENOMAMBA_BENCH_ONLY=768x24` runs one size;
+//! `GENOMAMBA_BENCH_WINDOW` sets another window length (a quick check on the CUDA emulation).
 
 #[path = "support/random_model.rs"]
 mod random_model;
@@ -9,11 +12,16 @@ mod random_model;
 use std::io::Write;
 use std::time::Instant;
 
-use genomamba_cuda::{CudaEngine, Dtype, copy_bandwidth, probe};
+use genomamba_cuda::{CudaEngine, Dtype, copy_bandwidth, device_peaks, probe};
 use genomamba_model::engine::{Engine, Output, Want};
 use random_model::{random_model, random_tokens};
+use serde_json::{Map, Value, json};
 
+/// The window: 1,048,576 bases.
 const WINDOW: usize = 1 << 20;
+
+/// Time-block counts tried besides the engine's plan, as multiples of it.
+const NBLK_FACTORS: [f64; 4] = [0.25, 0.5, 2.0, 4.0];
 
 #[test]
 #[ignore = "needs a CUDA device"]
@@ -25,14 +33,17 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
         .create(true)
         .append(true)
         .open(&path)?;
-    let mut emit = |v: serde_json::Value| -> std::io::Result<()> {
+    let mut emit = |v: Value| -> std::io::Result<()> {
         println!("{v}");
         writeln!(file, "{v}")
     };
-    emit(serde_json::json!({"kind": "device", "device": info.to_string()}))?;
-    let tokens = random_tokens(WINDOW, 1);
+    let window = match std::env::var("GENOMAMBA_BENCH_WINDOW") {
+        Ok(w) => w.parse()?,
+        Err(_) => WINDOW,
+    };
+    let tokens = random_tokens(window, 1);
     let only = std::env::var("GENOMAMBA_BENCH_ONLY").ok();
-    let mut copy_done = false;
+    let mut copy_gbps = None;
     for (d, layers) in [(128, 4), (256, 16), (768, 24)] {
         if only
             .as_deref()
@@ -43,15 +54,22 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
         let model = random_model(d, layers, 42);
         for dtype in [Dtype::F32, Dtype::Bf16] {
             let t_build = Instant::now();
-            let mut eng = CudaEngine::new(&model, 0, dtype, WINDOW)?;
+            let mut eng = CudaEngine::new(&model, 0, dtype, window)?;
             let build_s = t_build.elapsed().as_secs_f64();
-            if !copy_done {
-                let gbps = copy_bandwidth(eng.context(), 4 << 30, 10)?;
-                emit(
-                    serde_json::json!({"kind": "copy", "bytes": 4u64 << 30, "gbps_read_plus_write": gbps}),
-                )?;
-                copy_done = true;
+            if copy_gbps.is_none() {
+                let peaks = device_peaks(eng.context())?;
+                emit(json!({
+                    "kind": "device", "device": info.to_string(), "sms": peaks.sms,
+                    "sm_clock_mhz": peaks.sm_clock_mhz, "ex2_peak_per_s": peaks.ex2_per_s,
+                    "dram_peak_gbps": peaks.dram_gbps,
+                }))?;
+                // 4 GiB for the 1 Mb window, less for a short one.
+                let bytes = (window * 4096).min(4 << 30);
+                let gbps = copy_bandwidth(eng.context(), bytes, 10)?;
+                emit(json!({"kind": "copy", "bytes": bytes, "gbps_read_plus_write": gbps}))?;
+                copy_gbps = Some((gbps, peaks.ex2_per_s));
             }
+            let (copy, ex2_peak) = copy_gbps.unwrap_or((f64::NAN, None));
             let mut out = Output::default();
             let want = Want {
                 hidden: false,
@@ -64,7 +82,7 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
                 eng.run(&tokens, true, want, &mut out)?;
             }
             let secs = t0.elapsed().as_secs_f64() / reps as f64;
-            assert_eq!(out.rows, WINDOW);
+            assert_eq!(out.rows, window);
             // Each timed variant runs once untimed first: its page-locked buffers (3.2 GB of hidden rows for
             // 768x24) are allocated on first use.
             let mut hid = Output::default();
@@ -77,13 +95,43 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
             let t2 = Instant::now();
             eng.run_pooled(&tokens, true, 128, &mut pooled)?;
             let secs_pooled = t2.elapsed().as_secs_f64();
-            let scan = eng.bench_scan(&tokens, 5)?;
-            emit(serde_json::json!({
+
+            let mut bench = eng.bench(&tokens)?;
+            let layer = bench.layer(3)?;
+            let scan = bench.scan(5, None)?;
+            let mut sweep = Vec::new();
+            for f in NBLK_FACTORS {
+                let nblk = ((scan.nblk as f64 * f).round() as usize).max(1);
+                let s = bench.scan(3, Some(nblk))?;
+                sweep.push(json!({"nblk": s.nblk, "ms": s.ms, "gbps": s.gbps}));
+            }
+            let stage_ms: Map<String, Value> = layer
+                .stages
+                .iter()
+                .map(|s| (s.name.to_owned(), json!(s.ms)))
+                .collect();
+            let tflops: Map<String, Value> = layer
+                .stages
+                .iter()
+                .filter_map(|s| Some((s.name.to_owned(), json!(s.tflops?))))
+                .collect();
+            let pass_ms: Map<String, Value> = scan
+                .passes
+                .iter()
+                .map(|p| (p.name.to_owned(), json!(p.ms)))
+                .collect();
+            emit(json!({
                 "kind": "window", "model": format!("{d}x{layers}"), "dtype": dtype.as_str(),
-                "bases": WINDOW, "chunk": eng.chunk(), "engine_build_s": build_s,
-                "probs_s": secs, "bases_per_s": WINDOW as f64 / secs,
+                "bases": window, "chunk": eng.chunk(), "engine_build_s": build_s,
+                "probs_s": secs, "bases_per_s": window as f64 / secs,
                 "hidden_and_probs_s": secs_hidden, "pooled128_s": secs_pooled,
-                "scan_ms": scan.ms, "scan_nblk": scan.nblk, "scan_gbps": scan.gbps,
+                "layer0_ms": stage_ms, "layer0_gemm_tflops": tflops,
+                "layers_x_layer0_s": layers as f64 * layer.ms() / 1e3,
+                "scan_ms": scan.ms, "scan_nblk": scan.nblk, "scan_pass_ms": pass_ms,
+                "scan_gbps": scan.gbps, "scan_fraction_of_copy": scan.gbps / copy,
+                "scan_ex2_per_s": scan.ex2_per_s,
+                "scan_ex2_fraction_of_peak": ex2_peak.map(|p| scan.ex2_per_s / p),
+                "scan_nblk_sweep": sweep,
             }))?;
         }
     }

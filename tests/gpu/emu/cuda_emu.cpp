@@ -43,7 +43,7 @@ enum : CUresult {
 namespace {
 
 struct Context {
-    int dummy;
+    unsigned flags = 0;  // cuCtxSetFlags / cuCtxGetFlags (scheduling policy; no effect here)
 } g_context;
 
 struct Stream {};
@@ -179,6 +179,13 @@ API CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice) {
         case 10:  // warp size
             *v = 32;
             break;
+        case 13:  // SM clock, kHz: a nominal 1 GHz, so that the benchmark's peak arithmetic runs here
+        case 36:  // memory clock, kHz: likewise
+            *v = 1000000;
+            break;
+        case 37:  // memory bus width, bits
+            *v = 64;
+            break;
         case 16:  // multiprocessors
             *v = (int)env_size("GENOMAMBA_EMU_SMS", 4);
             break;
@@ -209,7 +216,14 @@ API CUresult cuCtxGetCurrent(void** ctx) {
 }
 API CUresult cuCtxSetCurrent(void*) { return OK; }
 API CUresult cuCtxSynchronize() { return OK; }
-API CUresult cuCtxSetFlags(unsigned) { return OK; }
+API CUresult cuCtxSetFlags(unsigned flags) {
+    g_context.flags = flags;
+    return OK;
+}
+API CUresult cuCtxGetFlags(unsigned* flags) {
+    *flags = g_context.flags;
+    return OK;
+}
 API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
     *free_bytes = env_size("GENOMAMBA_EMU_FREE_MIB", 2048) << 20;
     *total = *free_bytes * 2;

@@ -2,11 +2,12 @@
 # Runs the GPU tests of genomamba-cuda, and the CLI's `--device cuda` end-to-end test, on the CPU emulation of
 # CUDA in this folder (see README.md): the engine's own host code, kernels and cuBLAS calls, checked against
 # the CPU engine and the goldens without a GPU. Called by tests/run.sh (CI); about 9 minutes on 2 cores.
-# Not run here: the 1 Mb Caduceus window and the benchmark (speed means nothing on an emulation).
+# Not run here: the 1 Mb Caduceus window. The benchmark runs on a 1,024-base window of the 128x4 model only:
+# that checks its code path before a GPU run depends on it; its figures mean nothing on an emulation.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 emu=$(bash tests/gpu/emu/build.sh | tail -1)
-cargo test -q -p genomamba-cuda --test gpu --test gpu_caduceus --no-run
+cargo test -q -p genomamba-cuda --test gpu --test gpu_caduceus --test gpu_bench --no-run
 cargo test -q --test cli --test caduceus_cli --no-run
 # Only the emulation on the loader path: the tests must not find a real driver, NVRTC or cuBLAS instead.
 export LD_LIBRARY_PATH=$emu
@@ -14,3 +15,5 @@ cargo test -p genomamba-cuda --test gpu --test gpu_caduceus -- --ignored --test-
     --skip gpu_caduceus_ps_1mb_window
 cargo test --test cli -- --ignored --exact --nocapture cuda_matches_cpu_end_to_end
 cargo test --test caduceus_cli -- --ignored --exact --nocapture caduceus_cuda_matches_cpu_end_to_end
+GENOMAMBA_BENCH_WINDOW=1024 GENOMAMBA_BENCH_ONLY=128x4 GENOMAMBA_BENCH_OUT=$PWD/target/gpu-bench-emu.jsonl \
+    cargo test -p genomamba-cuda --test gpu_bench -- --ignored --nocapture

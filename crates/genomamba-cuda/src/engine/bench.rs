@@ -1,41 +1,133 @@
-//! Timing helpers for the GPU benchmark (tests/gpu_bench.rs): the scan kernels' achieved bandwidth, and a
-//! device-to-device copy measured in the same run as the ceiling to compare it with.
+//! Timing helpers for the GPU benchmark (tests/gpu_bench.rs): where one layer's time goes (each stage of layer
+//! 0 timed alone), the scan passes' achieved bandwidth and exp2 rate under any time-block count, and a
+//! device-to-device copy measured in the same run as the bandwidth ceiling to compare with.
+//!
+//! The figures are device time between events on the compute stream, each the mean of `reps` launches after
+//! one untimed launch. A [`Bench`] runs over the activations that one forward pass of its tokens left in the
+//! workspace; it leaves the carried state undefined, so the engine's next `run` must start fresh.
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, result, sys::CUevent_flags};
+use cudarc::driver::{
+    CudaContext, result,
+    sys::{CUdevice_attribute, CUevent_flags},
+};
 
 use super::CudaEngine;
+use super::mixer::MixerStage;
+use super::scan::ScanPass;
 use super::stream::Step;
 use crate::buf::DevBuf;
 use crate::scan_plan::ScanPlan;
 use crate::{Error, Result};
 
-/// What [`CudaEngine::bench_scan`] measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// exp2 results per clock per SM of the special-function units (MUFU.EX2) on sm_80 to sm_90 (CUDA C
+/// Programming Guide, arithmetic instruction throughput): the scan computes `N` exp2 per row and channel in
+/// each pass that runs the recurrence, so this bounds it from the compute side.
+pub const EX2_PER_CLOCK_PER_SM: f64 = 16.0;
+
+/// One timed launch group: a mixer stage, a scan pass, or the pre-norm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageTime {
+    /// `norm`, a [`MixerStage`] name, or a scan pass (`scan_local`, `scan_carry`, `scan_output`).
+    pub name: &'static str,
+    /// Mean device milliseconds.
+    pub ms: f64,
+    /// TFLOP/s of its GEMM (None for the stages without one).
+    pub tflops: Option<f64>,
+}
+
+/// What [`Bench::layer`] measured: layer 0, stage by stage, over `rows` rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerBench {
+    /// Rows per launch.
+    pub rows: usize,
+    /// The pre-norm, then the mixer's stages in launch order, the scan split into its passes.
+    pub stages: Vec<StageTime>,
+}
+
+impl LayerBench {
+    /// Milliseconds of the whole layer (the sum of its stages).
+    pub fn ms(&self) -> f64 {
+        self.stages.iter().map(|s| s.ms).sum()
+    }
+}
+
+/// What [`Bench::scan`] measured.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScanBench {
     /// Rows (time steps) scanned per call.
     pub rows: usize,
     /// Time blocks of the plan.
     pub nblk: usize,
-    /// Mean milliseconds per scan (local + carry + output).
+    /// Mean milliseconds per scan (the sum of its passes).
     pub ms: f64,
+    /// Each pass of the plan, in launch order.
+    pub passes: Vec<StageTime>,
     /// Bytes the scan must move at least (inputs read once per pass, output written once).
     pub bytes: f64,
     /// `bytes / ms`, in GB/s.
     pub gbps: f64,
+    /// exp2 evaluations per second over the passes that compute them (`scan_local`, `scan_output`).
+    pub ex2_per_s: f64,
+}
+
+/// The device's own ceilings, from its attributes: the exp2 rate of its special-function units and the DRAM
+/// bandwidth its memory clock and bus width imply (None where the driver reports no clock).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DevicePeaks {
+    /// Multiprocessors.
+    pub sms: usize,
+    /// Peak SM clock in MHz.
+    pub sm_clock_mhz: Option<f64>,
+    /// `sms x EX2_PER_CLOCK_PER_SM x clock`, exp2 per second.
+    pub ex2_per_s: Option<f64>,
+    /// `2 x memory clock x bus width`, GB/s (read plus write).
+    pub dram_gbps: Option<f64>,
+}
+
+/// Reads [`DevicePeaks`] of the device of `ctx`.
+pub fn device_peaks(ctx: &Arc<CudaContext>) -> Result<DevicePeaks> {
+    let attr = |a| -> Result<Option<f64>> {
+        let v = ctx.attribute(a)?;
+        Ok((v > 0).then_some(f64::from(v)))
+    };
+    let sms = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?.unwrap_or(1.0);
+    let sm_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)?;
+    let mem_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?;
+    let bus_bits = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?;
+    Ok(DevicePeaks {
+        sms: sms as usize,
+        sm_clock_mhz: sm_khz.map(|k| k / 1e3),
+        ex2_per_s: sm_khz.map(|k| sms * EX2_PER_CLOCK_PER_SM * k * 1e3),
+        dram_gbps: mem_khz
+            .zip(bus_bits)
+            .map(|(k, b)| 2.0 * k * 1e3 * b / 8.0 / 1e9),
+    })
+}
+
+/// An engine with one chunk's activations in its workspace, ready to time its launches one by one.
+pub struct Bench<'a> {
+    eng: &'a mut CudaEngine,
+    rows: usize,
 }
 
 impl CudaEngine {
-    /// Runs `tokens` (at most one chunk) once to fill the activations, then times `reps` scans of layer 0
-    /// over them. The carried state is left undefined: start the next `run` fresh.
-    pub fn bench_scan(&mut self, tokens: &[u8], reps: usize) -> Result<ScanBench> {
+    /// Runs `tokens` (one window, at most one chunk) through the model once from a fresh state, so that every
+    /// stage's inputs hold real activations, and returns the [`Bench`] that times them.
+    pub fn bench(&mut self, tokens: &[u8]) -> Result<Bench<'_>> {
+        self.bind()?;
         let rows = tokens.len();
         if rows == 0 || rows > self.chunk {
             return Err(Error::TooLarge(format!(
-                "bench_scan wants 1..={} tokens",
+                "a benchmark wants 1..={} tokens",
                 self.chunk
             )));
+        }
+        if self.model.layers.is_empty() {
+            return Err(Error::Unsupported(
+                "a benchmark of a model without layers".into(),
+            ));
         }
         self.check_tokens(tokens)?;
         self.states.reset(&self.stream)?;
@@ -48,37 +140,117 @@ impl CudaEngine {
         };
         self.upload_step(0, &[tokens], &step)?;
         self.forward(1, rows, 0, false)?;
-        let dims = self.info.dims;
-        let plan = ScanPlan::new(1, rows, dims.d_inner, self.sms);
-        let ctx = self.stream.context();
+        Ok(Bench { eng: self, rows })
+    }
+}
+
+impl Bench<'_> {
+    /// Mean device milliseconds of `f` over `reps` launches, after one untimed launch.
+    fn time_ms(
+        &mut self,
+        reps: usize,
+        mut f: impl FnMut(&CudaEngine) -> Result<()>,
+    ) -> Result<f64> {
+        let eng = &*self.eng;
+        let ctx = eng.stream.context();
         let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
         let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
-        self.scan(0, 1, rows, plan)?;
-        start.record(&self.stream)?;
+        f(eng)?;
+        start.record(&eng.stream)?;
         for _ in 0..reps.max(1) {
-            self.scan(0, 1, rows, plan)?;
+            f(eng)?;
         }
-        end.record(&self.stream)?;
+        end.record(&eng.stream)?;
         end.synchronize()?;
-        let ms = f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64;
-        let (e, n, s) = (
-            dims.d_inner as f64,
-            dims.d_state as f64,
-            self.dtype.size() as f64,
-        );
+        Ok(f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64)
+    }
+
+    /// Times layer 0 stage by stage: its pre-norm, each [`MixerStage`] (the scan pass by pass, on the engine's
+    /// own plan), `reps` launches each.
+    pub fn layer(&mut self, reps: usize) -> Result<LayerBench> {
+        let rows = self.rows;
+        let dims = self.eng.info.dims;
+        let plan = self.eng.ws.plan(1, rows, &dims, self.eng.sms);
+        let mut stages = vec![StageTime {
+            name: "norm",
+            ms: self.time_ms(reps, |e| e.norm(0, rows))?,
+            tflops: None,
+        }];
+        for stage in MixerStage::ALL {
+            if stage == MixerStage::Scan {
+                stages.extend(self.scan_passes(plan, reps)?);
+                continue;
+            }
+            let ms = self.time_ms(reps, |e| {
+                let (conv, ssm) = (e.states.conv[0].ptr(), e.states.ssm[0].ptr());
+                e.gpu()
+                    .mixer_stage(stage, e.layer(0)?, &e.ws, conv, ssm, 1, rows, plan)
+            })?;
+            let flops = stage.gemm_flops(rows, &dims);
+            stages.push(StageTime {
+                name: stage.name(),
+                ms,
+                tflops: (flops > 0.0).then(|| flops / (ms * 1e9)),
+            });
+        }
+        Ok(LayerBench { rows, stages })
+    }
+
+    /// Each pass of layer 0's scan under `plan`, timed alone.
+    fn scan_passes(&mut self, plan: ScanPlan, reps: usize) -> Result<Vec<StageTime>> {
+        let rows = self.rows;
+        let mut passes = Vec::new();
+        for &pass in ScanPass::of(plan) {
+            let ms = self.time_ms(reps, |e| {
+                e.gpu().scan_pass(
+                    pass,
+                    e.layer(0)?,
+                    &e.ws,
+                    e.states.ssm[0].ptr(),
+                    1,
+                    rows,
+                    plan,
+                )
+            })?;
+            passes.push(StageTime {
+                name: pass.name(),
+                ms,
+                tflops: None,
+            });
+        }
+        Ok(passes)
+    }
+
+    /// Times layer 0's scan pass by pass, cut into `nblk` time blocks (None: the engine's own plan), growing
+    /// the scan scratch when the plan needs more.
+    pub fn scan(&mut self, reps: usize, nblk: Option<usize>) -> Result<ScanBench> {
+        let rows = self.rows;
+        let dims = self.eng.info.dims;
+        let (e, n) = (dims.d_inner, dims.d_state);
+        let plan = match nblk {
+            Some(k) => ScanPlan::with_blocks(rows, k),
+            None => self.eng.ws.plan(1, rows, &dims, self.eng.sms),
+        };
+        let need = plan.scratch_len(1, e, n);
+        if plan.nblk > 1 && need > self.eng.ws.scratch {
+            self.eng.ws.grow_scratch(&self.eng.stream, need)?;
+        }
+        let passes = self.scan_passes(plan, reps)?;
+        let ms: f64 = passes.iter().map(|p| p.ms).sum();
+        let (e, n, s) = (e as f64, n as f64, self.eng.dtype.size() as f64);
         // scan_local reads dt, x, B; scan_output reads dt, x, z, B, C and writes y.
-        let per_row = if plan.nblk > 1 {
-            s * (2.0 * e + n)
-        } else {
-            0.0
-        } + s * (4.0 * e + 2.0 * n);
+        let local = plan.nblk > 1;
+        let per_row = if local { s * (2.0 * e + n) } else { 0.0 } + s * (4.0 * e + 2.0 * n);
         let bytes = per_row * rows as f64;
+        let ex2 = rows as f64 * e * n * if local { 2.0 } else { 1.0 };
         Ok(ScanBench {
             rows,
             nblk: plan.nblk,
             ms,
+            passes,
             bytes,
             gbps: bytes / (ms * 1e6),
+            ex2_per_s: ex2 / (ms * 1e-3),
         })
     }
 }

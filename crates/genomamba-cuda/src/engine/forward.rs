@@ -56,18 +56,7 @@ impl CudaEngine {
         let gpu = self.gpu();
 
         for (li, layer) in self.model.layers.iter().enumerate() {
-            let delta = if li == 0 { null } else { ws.mix.ptr() };
-            launch!(
-                self,
-                &k.add_rmsnorm,
-                cfg((rows as u32, 1, 1), norm_threads(d)),
-                &resid,
-                &delta,
-                &layer.norm.ptr(),
-                &ws.normed.ptr(),
-                &d_i,
-                &eps
-            );
+            self.norm(li, rows)?;
             let (conv_state, ssm) = (self.states.conv[li].ptr(), self.states.ssm[li].ptr());
             gpu.mixer(layer, ws, conv_state, ssm, nb, t, plan)?;
         }
@@ -124,6 +113,27 @@ impl CudaEngine {
             }
             None => {}
         }
+        Ok(())
+    }
+
+    /// Enqueues layer `li`'s pre-norm over `rows` rows: adds the previous layer's mixer output (`ws.mix`, none
+    /// before layer 0) into the residual stream and writes its RMSNorm to `ws.normed`.
+    pub(crate) fn norm(&self, li: usize, rows: usize) -> Result<()> {
+        let d = self.info.dims.d_model;
+        let d_i = i32_of(d, "d_model")?;
+        let eps = self.info.norm_eps as f32;
+        let delta = if li == 0 { 0u64 } else { self.ws.mix.ptr() };
+        launch!(
+            self,
+            &self.kernels.add_rmsnorm,
+            cfg((i32_of(rows, "rows")? as u32, 1, 1), norm_threads(d)),
+            &self.ws.resid.ptr(),
+            &delta,
+            &self.layer(li)?.norm.ptr(),
+            &self.ws.normed.ptr(),
+            &d_i,
+            &eps
+        );
         Ok(())
     }
 }

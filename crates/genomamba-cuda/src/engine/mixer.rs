@@ -1,5 +1,6 @@
 //! One Mamba mixer over a chunk, shared by the causal engine and the bidirectional (Caduceus) engine: the
-//! launch context [`Gpu`] and the sequence in_proj -> conv -> x_proj -> dt_proj -> scan -> out_proj.
+//! launch context [`Gpu`] and the stages in_proj -> conv -> x_proj -> dt_proj -> scan -> out_proj
+//! ([`MixerStage`]).
 
 use std::sync::Arc;
 
@@ -25,6 +26,60 @@ pub(crate) struct Gpu<'a> {
     pub kernels: &'a Kernels,
     pub dtype: Dtype,
     pub dims: Dims,
+}
+
+/// The launch groups of one mixer, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixerStage {
+    /// in_proj GEMM `(rows, 2E)` and its bias.
+    InProj,
+    /// Depthwise causal conv + SiLU, and the conv state update.
+    Conv,
+    /// x_proj GEMM `(rows, R + 2N)`.
+    XProj,
+    /// dt_proj GEMM `(rows, E)` over `x_dbl[:, :R]`.
+    DtProj,
+    /// The selective scan (all its passes).
+    Scan,
+    /// out_proj GEMM `(rows, D)` and its bias.
+    OutProj,
+}
+
+impl MixerStage {
+    /// Every stage, in launch order.
+    pub const ALL: [MixerStage; 6] = [
+        MixerStage::InProj,
+        MixerStage::Conv,
+        MixerStage::XProj,
+        MixerStage::DtProj,
+        MixerStage::Scan,
+        MixerStage::OutProj,
+    ];
+
+    /// A short name (benchmark output).
+    pub fn name(self) -> &'static str {
+        match self {
+            MixerStage::InProj => "in_proj",
+            MixerStage::Conv => "conv",
+            MixerStage::XProj => "x_proj",
+            MixerStage::DtProj => "dt_proj",
+            MixerStage::Scan => "scan",
+            MixerStage::OutProj => "out_proj",
+        }
+    }
+
+    /// Multiply-adds x 2 of its GEMM for `rows` rows of a model of `dims` (0 for the stages without one).
+    pub fn gemm_flops(self, rows: usize, dims: &Dims) -> f64 {
+        let (d, e, n, r) = (dims.d_model, dims.d_inner, dims.d_state, dims.dt_rank);
+        let (inp, out) = match self {
+            MixerStage::InProj => (d, 2 * e),
+            MixerStage::XProj => (e, r + 2 * n),
+            MixerStage::DtProj => (r, e),
+            MixerStage::OutProj => (e, d),
+            MixerStage::Conv | MixerStage::Scan => (0, 0),
+        };
+        2.0 * rows as f64 * inp as f64 * out as f64
+    }
 }
 
 impl Gpu<'_> {
@@ -60,6 +115,26 @@ impl Gpu<'_> {
         t: usize,
         plan: ScanPlan,
     ) -> Result<()> {
+        for stage in MixerStage::ALL {
+            self.mixer_stage(stage, layer, ws, conv_state, ssm, nb, t, plan)?;
+        }
+        Ok(())
+    }
+
+    /// Enqueues one stage of [`Gpu::mixer`] (same arguments); the stages of [`MixerStage::ALL`] in order make
+    /// the mixer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mixer_stage(
+        &self,
+        stage: MixerStage,
+        layer: &DevLayer,
+        ws: &Workspace,
+        conv_state: u64,
+        ssm: u64,
+        nb: usize,
+        t: usize,
+        plan: ScanPlan,
+    ) -> Result<()> {
         let rows = nb * t;
         let dims = self.dims;
         let (d, e, n, r) = (dims.d_model, dims.d_inner, dims.d_state, dims.dt_rank);
@@ -73,92 +148,100 @@ impl Gpu<'_> {
             i32_of(nb, "nb")?,
         );
         let ld_xz = (2 * e) as i64;
-        self.gemm(
-            Linear::dense(rows, d, 2 * e),
-            &ws.normed,
-            0,
-            &layer.in_proj,
-            &ws.xz,
-        )?;
-        if let Some(bias) = &layer.in_bias {
-            let cols = i32_of(2 * e, "2E")?;
-            launch!(
-                self,
-                &k.add_bias,
-                cfg((grid_1d(rows * 2 * e, THREADS), 1, 1), THREADS),
-                &ws.xz.ptr(),
-                &ld_xz,
-                &bias.ptr(),
-                &rows_i,
-                &cols
-            );
-        }
-        launch!(
-            self,
-            &k.conv_silu,
-            cfg((grid_1d(rows * e, THREADS), 1, 1), THREADS),
-            &ws.xz.ptr(),
-            &ld_xz,
-            &conv_state,
-            &layer.conv_w.ptr(),
-            &layer.conv_b.ptr(),
-            &ws.xc.ptr(),
-            &nb_i,
-            &t_i,
-            &e_i
-        );
-        launch!(
-            self,
-            &k.conv_state_update,
-            cfg((grid_1d(nb * e, THREADS), 1, 1), THREADS),
-            &ws.xz.ptr(),
-            &ld_xz,
-            &conv_state,
-            &nb_i,
-            &t_i,
-            &e_i
-        );
-        self.gemm(
-            Linear::dense(rows, e, w),
-            &ws.xc,
-            0,
-            &layer.x_proj,
-            &ws.xdbl,
-        )?;
-        // dt_low is x_dbl[:, :R], read with row stride W.
-        self.gemm(
-            Linear {
-                rows,
-                inp: r,
-                out: e,
-                ldx: w,
-                ldy: e,
-            },
-            &ws.xdbl,
-            0,
-            &layer.dt_proj,
-            &ws.dt,
-        )?;
-        self.scan(layer, ws, ssm, nb, t, plan)?;
-        self.gemm(
-            Linear::dense(rows, e, d),
-            &ws.y,
-            0,
-            &layer.out_proj,
-            &ws.mix,
-        )?;
-        if let Some(bias) = &layer.out_bias {
-            let ld = d as i64;
-            launch!(
-                self,
-                &k.add_bias,
-                cfg((grid_1d(rows * d, THREADS), 1, 1), THREADS),
-                &ws.mix.ptr(),
-                &ld,
-                &bias.ptr(),
-                &rows_i,
-                &d_i
-            );
+        match stage {
+            MixerStage::InProj => {
+                self.gemm(
+                    Linear::dense(rows, d, 2 * e),
+                    &ws.normed,
+                    0,
+                    &layer.in_proj,
+                    &ws.xz,
+                )?;
+                if let Some(bias) = &layer.in_bias {
+                    let cols = i32_of(2 * e, "2E")?;
+                    launch!(
+                        self,
+                        &k.add_bias,
+                        cfg((grid_1d(rows * 2 * e, THREADS), 1, 1), THREADS),
+                        &ws.xz.ptr(),
+                        &ld_xz,
+                        &bias.ptr(),
+                        &rows_i,
+                        &cols
+                    );
+                }
+            }
+            MixerStage::Conv => {
+                launch!(
+                    self,
+                    &k.conv_silu,
+                    cfg((grid_1d(rows * e, THREADS), 1, 1), THREADS),
+                    &ws.xz.ptr(),
+                    &ld_xz,
+                    &conv_state,
+                    &layer.conv_w.ptr(),
+                    &layer.conv_b.ptr(),
+                    &ws.xc.ptr(),
+                    &nb_i,
+                    &t_i,
+                    &e_i
+                );
+                launch!(
+                    self,
+                    &k.conv_state_update,
+                    cfg((grid_1d(nb * e, THREADS), 1, 1), THREADS),
+                    &ws.xz.ptr(),
+                    &ld_xz,
+                    &conv_state,
+                    &nb_i,
+                    &t_i,
+                    &e_i
+                );
+            }
+            MixerStage::XProj => self.gemm(
+                Linear::dense(rows, e, w),
+                &ws.xc,
+                0,
+                &layer.x_proj,
+                &ws.xdbl,
+            )?,
+            // dt_low is x_dbl[:, :R], read with row stride W.
+            MixerStage::DtProj => self.gemm(
+                Linear {
+                    rows,
+                    inp: r,
+                    out: e,
+                    ldx: w,
+                    ldy: e,
+                },
+                &ws.xdbl,
+                0,
+                &layer.dt_proj,
+                &ws.dt,
+            )?,
+            MixerStage::Scan => self.scan(layer, ws, ssm, nb, t, plan)?,
+            MixerStage::OutProj => {
+                self.gemm(
+                    Linear::dense(rows, e, d),
+                    &ws.y,
+                    0,
+                    &layer.out_proj,
+                    &ws.mix,
+                )?;
+                if let Some(bias) = &layer.out_bias {
+                    let ld = d as i64;
+                    launch!(
+                        self,
+                        &k.add_bias,
+                        cfg((grid_1d(rows * d, THREADS), 1, 1), THREADS),
+                        &ws.mix.ptr(),
+                        &ld,
+                        &bias.ptr(),
+                        &rows_i,
+                        &d_i
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -71,6 +71,17 @@ pub fn scratch_for(rows: usize, nb: usize, dims: &Dims, sms: usize) -> usize {
 }
 
 impl Workspace {
+    /// Replaces the scan scratch by arrays of `len` f32 slots each when that is more than it holds (the
+    /// benchmark's plans with more time blocks than the engine's own). Enqueued on `stream`.
+    pub fn grow_scratch(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<()> {
+        if len > self.scratch {
+            self.scan_p = DevBuf::alloc(stream, len * 4)?;
+            self.scan_h = DevBuf::alloc(stream, len * 4)?;
+            self.scratch = len;
+        }
+        Ok(())
+    }
+
     /// Allocates buffers for `rows` rows and `scratch` scan slots.
     pub fn new(
         stream: &Arc<CudaStream>,
