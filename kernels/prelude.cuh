@@ -37,6 +37,16 @@ __device__ __forceinline__ float ld(const bf16_t* p) { return bf16_to_f32(*p); }
 __device__ __forceinline__ void st(float* p, float v) { *p = v; }
 __device__ __forceinline__ void st(bf16_t* p, float v) { *p = f32_to_bf16(v); }
 
+// A 16-byte load; p must be 16-byte aligned (on a GPU a misaligned vector load fails the launch; the CUDA
+// emulation defines GM_CHECK_ALIGNED to stop there too).
+#ifndef GM_CHECK_ALIGNED
+#define GM_CHECK_ALIGNED(p, bytes)
+#endif
+__device__ __forceinline__ uint4 ld16(const void* p) {
+    GM_CHECK_ALIGNED(p, 16);
+    return *(const uint4*)p;
+}
+
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
 
 // PyTorch softplus with beta 1 and threshold 20 (identity above 20).

@@ -22,8 +22,80 @@
 // (e, blk, b), sequential over the block's time steps; a warp covers 32 consecutive channels at the same t,
 // so dt/x/z/y accesses coalesce and B/C loads are warp broadcasts.
 // Launch (scan_carry): 1-D grid-stride over nb*E*N, sequential over nblk.
+//
+// The fused multiply-adds are written out, so every variant (and the CPU emulation) rounds as the default does.
+//
+// Variants the GPU benchmark times against this default (every macro 0), compiled only at its request
+// (kernels.rs: ScanTuning; tests/gpu/README.md explains why these three):
+//   SCAN_EX2_POLY k  the decays of states n < k by exp2_fma on the FMA pipes instead of exp2f on the
+//                    special-function units
+//   SCAN_VEC_BC 1    B and C of a row read 16 bytes at a time (G states per load); the caller checked that every
+//                    row allows it (scan_plan::vector_rows)
+//   SCAN_PREFETCH 1  step t+1's dt, x (and z) loaded before step t's arithmetic
 
 #define N D_STATE
+#ifndef SCAN_EX2_POLY
+#define SCAN_EX2_POLY 0
+#endif
+#ifndef SCAN_VEC_BC
+#define SCAN_VEC_BC 0
+#endif
+#ifndef SCAN_PREFETCH
+#define SCAN_PREFETCH 0
+#endif
+
+// 2^v for v <= 0 without the special-function units: v = i + f with i = round(v) and |f| <= 1/2, 2^f by a
+// degree-6 polynomial (minimax for relative error on [-1/2, 1/2], 1.9e-9 before f32 rounding; 9.5e-8 after),
+// then i added to the exponent bits. v is first clamped to -125 (2^-125, 2.4e-38, where exp2f flushes to 0:
+// a decay that small leaves the state as it would be).
+__device__ __forceinline__ float exp2_fma(float v) {
+    v = fmaxf(v, -125.0f);
+    const float shifter = 12582912.0f;  // 1.5 * 2^23: v + shifter holds round(v) in its low mantissa bits
+    float r = v + shifter;
+    float f = v - (r - shifter);
+    float p = 1.534581243e-4f;
+    p = fmaf(p, f, 1.339993090e-3f);
+    p = fmaf(p, f, 9.618489072e-3f);
+    p = fmaf(p, f, 5.550328642e-2f);
+    p = fmaf(p, f, 2.402264625e-1f);
+    p = fmaf(p, f, 6.931471825e-1f);
+    p = fmaf(p, f, 1.0f);
+    // round(v) sits in the low bits of r's pattern: shifted to the exponent field (unsigned, so the high bits
+    // wrap away), it adds round(v) to p's exponent.
+    return __uint_as_float(__float_as_uint(p) + (__float_as_uint(r) << 23));
+}
+
+// The decay of state n (a compile-time constant once the state loops unroll).
+__device__ __forceinline__ float decay(int n, float v) { return n < SCAN_EX2_POLY ? exp2_fma(v) : exp2f(v); }
+
+// States per B/C load: a 16-byte group with SCAN_VEC_BC (at most N), else 1.
+#define G_FULL (16 / (int)sizeof(act_t))
+#if SCAN_VEC_BC
+#define G (G_FULL < N ? G_FULL : N)
+#else
+#define G 1
+#endif
+
+// p[0..G) as f32: one 16-byte load when G fills one, else G scalar loads.
+__device__ __forceinline__ void ld_group(const act_t* p, float (&v)[G]) {
+#if SCAN_VEC_BC
+    if (G == G_FULL) {
+        uint4 q = ld16(p);
+        unsigned w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+        for (int j = 0; j < G; ++j) {
+#if ACT_BF16
+            v[j] = __uint_as_float((j & 1) ? (w[j >> 1] & 0xffff0000u) : (w[j >> 1] << 16));
+#else
+            v[j] = __uint_as_float(w[j]);
+#endif
+        }
+        return;
+    }
+#endif
+#pragma unroll
+    for (int j = 0; j < G; ++j) v[j] = ld(p + j);
+}
 
 extern "C" __global__ void scan_local(const act_t* __restrict__ dt_raw, const float* __restrict__ dt_bias,
                                       const float* __restrict__ a2, const act_t* __restrict__ x,
@@ -44,18 +116,42 @@ extern "C" __global__ void scan_local(const act_t* __restrict__ dt_raw, const fl
         p[n] = 1.0f;
     }
     float bias = dt_bias[e];
+#if SCAN_PREFETCH
+    float dr_next = 0.0f, x_next = 0.0f;
+    if (t0 < t1) {
+        i64 m0 = b * T + t0;
+        dr_next = ld(dt_raw + m0 * E + e);
+        x_next = ld(x + m0 * E + e);
+    }
+#endif
     for (int t = t0; t < t1; ++t) {
         i64 m = b * T + t;
+#if SCAN_PREFETCH
+        float dr = dr_next, xv = x_next;
+        if (t + 1 < t1) {
+            dr_next = ld(dt_raw + (m + 1) * E + e);
+            x_next = ld(x + (m + 1) * E + e);
+        }
+        float dt = softplus20(dr + bias);
+        float dx = dt * xv;
+#else
         float dt = softplus20(ld(dt_raw + m * E + e) + bias);
         float dx = dt * ld(x + m * E + e);
+#endif
         const act_t* bp = xdbl + m * ld_dbl + off_b;
 #pragma unroll
-        for (int n = 0; n < N; ++n) {
-            // P as the product of the very decays the sequential scan applies: exp2(a * sum dt) would carry
-            // the rounding of a long f32 sum into every later block's entering state.
-            float d = exp2f(dt * a[n]);
-            p[n] *= d;
-            h[n] = d * h[n] + dx * ld(bp + n);
+        for (int g = 0; g < N; g += G) {
+            float bv[G];
+            ld_group(bp + g, bv);
+#pragma unroll
+            for (int j = 0; j < G; ++j) {
+                int n = g + j;
+                // P as the product of the very decays the sequential scan applies: exp2(a * sum dt) would
+                // carry the rounding of a long f32 sum into every later block's entering state.
+                float d = decay(n, dt * a[n]);
+                p[n] *= d;
+                h[n] = fmaf(d, h[n], dx * bv[j]);
+            }
         }
     }
     i64 o = ((b * nblk + blk) * E + e) * N;
@@ -109,21 +205,51 @@ extern "C" __global__ void scan_output(const act_t* __restrict__ dt_raw, const f
     }
     float bias = dt_bias[e];
     float dskip = Dskip[e];
+#if SCAN_PREFETCH
+    float x_next = 0.0f, dr_next = 0.0f, z_next = 0.0f;
+    if (t0 < t1) {
+        i64 m0 = b * T + t0;
+        x_next = ld(x + m0 * E + e);
+        dr_next = ld(dt_raw + m0 * E + e);
+        z_next = ld(z + m0 * ld_z + e);
+    }
+#endif
     for (int t = t0; t < t1; ++t) {
         i64 m = b * T + t;
+#if SCAN_PREFETCH
+        float xv = x_next, dr = dr_next, zv = z_next;
+        if (t + 1 < t1) {
+            x_next = ld(x + (m + 1) * E + e);
+            dr_next = ld(dt_raw + (m + 1) * E + e);
+            z_next = ld(z + (m + 1) * ld_z + e);
+        }
+        float dt = softplus20(dr + bias);
+#else
         float xv = ld(x + m * E + e);
         float dt = softplus20(ld(dt_raw + m * E + e) + bias);
+#endif
         float dx = dt * xv;
         const act_t* bp = xdbl + m * ld_dbl + off_b;
         const act_t* cp = xdbl + m * ld_dbl + off_c;
         float acc = 0.0f;
 #pragma unroll
-        for (int n = 0; n < N; ++n) {
-            h[n] = exp2f(dt * a[n]) * h[n] + dx * ld(bp + n);
-            acc += h[n] * ld(cp + n);
+        for (int g = 0; g < N; g += G) {
+            float bv[G], cv[G];
+            ld_group(bp + g, bv);
+            ld_group(cp + g, cv);
+#pragma unroll
+            for (int j = 0; j < G; ++j) {
+                int n = g + j;
+                h[n] = fmaf(decay(n, dt * a[n]), h[n], dx * bv[j]);
+                acc = fmaf(h[n], cv[j], acc);
+            }
         }
         float out = acc + dskip * xv;
-        out *= silu(ld(z + m * ld_z + e));
+#if SCAN_PREFETCH
+        out *= silu(zv);
+#else
+        out *= silu(ld(z + m * ld_z + e));  // loaded where used: fewer registers live across the state loop
+#endif
         st(y + m * E + e, out);
     }
     if (final_state != 0) {

@@ -88,6 +88,29 @@ impl DevBuf {
         Ok(())
     }
 
+    /// Waits for the stream's work, then copies bytes `range` of this buffer into `out` (resized to fit).
+    pub fn download_bytes(
+        &self,
+        stream: &Arc<CudaStream>,
+        range: std::ops::Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        need(self, range.end)?;
+        out.clear();
+        out.resize(range.len(), 0);
+        // SAFETY: the range lies within the buffer (checked above) and `out` has exactly its length; the
+        // stream is synchronised before `out` is used.
+        unsafe {
+            result::memcpy_dtoh_async(
+                out.as_mut_slice(),
+                self.at(range.start)?,
+                stream.cu_stream(),
+            )
+        }?;
+        stream.synchronize()?;
+        Ok(())
+    }
+
     /// Device address of byte `offset`; Err if it lies outside the buffer.
     pub fn at(&self, offset: usize) -> Result<u64> {
         if offset > self.bytes {

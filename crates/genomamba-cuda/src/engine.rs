@@ -17,8 +17,8 @@ mod sums;
 mod workspace;
 
 pub use bench::{
-    Bench, DevicePeaks, EX2_PER_CLOCK_PER_SM, LayerBench, ScanBench, StageTime, copy_bandwidth,
-    device_peaks,
+    Bench, COMPARED_ROWS, DevicePeaks, EX2_PER_CLOCK_PER_SM, LayerBench, ScanBench, StageTime,
+    VariantBench, copy_bandwidth, device_peaks,
 };
 pub use caduceus::CudaCaduceusEngine;
 

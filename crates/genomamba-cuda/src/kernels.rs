@@ -121,6 +121,108 @@ impl KernelId {
     }
 }
 
+/// Compile-time variants of `scan.cu` that the GPU benchmark times against the default (every field off; the
+/// engine always runs the default). See the macros at the top of kernels/scan.cu.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScanTuning {
+    /// States `n < ex2_poly` take their decay from a polynomial on the FMA pipes (`SCAN_EX2_POLY`).
+    pub ex2_poly: usize,
+    /// B and C read 16 bytes at a time (`SCAN_VEC_BC`); only for rows that allow it
+    /// ([`crate::scan_plan::vector_rows`]).
+    pub vec_bc: bool,
+    /// The next step's inputs loaded before the current step's arithmetic (`SCAN_PREFETCH`).
+    pub prefetch: bool,
+}
+
+impl ScanTuning {
+    /// The variants the benchmark tries, each on its own and all together.
+    pub const CANDIDATES: [ScanTuning; 6] = [
+        ScanTuning {
+            ex2_poly: 2,
+            vec_bc: false,
+            prefetch: false,
+        },
+        ScanTuning {
+            ex2_poly: 4,
+            vec_bc: false,
+            prefetch: false,
+        },
+        ScanTuning {
+            ex2_poly: 8,
+            vec_bc: false,
+            prefetch: false,
+        },
+        ScanTuning {
+            ex2_poly: 0,
+            vec_bc: true,
+            prefetch: false,
+        },
+        ScanTuning {
+            ex2_poly: 0,
+            vec_bc: false,
+            prefetch: true,
+        },
+        ScanTuning {
+            ex2_poly: 4,
+            vec_bc: true,
+            prefetch: true,
+        },
+    ];
+
+    /// Whether this is the engine's own scan.
+    pub fn is_default(&self) -> bool {
+        *self == ScanTuning::default()
+    }
+
+    /// A short name, e.g. `default` or `ex2_poly=4+vec_bc+prefetch`.
+    pub fn name(&self) -> String {
+        let mut parts = Vec::new();
+        if self.ex2_poly > 0 {
+            parts.push(format!("ex2_poly={}", self.ex2_poly));
+        }
+        if self.vec_bc {
+            parts.push("vec_bc".to_owned());
+        }
+        if self.prefetch {
+            parts.push("prefetch".to_owned());
+        }
+        if parts.is_empty() {
+            "default".to_owned()
+        } else {
+            parts.join("+")
+        }
+    }
+
+    fn defines(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.ex2_poly > 0 {
+            v.push(format!("-DSCAN_EX2_POLY={}", self.ex2_poly));
+        }
+        if self.vec_bc {
+            v.push("-DSCAN_VEC_BC=1".to_owned());
+        }
+        if self.prefetch {
+            v.push("-DSCAN_PREFETCH=1".to_owned());
+        }
+        v
+    }
+
+    /// File-name tag: empty for the default, else e.g. `-p4-vec-pf`.
+    fn tag(&self) -> String {
+        let mut t = String::new();
+        if self.ex2_poly > 0 {
+            t.push_str(&format!("-p{}", self.ex2_poly));
+        }
+        if self.vec_bc {
+            t.push_str("-vec");
+        }
+        if self.prefetch {
+            t.push_str("-pf");
+        }
+        t
+    }
+}
+
 /// A specialisation: the values of the `-D` macros. Build with [`Spec::for_kernel`] so irrelevant fields are
 /// normalised and the compile cache does not hold duplicates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,6 +233,8 @@ pub struct Spec {
     pub d_state: usize,
     /// `D_CONV` (0 when unused).
     pub d_conv: usize,
+    /// The scan variant (default for every other file).
+    pub scan: ScanTuning,
 }
 
 impl Spec {
@@ -141,6 +245,15 @@ impl Spec {
             dtype: if u_dtype { dtype } else { Dtype::F32 },
             d_state: if u_state { d_state } else { 0 },
             d_conv: if u_conv { d_conv } else { 0 },
+            scan: ScanTuning::default(),
+        }
+    }
+
+    /// `scan.cu` for a model of `dtype` and `d_state` as the variant `tuning`.
+    pub fn scan(dtype: Dtype, d_state: usize, tuning: ScanTuning) -> Spec {
+        Spec {
+            scan: tuning,
+            ..Spec::for_kernel(KernelId::Scan, dtype, d_state, 0)
         }
     }
 
@@ -156,12 +269,19 @@ impl Spec {
         if self.d_conv > 0 {
             v.push(format!("-DD_CONV={}", self.d_conv));
         }
+        v.extend(self.scan.defines());
         v
     }
 
-    /// A file-name-safe tag, e.g. `bf16-n16-k4`.
+    /// A file-name-safe tag, e.g. `bf16-n16-k4`, or `f32-n16-k0-p4` for a scan variant.
     pub fn tag(&self) -> String {
-        format!("{}-n{}-k{}", self.dtype.as_str(), self.d_state, self.d_conv)
+        format!(
+            "{}-n{}-k{}{}",
+            self.dtype.as_str(),
+            self.d_state,
+            self.d_conv,
+            self.scan.tag()
+        )
     }
 }
 
@@ -179,7 +299,11 @@ pub const D_STATES: [usize; 5] = [4, 8, 16, 32, 64];
 /// `d_conv` values the engine accepts.
 pub const D_CONVS: [usize; 3] = [2, 3, 4];
 
-/// Every distinct specialisation of every kernel: what the `nvrtc-check` test compiles.
+/// `d_state` of the scan variants the benchmark compiles (its random models' and mamba-130m's).
+pub const BENCH_D_STATE: usize = 16;
+
+/// Every distinct specialisation of every kernel, and the benchmark's scan variants for
+/// [`BENCH_D_STATE`]: what the `nvrtc-check` test compiles (and prebuilds for a GPU machine without NVRTC).
 pub fn all_specs() -> Vec<(KernelId, Spec)> {
     let mut v = Vec::new();
     for k in KernelId::ALL {
@@ -192,6 +316,11 @@ pub fn all_specs() -> Vec<(KernelId, Spec)> {
                     }
                 }
             }
+        }
+    }
+    for dtype in [Dtype::F32, Dtype::Bf16] {
+        for t in ScanTuning::CANDIDATES {
+            v.push((KernelId::Scan, Spec::scan(dtype, BENCH_D_STATE, t)));
         }
     }
     v
@@ -223,8 +352,39 @@ mod tests {
 
     #[test]
     fn test_all_specs_count() {
-        // embed, rmsnorm: 2 dtypes; conv: 2 x 3; scan: 2 x 5; head, pool: 1; bidir: 2.
-        assert_eq!(all_specs().len(), 2 + 2 + 6 + 10 + 1 + 1 + 2);
+        // embed, rmsnorm: 2 dtypes; conv: 2 x 3; scan: 2 x 5, and 2 x 6 variants; head, pool: 1; bidir: 2.
+        assert_eq!(all_specs().len(), 2 + 2 + 6 + 10 + 12 + 1 + 1 + 2);
+    }
+
+    #[test]
+    fn test_scan_variants() {
+        let d = Spec::for_kernel(KernelId::Scan, Dtype::F32, 16, 4);
+        assert_eq!(Spec::scan(Dtype::F32, 16, ScanTuning::default()), d);
+        let all = ScanTuning::CANDIDATES[5];
+        let s = Spec::scan(Dtype::Bf16, 16, all);
+        assert_eq!(
+            s.defines(),
+            [
+                "-DACT_BF16=1",
+                "-DD_STATE=16",
+                "-DSCAN_EX2_POLY=4",
+                "-DSCAN_VEC_BC=1",
+                "-DSCAN_PREFETCH=1"
+            ]
+        );
+        assert_eq!(s.tag(), "bf16-n16-k0-p4-vec-pf");
+        assert_eq!(all.name(), "ex2_poly=4+vec_bc+prefetch");
+        assert_eq!(ScanTuning::default().name(), "default");
+        assert!(ScanTuning::CANDIDATES.iter().all(|t| !t.is_default()));
+        // Every macro the variants set is read by scan.cu, with the default it documents.
+        for m in ["SCAN_EX2_POLY", "SCAN_VEC_BC", "SCAN_PREFETCH"] {
+            assert!(
+                KernelId::Scan
+                    .source()
+                    .contains(&format!("#ifndef {m}\n#define {m} 0")),
+                "{m}"
+            );
+        }
     }
 
     #[test]

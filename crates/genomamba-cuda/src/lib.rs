@@ -29,8 +29,9 @@ pub mod scan_plan;
 mod weights;
 
 pub use engine::{
-    AUTO_CHUNK_MAX, Bench, CudaCaduceusEngine, CudaEngine, DevicePeaks, EX2_PER_CLOCK_PER_SM,
-    LayerBench, ScanBench, StageTime, copy_bandwidth, device_peaks,
+    AUTO_CHUNK_MAX, Bench, COMPARED_ROWS, CudaCaduceusEngine, CudaEngine, DevicePeaks,
+    EX2_PER_CLOCK_PER_SM, LayerBench, ScanBench, StageTime, VariantBench, copy_bandwidth,
+    device_peaks,
 };
 pub use error::{Error, Result};
 pub use kernels::Dtype;

@@ -10,7 +10,7 @@ use cudarc::driver::{CudaContext, CudaFunction};
 use cudarc::nvrtc::Ptx;
 
 use crate::compile::compile;
-use crate::kernels::{Dtype, KernelId, Spec};
+use crate::kernels::{Dtype, KernelId, ScanTuning, Spec};
 use crate::{Error, Result};
 
 type Key = (KernelId, Spec, String);
@@ -48,7 +48,7 @@ pub fn cubin(kernel: KernelId, spec: &Spec, arch: &str) -> Result<Arc<Vec<u8>>> 
 }
 
 /// Every entry point the engine launches, loaded for one (dtype, d_state, d_conv).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Kernels {
     /// embed.cu
     pub embed_gather: CudaFunction,
@@ -125,6 +125,27 @@ impl Kernels {
             add_f32: f(KernelId::Bidir, "add_f32")?,
             rcps_hidden: f(KernelId::Bidir, "rcps_hidden")?,
             mlm_head: f(KernelId::Bidir, "mlm_head")?,
+        })
+    }
+
+    /// These kernels with the scan's three replaced by the variant `tuning` of `scan.cu` for `dtype` and
+    /// `d_state` (compiled, or read from `GENOMAMBA_CUBIN_DIR`, like the rest). For the benchmark.
+    pub fn with_scan(
+        &self,
+        ctx: &Arc<CudaContext>,
+        dtype: Dtype,
+        d_state: usize,
+        tuning: ScanTuning,
+        arch: &str,
+    ) -> Result<Kernels> {
+        let spec = Spec::scan(dtype, d_state, tuning);
+        let bin = cubin(KernelId::Scan, &spec, arch)?;
+        let m = ctx.load_module(Ptx::from_binary(bin.as_ref().clone()))?;
+        Ok(Kernels {
+            scan_local: m.load_function("scan_local")?,
+            scan_carry: m.load_function("scan_carry")?,
+            scan_output: m.load_function("scan_output")?,
+            ..self.clone()
         })
     }
 }

@@ -54,6 +54,26 @@ impl ScanPlan {
     }
 }
 
+/// Whether the scan may read each row's B and C (`n` states each) 16 bytes at a time (the `SCAN_VEC_BC`
+/// variant of `kernels/scan.cu`): `n` elements of `size` bytes fill whole 16-byte groups (or `n` is below
+/// one group, read element by element), and the x_proj output at device address `base`, rows of `ld`
+/// elements with B at column `off_b` and C at `off_c`, keeps every row's B and C 16-byte aligned.
+pub fn vector_rows(
+    n: usize,
+    size: usize,
+    base: u64,
+    ld: usize,
+    off_b: usize,
+    off_c: usize,
+) -> bool {
+    let group = 16 / size.max(1);
+    (n.is_multiple_of(group) || n < group)
+        && base.is_multiple_of(16)
+        && (ld * size).is_multiple_of(16)
+        && (off_b * size).is_multiple_of(16)
+        && (off_c * size).is_multiple_of(16)
+}
+
 /// Grid size for a 1-D grid-stride kernel over `n` elements with `threads` per block.
 pub fn grid_1d(n: usize, threads: u32) -> u32 {
     let blocks = n.div_ceil(threads as usize).max(1);
@@ -261,5 +281,19 @@ mod tests {
         assert_eq!(grid_1d(0, 256), 1);
         assert_eq!(grid_1d(257, 256), 2);
         assert_eq!(grid_1d(usize::MAX / 2, 256), 1 << 20);
+    }
+
+    #[test]
+    fn test_vector_rows() {
+        // mamba-130m (R 48, N 16): f32 and bf16 rows of 80 elements, B at 48, C at 64.
+        assert!(vector_rows(16, 4, 256, 80, 48, 64));
+        assert!(vector_rows(16, 2, 256, 80, 48, 64));
+        // R 4 in bf16: B at 8 bytes.
+        assert!(!vector_rows(16, 2, 256, 36, 4, 20));
+        assert!(vector_rows(16, 4, 256, 36, 4, 20));
+        // R 3 (odd): B misaligned in f32 too.
+        assert!(!vector_rows(16, 4, 256, 35, 3, 19));
+        // A misaligned base.
+        assert!(!vector_rows(16, 4, 260, 80, 48, 64));
     }
 }

@@ -1,10 +1,15 @@
 //! GPU benchmark (ignored; run by tests/gpu/run.sh): bases/s over a 1,048,576-base window for random models
-//! of d_model x layers 128x4, 256x16, 768x24 in f32 and bf16; where one layer's time goes (each stage of
-//! layer 0 timed alone, GEMMs in TFLOP/s); the scan's achieved bandwidth against a device copy measured in the
-//! same run, its exp2 rate against the special-function units' peak, and its time under other time-block
-//! counts than the engine's plan. Writes one JSON object per line to `$GENOMAMBA_BENCH_OUT` (default
-//! `target/gpu-bench.jsonl`) and prints them. `GENOMAMBA_BENCH_ONLY=768x24` runs one size;
-//! `GENOMAMBA_BENCH_WINDOW` sets another window length (a quick check on the CUDA emulation).
+//! of d_model x layers 128x4, 256x16, 768x24 in f32 and bf16, and where the time goes:
+//! - each stage of layer 0 timed alone, the GEMMs in TFLOP/s;
+//! - the scan's achieved bandwidth against a device copy measured in the same run, and its exp2 rate against
+//!   the special-function units' peak;
+//! - the scan under other time-block counts than the engine's plan;
+//! - the scan as each candidate variant of `scan.cu` (`ScanTuning::CANDIDATES`). A variant's output must
+//!   match the default's, or the test fails at the end, after every measurement.
+//!
+//! Writes one JSON object per line to `$GENOMAMBA_BENCH_OUT` (default `target/gpu-bench.jsonl`) and prints
+//! them. `GENOMAMBA_BENCH_ONLY=768x24` runs one size; `GENOMAMBA_BENCH_WINDOW` sets another window length (a
+//! quick check on the CUDA emulation).
 
 #[path = "support/random_model.rs"]
 mod random_model;
@@ -12,6 +17,7 @@ mod random_model;
 use std::io::Write;
 use std::time::Instant;
 
+use genomamba_cuda::kernels::ScanTuning;
 use genomamba_cuda::{CudaEngine, Dtype, copy_bandwidth, device_peaks, probe};
 use genomamba_model::engine::{Engine, Output, Want};
 use random_model::{random_model, random_tokens};
@@ -44,6 +50,8 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
     let tokens = random_tokens(window, 1);
     let only = std::env::var("GENOMAMBA_BENCH_ONLY").ok();
     let mut copy_gbps = None;
+    // Scan variants whose output is not the default's (reported at the end, after every measurement).
+    let mut wrong = Vec::new();
     for (d, layers) in [(128, 4), (256, 16), (768, 24)] {
         if only
             .as_deref()
@@ -105,6 +113,30 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
                 let s = bench.scan(3, Some(nblk))?;
                 sweep.push(json!({"nblk": s.nblk, "ms": s.ms, "gbps": s.gbps}));
             }
+            let mut variants = Vec::new();
+            for t in ScanTuning::CANDIDATES {
+                let Some(v) = bench.scan_variant(t, 3)? else {
+                    continue;
+                };
+                let tol = match dtype {
+                    Dtype::F32 => 1e-5,
+                    Dtype::Bf16 => 8e-3, // two bf16 steps of the largest output
+                };
+                if v.max_rel_diff > tol {
+                    wrong.push(format!(
+                        "{d}x{layers} {} scan variant {}: output differs from the default's by {:.3e} (allowed {tol:e})",
+                        dtype.as_str(),
+                        v.name,
+                        v.max_rel_diff
+                    ));
+                }
+                variants.push(json!({
+                    "variant": v.name, "ms": v.scan.ms, "speedup": scan.ms / v.scan.ms,
+                    "gbps": v.scan.gbps,
+                    "ex2_fraction_of_peak": ex2_peak.map(|p| v.scan.ex2_per_s / p),
+                    "max_rel_diff": v.max_rel_diff,
+                }));
+            }
             let stage_ms: Map<String, Value> = layer
                 .stages
                 .iter()
@@ -131,9 +163,10 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
                 "scan_gbps": scan.gbps, "scan_fraction_of_copy": scan.gbps / copy,
                 "scan_ex2_per_s": scan.ex2_per_s,
                 "scan_ex2_fraction_of_peak": ex2_peak.map(|p| scan.ex2_per_s / p),
-                "scan_nblk_sweep": sweep,
+                "scan_nblk_sweep": sweep, "scan_variants": variants,
             }))?;
         }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     Ok(())
 }

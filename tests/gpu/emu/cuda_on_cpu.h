@@ -307,6 +307,17 @@ static inline void __syncthreads() { gm_emu::wait(false); }
 // Every shuffle in the kernels uses the full mask. Each lane publishes its value in this shuffle's buffer,
 // the warp meets, and each reads its partner's. Buffers alternate, so a lane can only overwrite one after the
 // next meeting, which every lane reaches only once it has read.
+// CUDA's 16-byte vector type, and the alignment a GPU demands of a vector load (checked: a misaligned one fails
+// the launch there, while x86 would just load it).
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+#define GM_CHECK_ALIGNED(p, bytes)                                                                  \
+    do {                                                                                            \
+        if (reinterpret_cast<uintptr_t>(p) % (bytes) != 0)                                          \
+            gm_emu::die("misaligned " #bytes "-byte vector load in " + std::string(__func__));    \
+    } while (0)
+
 static inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask) {
     if (mask != 0xffffffffu) gm_emu::die("only full-warp shuffles are emulated");
     gm_emu::Scheduler& s = gm_emu::g_sched;

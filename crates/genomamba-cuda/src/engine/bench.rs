@@ -1,6 +1,7 @@
 //! Timing helpers for the GPU benchmark (tests/gpu_bench.rs): where one layer's time goes (each stage of layer
-//! 0 timed alone), the scan passes' achieved bandwidth and exp2 rate under any time-block count, and a
-//! device-to-device copy measured in the same run as the bandwidth ceiling to compare with.
+//! 0 timed alone), the scan passes' achieved bandwidth and exp2 rate under any time-block count and as each
+//! variant of `scan.cu` ([`ScanTuning`], checked against the engine's own scan), and a device-to-device copy
+//! measured in the same run as the bandwidth ceiling to compare with.
 //!
 //! The figures are device time between events on the compute stream, each the mean of `reps` launches after
 //! one untimed launch. A [`Bench`] runs over the activations that one forward pass of its tokens left in the
@@ -14,11 +15,13 @@ use cudarc::driver::{
 };
 
 use super::CudaEngine;
-use super::mixer::MixerStage;
+use super::mixer::{Gpu, MixerStage};
 use super::scan::ScanPass;
 use super::stream::Step;
 use crate::buf::DevBuf;
-use crate::scan_plan::ScanPlan;
+use crate::kernels::{Dtype, ScanTuning};
+use crate::modules::Kernels;
+use crate::scan_plan::{ScanPlan, vector_rows};
 use crate::{Error, Result};
 
 /// exp2 results per clock per SM of the special-function units (MUFU.EX2) on sm_80 to sm_90 (CUDA C
@@ -29,7 +32,8 @@ pub const EX2_PER_CLOCK_PER_SM: f64 = 16.0;
 /// One timed launch group: a mixer stage, a scan pass, or the pre-norm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageTime {
-    /// `norm`, a [`MixerStage`] name, or a scan pass (`scan_local`, `scan_carry`, `scan_output`).
+    /// `norm`, a mixer stage (`in_proj`, `conv`, `x_proj`, `dt_proj`, `out_proj`), or a scan pass
+    /// (`scan_local`, `scan_carry`, `scan_output`).
     pub name: &'static str,
     /// Mean device milliseconds.
     pub ms: f64,
@@ -71,6 +75,20 @@ pub struct ScanBench {
     /// exp2 evaluations per second over the passes that compute them (`scan_local`, `scan_output`).
     pub ex2_per_s: f64,
 }
+
+/// What [`Bench::scan_variant`] measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantBench {
+    /// [`ScanTuning::name`].
+    pub name: String,
+    /// Its timing, as [`Bench::scan`] reports the engine's own scan.
+    pub scan: ScanBench,
+    /// Largest `|y_variant - y_default|` over the largest `|y_default|`, on the rows compared.
+    pub max_rel_diff: f64,
+}
+
+/// Rows at each end of the window whose scan output a variant's is compared with.
+pub const COMPARED_ROWS: usize = 8192;
 
 /// The device's own ceilings, from its attributes: the exp2 rate of its special-function units and the DRAM
 /// bandwidth its memory clock and bus width imply (None where the driver reports no clock).
@@ -165,7 +183,7 @@ impl Bench<'_> {
         Ok(f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64)
     }
 
-    /// Times layer 0 stage by stage: its pre-norm, each [`MixerStage`] (the scan pass by pass, on the engine's
+    /// Times layer 0 stage by stage: its pre-norm, each mixer stage (the scan pass by pass, on the engine's
     /// own plan), `reps` launches each.
     pub fn layer(&mut self, reps: usize) -> Result<LayerBench> {
         let rows = self.rows;
@@ -178,7 +196,7 @@ impl Bench<'_> {
         }];
         for stage in MixerStage::ALL {
             if stage == MixerStage::Scan {
-                stages.extend(self.scan_passes(plan, reps)?);
+                stages.extend(self.scan_passes(plan, reps, None)?);
                 continue;
             }
             let ms = self.time_ms(reps, |e| {
@@ -196,13 +214,22 @@ impl Bench<'_> {
         Ok(LayerBench { rows, stages })
     }
 
-    /// Each pass of layer 0's scan under `plan`, timed alone.
-    fn scan_passes(&mut self, plan: ScanPlan, reps: usize) -> Result<Vec<StageTime>> {
+    /// Each pass of layer 0's scan under `plan`, timed alone, with `kernels` (None: the engine's own).
+    fn scan_passes(
+        &mut self,
+        plan: ScanPlan,
+        reps: usize,
+        kernels: Option<&Kernels>,
+    ) -> Result<Vec<StageTime>> {
         let rows = self.rows;
         let mut passes = Vec::new();
         for &pass in ScanPass::of(plan) {
             let ms = self.time_ms(reps, |e| {
-                e.gpu().scan_pass(
+                let gpu = Gpu {
+                    kernels: kernels.unwrap_or(&e.kernels),
+                    ..e.gpu()
+                };
+                gpu.scan_pass(
                     pass,
                     e.layer(0)?,
                     &e.ws,
@@ -224,18 +251,117 @@ impl Bench<'_> {
     /// Times layer 0's scan pass by pass, cut into `nblk` time blocks (None: the engine's own plan), growing
     /// the scan scratch when the plan needs more.
     pub fn scan(&mut self, reps: usize, nblk: Option<usize>) -> Result<ScanBench> {
+        let plan = self.plan(nblk)?;
+        self.scan_with(plan, reps, None)
+    }
+
+    /// Times layer 0's scan as the variant `tuning` of `scan.cu` on the engine's plan, and compares its
+    /// output with the engine's own scan from the same state (zero) over the window's first and last rows.
+    /// None when the variant cannot run on this model (`vec_bc` on rows that do not allow it).
+    pub fn scan_variant(
+        &mut self,
+        tuning: ScanTuning,
+        reps: usize,
+    ) -> Result<Option<VariantBench>> {
+        let dims = self.eng.info.dims;
+        let (n, r) = (dims.d_state, dims.dt_rank);
+        let size = self.eng.dtype.size();
+        let base = self.eng.ws.xdbl.ptr();
+        if tuning.vec_bc && !vector_rows(n, size, base, r + 2 * n, r, r + n) {
+            return Ok(None);
+        }
+        let (maj, min) = self.eng.device.compute_capability;
+        let variant = self.eng.kernels.with_scan(
+            &self.eng.ctx,
+            self.eng.dtype,
+            n,
+            tuning,
+            &format!("sm_{maj}{min}"),
+        )?;
+        let plan = self.plan(None)?;
+        let want = self.scan_y(plan, None)?;
+        let got = self.scan_y(plan, Some(&variant))?;
+        let scale = want.iter().fold(1e-30f64, |m, v| m.max(f64::from(v.abs())));
+        let max_rel_diff = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| f64::from((g - w).abs()) / scale)
+            .fold(
+                0.0,
+                |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+            );
+        let scan = self.scan_with(plan, reps, Some(&variant))?;
+        Ok(Some(VariantBench {
+            name: tuning.name(),
+            scan,
+            max_rel_diff,
+        }))
+    }
+
+    /// `nblk` time blocks over the window (None: the engine's plan), with the scratch grown to fit.
+    fn plan(&mut self, nblk: Option<usize>) -> Result<ScanPlan> {
         let rows = self.rows;
         let dims = self.eng.info.dims;
-        let (e, n) = (dims.d_inner, dims.d_state);
         let plan = match nblk {
             Some(k) => ScanPlan::with_blocks(rows, k),
             None => self.eng.ws.plan(1, rows, &dims, self.eng.sms),
         };
-        let need = plan.scratch_len(1, e, n);
+        let need = plan.scratch_len(1, dims.d_inner, dims.d_state);
         if plan.nblk > 1 && need > self.eng.ws.scratch {
             self.eng.ws.grow_scratch(&self.eng.stream, need)?;
         }
-        let passes = self.scan_passes(plan, reps)?;
+        Ok(plan)
+    }
+
+    /// Layer 0's whole scan under `plan` from a zero state, with `kernels` (None: the engine's own), and the
+    /// first and last [`COMPARED_ROWS`] rows of its output `y` as f32.
+    fn scan_y(&mut self, plan: ScanPlan, kernels: Option<&Kernels>) -> Result<Vec<f32>> {
+        let eng = &*self.eng;
+        let (rows, e) = (self.rows, eng.info.dims.d_inner);
+        let ssm = &eng.states.ssm[0];
+        ssm.zero(&eng.stream)?;
+        let gpu = Gpu {
+            kernels: kernels.unwrap_or(&eng.kernels),
+            ..eng.gpu()
+        };
+        gpu.scan(eng.layer(0)?, &eng.ws, ssm.ptr(), 1, rows, plan)?;
+        let k = COMPARED_ROWS.min(rows.div_ceil(2));
+        let row_bytes = e * eng.dtype.size();
+        let mut out = Vec::with_capacity(2 * k * e);
+        let mut bytes = Vec::new();
+        for first in [0, rows - k] {
+            eng.ws.y.download_bytes(
+                &eng.stream,
+                first * row_bytes..(first + k) * row_bytes,
+                &mut bytes,
+            )?;
+            match eng.dtype {
+                Dtype::F32 => out.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                ),
+                Dtype::Bf16 => out.extend(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Times the passes of layer 0's scan under `plan` with `kernels` (None: the engine's own).
+    fn scan_with(
+        &mut self,
+        plan: ScanPlan,
+        reps: usize,
+        kernels: Option<&Kernels>,
+    ) -> Result<ScanBench> {
+        let rows = self.rows;
+        let dims = self.eng.info.dims;
+        let (e, n) = (dims.d_inner, dims.d_state);
+        let passes = self.scan_passes(plan, reps, kernels)?;
         let ms: f64 = passes.iter().map(|p| p.ms).sum();
         let (e, n, s) = (e as f64, n as f64, self.eng.dtype.size() as f64);
         // scan_local reads dt, x, B; scan_output reads dt, x, z, B, C and writes y.
