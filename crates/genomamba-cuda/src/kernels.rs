@@ -174,52 +174,45 @@ impl ScanTuning {
         *self == ScanTuning::default()
     }
 
-    /// A short name, e.g. `default` or `ex2_poly=4+vec_bc+prefetch`.
-    pub fn name(&self) -> String {
-        let mut parts = Vec::new();
-        if self.ex2_poly > 0 {
-            parts.push(format!("ex2_poly={}", self.ex2_poly));
-        }
-        if self.vec_bc {
-            parts.push("vec_bc".to_owned());
-        }
-        if self.prefetch {
-            parts.push("prefetch".to_owned());
-        }
-        if parts.is_empty() {
-            "default".to_owned()
-        } else {
-            parts.join("+")
-        }
-    }
-
-    fn defines(&self) -> Vec<String> {
+    /// The options set: (macro, its value, file-name tag, name).
+    fn options(&self) -> Vec<(&'static str, usize, String, String)> {
         let mut v = Vec::new();
         if self.ex2_poly > 0 {
-            v.push(format!("-DSCAN_EX2_POLY={}", self.ex2_poly));
+            let k = self.ex2_poly;
+            v.push(("SCAN_EX2_POLY", k, format!("p{k}"), format!("ex2_poly={k}")));
         }
         if self.vec_bc {
-            v.push("-DSCAN_VEC_BC=1".to_owned());
+            v.push(("SCAN_VEC_BC", 1, "vec".into(), "vec_bc".into()));
         }
         if self.prefetch {
-            v.push("-DSCAN_PREFETCH=1".to_owned());
+            v.push(("SCAN_PREFETCH", 1, "pf".into(), "prefetch".into()));
         }
         v
     }
 
+    /// A short name, e.g. `default` or `ex2_poly=4+vec_bc+prefetch`.
+    pub fn name(&self) -> String {
+        let names: Vec<String> = self.options().into_iter().map(|o| o.3).collect();
+        if names.is_empty() {
+            "default".to_owned()
+        } else {
+            names.join("+")
+        }
+    }
+
+    fn defines(&self) -> Vec<String> {
+        self.options()
+            .into_iter()
+            .map(|(m, v, ..)| format!("-D{m}={v}"))
+            .collect()
+    }
+
     /// File-name tag: empty for the default, else e.g. `-p4-vec-pf`.
     fn tag(&self) -> String {
-        let mut t = String::new();
-        if self.ex2_poly > 0 {
-            t.push_str(&format!("-p{}", self.ex2_poly));
-        }
-        if self.vec_bc {
-            t.push_str("-vec");
-        }
-        if self.prefetch {
-            t.push_str("-pf");
-        }
-        t
+        self.options()
+            .into_iter()
+            .map(|o| format!("-{}", o.2))
+            .collect()
     }
 }
 
