@@ -54,8 +54,27 @@ static inline float __uint_as_float(unsigned u) { return gm_bits_f(u); }
 static inline unsigned __float_as_uint(float f) { return gm_f_bits(f); }
 static inline float __int_as_float(int i) { return gm_bits_f((unsigned)i); }
 static inline int __float_as_int(float f) { return (int)gm_f_bits(f); }
-// glibc declares its own __expf and __logf; the kernels mean CUDA's fast versions, here the exact ones.
-#define __expf(v) expf(v)
+// GENOMAMBA_EMU_EX2_ULP=k (default 0): every exp2f and __expf result moved k units in the last place, all the
+// same way. The GPU's exp2 (ex2.approx, behind both under --use_fast_math) is within 2 ulp, in a pattern this
+// cannot copy; a bias of that size in the same direction everywhere is the worst case for the scan, whose
+// decays compound, so parity under k = +-2 bounds what the GPU's approximation can cost.
+static inline int gm_ex2_ulp() {
+    static const int k = [] {
+        const char* s = std::getenv("GENOMAMBA_EMU_EX2_ULP");
+        return s ? std::atoi(s) : 0;
+    }();
+    return k;
+}
+static inline float gm_ulp_biased(float r) {
+    int k = gm_ex2_ulp();
+    if (k == 0 || !(r > 0.0f) || std::isinf(r)) return r;
+    return gm_bits_f(gm_f_bits(r) + (unsigned)k);
+}
+static inline float gm_exp2f(float v) { return gm_ulp_biased(exp2f(v)); }
+#define exp2f(v) gm_exp2f(v)
+// glibc declares its own __expf and __logf; the kernels mean CUDA's fast versions, here the exact ones (but
+// for the bias above).
+#define __expf(v) gm_ulp_biased(expf(v))
 #define __logf(v) logf(v)
 static inline float __fdividef(float a, float b) { return a / b; }
 static inline float rsqrtf(float v) { return 1.0f / sqrtf(v); }
