@@ -162,6 +162,9 @@ extern "C" __global__ void scan_local(const act_t* __restrict__ dt_raw, const fl
     }
 }
 
+// Blocks whose P and H scan_carry loads at once.
+#define CARRY_BATCH 8
+
 // Replaces H[b, blk] (block-local end states) by the state entering each block; state <- state after the last.
 extern "C" __global__ void scan_carry(const float* __restrict__ P, float* __restrict__ H, float* __restrict__ state,
                                       int nb, int E, int nblk) {
@@ -172,11 +175,28 @@ extern "C" __global__ void scan_carry(const float* __restrict__ P, float* __rest
         float h = state[i];
         const float* p = P + b * nblk * EN + en;
         float* hp = H + b * nblk * EN + en;
-        for (int blk = 0; blk < nblk; ++blk) {
+        // CARRY_BATCH blocks' P and H are loaded before any is used: the chain through h is sequential, but its
+        // loads need not wait on each other (nor on the stores to H, which go to other blocks' slots).
+        int full = nblk - nblk % CARRY_BATCH;
+        for (int blk0 = 0; blk0 < full; blk0 += CARRY_BATCH) {
+            float pv[CARRY_BATCH], hv[CARRY_BATCH];
+#pragma unroll
+            for (int k = 0; k < CARRY_BATCH; ++k) {
+                i64 o = (i64)(blk0 + k) * EN;
+                pv[k] = p[o];
+                hv[k] = hp[o];
+            }
+#pragma unroll
+            for (int k = 0; k < CARRY_BATCH; ++k) {
+                hp[(i64)(blk0 + k) * EN] = h;
+                h = fmaf(pv[k], h, hv[k]);
+            }
+        }
+        for (int blk = full; blk < nblk; ++blk) {
             i64 o = (i64)blk * EN;
             float pv = p[o], hv = hp[o];
             hp[o] = h;
-            h = pv * h + hv;
+            h = fmaf(pv, h, hv);
         }
         state[i] = h;
     }
