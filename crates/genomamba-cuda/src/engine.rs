@@ -94,6 +94,21 @@ fn check_dims(dims: &Dims) -> Result<()> {
     Ok(())
 }
 
+/// Sets the scheduling policy of `ctx` (a primary context, shared by the process) to blocking sync, keeping
+/// its other flags (cuCtxSetFlags replaces them all).
+fn blocking_sync(ctx: &Arc<CudaContext>) -> Result<()> {
+    use cudarc::driver::sys::{CUctx_flags, cuCtxGetFlags, cuCtxSetFlags};
+    ctx.bind_to_thread()?;
+    let mut flags = 0u32;
+    // SAFETY: `ctx` is current on this thread (bound above) and `flags` is a valid out pointer.
+    unsafe { cuCtxGetFlags(&mut flags) }.result()?;
+    let flags = (flags & !(CUctx_flags::CU_CTX_SCHED_MASK as u32))
+        | CUctx_flags::CU_CTX_SCHED_BLOCKING_SYNC as u32;
+    // SAFETY: as above; only the scheduling bits changed, to a valid scheduling policy.
+    unsafe { cuCtxSetFlags(flags) }.result()?;
+    Ok(())
+}
+
 /// A GPU opened for an engine: its context, what the probe found, its SM count, a compute stream with cuBLAS
 /// on it, and the kernels compiled for the model's sizes and activation dtype.
 struct OpenGpu {
@@ -121,7 +136,7 @@ impl OpenGpu {
         // to seconds, so a wake-up's few microseconds do not count, and the reader and writer threads of the
         // pipeline (and other jobs on a shared node) keep that core. A scheduling preference only: the engine
         // works either way, so a driver that refuses it is not an error.
-        let _ = ctx.set_blocking_synchronize();
+        let _ = blocking_sync(&ctx);
         let device = info_of(&ctx)?;
         let sms = device.multiprocessors as usize;
         let (maj, min) = device.compute_capability;

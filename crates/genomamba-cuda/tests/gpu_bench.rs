@@ -65,7 +65,7 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
             let mut eng = CudaEngine::new(&model, 0, dtype, window)?;
             let build_s = t_build.elapsed().as_secs_f64();
             if copy_gbps.is_none() {
-                let peaks = device_peaks(eng.context())?;
+                let peaks = device_peaks(eng.context());
                 emit(json!({
                     "kind": "device", "device": info.to_string(), "sms": peaks.sms,
                     "sm_clock_mhz": peaks.sm_clock_mhz, "ex2_peak_per_s": peaks.ex2_per_s,
@@ -120,7 +120,7 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let tol = match dtype {
                     Dtype::F32 => 1e-5,
-                    Dtype::Bf16 => 8e-3, // two bf16 steps of the largest output
+                    Dtype::Bf16 => 8e-3, // one to two bf16 steps of the largest output
                 };
                 if v.max_rel_diff > tol {
                     wrong.push(format!(
@@ -137,6 +137,7 @@ fn bench_window_throughput() -> Result<(), Box<dyn std::error::Error>> {
                     "max_rel_diff": v.max_rel_diff,
                 }));
             }
+            drop(bench); // gives back the engine (and its scan scratch as it was)
             let stage_ms: Map<String, Value> = layer
                 .stages
                 .iter()

@@ -54,10 +54,11 @@ static inline float __uint_as_float(unsigned u) { return gm_bits_f(u); }
 static inline unsigned __float_as_uint(float f) { return gm_f_bits(f); }
 static inline float __int_as_float(int i) { return gm_bits_f((unsigned)i); }
 static inline int __float_as_int(float f) { return (int)gm_f_bits(f); }
-// GENOMAMBA_EMU_EX2_ULP=k (default 0): every exp2f and __expf result moved k units in the last place, all the
-// same way. The GPU's exp2 (ex2.approx, behind both under --use_fast_math) is within 2 ulp, in a pattern this
-// cannot copy; a bias of that size in the same direction everywhere is the worst case for the scan, whose
-// decays compound, so parity under k = +-2 bounds what the GPU's approximation can cost.
+// GENOMAMBA_EMU_EX2_ULP=k (default 0): every normal exp2f and __expf result moved k units in the last place, all
+// the same way (results that would leave the normal range stay as they are). On the GPU both are ex2.approx
+// under --use_fast_math: CUDA documents 2 ulp for exp2f, and for __expf an error that grows with |x|, in a
+// pattern this cannot copy. A bias of that size in the same direction everywhere is the worst case for the
+// scan, whose decays compound, so parity under k = +-2 bounds what the GPU's exp2 can cost.
 static inline int gm_ex2_ulp() {
     static const int k = [] {
         const char* s = std::getenv("GENOMAMBA_EMU_EX2_ULP");
@@ -67,8 +68,9 @@ static inline int gm_ex2_ulp() {
 }
 static inline float gm_ulp_biased(float r) {
     int k = gm_ex2_ulp();
-    if (k == 0 || !(r > 0.0f) || std::isinf(r)) return r;
-    return gm_bits_f(gm_f_bits(r) + (unsigned)k);
+    if (k == 0 || !std::isnormal(r) || r < 0.0f) return r;
+    float b = gm_bits_f(gm_f_bits(r) + (unsigned)k);
+    return std::isnormal(b) ? b : r;
 }
 static inline float gm_exp2f(float v) { return gm_ulp_biased(exp2f(v)); }
 #define exp2f(v) gm_exp2f(v)
@@ -323,9 +325,6 @@ struct Register {
 
 static inline void __syncthreads() { gm_emu::wait(false); }
 
-// Every shuffle in the kernels uses the full mask. Each lane publishes its value in this shuffle's buffer,
-// the warp meets, and each reads its partner's. Buffers alternate, so a lane can only overwrite one after the
-// next meeting, which every lane reaches only once it has read.
 // CUDA's 16-byte vector type, and the alignment a GPU demands of a vector load (checked: a misaligned one fails
 // the launch there, while x86 would just load it).
 struct alignas(16) uint4 {
@@ -337,6 +336,9 @@ struct alignas(16) uint4 {
             gm_emu::die("misaligned " #bytes "-byte vector load in " + std::string(__func__));    \
     } while (0)
 
+// Every shuffle in the kernels uses the full mask. Each lane publishes its value in this shuffle's buffer,
+// the warp meets, and each reads its partner's. Buffers alternate, so a lane can only overwrite one after the
+// next meeting, which every lane reaches only once it has read.
 static inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask) {
     if (mask != 0xffffffffu) gm_emu::die("only full-warp shuffles are emulated");
     gm_emu::Scheduler& s = gm_emu::g_sched;

@@ -72,7 +72,8 @@ pub struct ScanBench {
     pub bytes: f64,
     /// `bytes / ms`, in GB/s.
     pub gbps: f64,
-    /// exp2 evaluations per second over the passes that compute them (`scan_local`, `scan_output`).
+    /// exp2 evaluations per second of the passes that compute them (`scan_local`, `scan_output`: their count
+    /// over their time, without `scan_carry`'s).
     pub ex2_per_s: f64,
 }
 
@@ -91,7 +92,7 @@ pub struct VariantBench {
 pub const COMPARED_ROWS: usize = 8192;
 
 /// The device's own ceilings, from its attributes: the exp2 rate of its special-function units and the DRAM
-/// bandwidth its memory clock and bus width imply (None where the driver reports no clock).
+/// bandwidth its memory clock and bus width imply (None where the driver reports no such attribute).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DevicePeaks {
     /// Multiprocessors.
@@ -105,29 +106,40 @@ pub struct DevicePeaks {
 }
 
 /// Reads [`DevicePeaks`] of the device of `ctx`.
-pub fn device_peaks(ctx: &Arc<CudaContext>) -> Result<DevicePeaks> {
-    let attr = |a| -> Result<Option<f64>> {
-        let v = ctx.attribute(a)?;
-        Ok((v > 0).then_some(f64::from(v)))
+pub fn device_peaks(ctx: &Arc<CudaContext>) -> DevicePeaks {
+    // A driver may report 0 for, or refuse, an attribute it does not support: either way, no figure.
+    let attr = |a| -> Option<f64> {
+        let v = ctx.attribute(a).ok()?;
+        (v > 0).then_some(f64::from(v))
     };
-    let sms = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?.unwrap_or(1.0);
-    let sm_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)?;
-    let mem_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?;
-    let bus_bits = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?;
-    Ok(DevicePeaks {
+    let sms = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).unwrap_or(1.0);
+    let sm_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE);
+    let mem_khz = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE);
+    let bus_bits = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
+    DevicePeaks {
         sms: sms as usize,
         sm_clock_mhz: sm_khz.map(|k| k / 1e3),
         ex2_per_s: sm_khz.map(|k| sms * EX2_PER_CLOCK_PER_SM * k * 1e3),
         dram_gbps: mem_khz
             .zip(bus_bits)
             .map(|(k, b)| 2.0 * k * 1e3 * b / 8.0 / 1e9),
-    })
+    }
 }
 
 /// An engine with one chunk's activations in its workspace, ready to time its launches one by one.
 pub struct Bench<'a> {
     eng: &'a mut CudaEngine,
     rows: usize,
+    /// The engine's scan scratch before the benchmark grew it, restored on drop (the engine's own plans are
+    /// capped by it).
+    scratch: usize,
+}
+
+impl Drop for Bench<'_> {
+    fn drop(&mut self) {
+        // Best effort: if the smaller allocation fails, the engine keeps the larger scratch, which also works.
+        let _ = self.eng.ws.resize_scratch(&self.eng.stream, self.scratch);
+    }
 }
 
 impl CudaEngine {
@@ -158,7 +170,12 @@ impl CudaEngine {
         };
         self.upload_step(0, &[tokens], &step)?;
         self.forward(1, rows, 0, false)?;
-        Ok(Bench { eng: self, rows })
+        let scratch = self.ws.scratch;
+        Ok(Bench {
+            eng: self,
+            rows,
+            scratch,
+        })
     }
 }
 
@@ -249,7 +266,7 @@ impl Bench<'_> {
     }
 
     /// Times layer 0's scan pass by pass, cut into `nblk` time blocks (None: the engine's own plan), growing
-    /// the scan scratch when the plan needs more.
+    /// the scan scratch when the plan needs more (until the `Bench` drops).
     pub fn scan(&mut self, reps: usize, nblk: Option<usize>) -> Result<ScanBench> {
         let plan = self.plan(nblk)?;
         self.scan_with(plan, reps, None)
@@ -308,7 +325,7 @@ impl Bench<'_> {
         };
         let need = plan.scratch_len(1, dims.d_inner, dims.d_state);
         if plan.nblk > 1 && need > self.eng.ws.scratch {
-            self.eng.ws.grow_scratch(&self.eng.stream, need)?;
+            self.eng.ws.resize_scratch(&self.eng.stream, need)?;
         }
         Ok(plan)
     }
@@ -369,6 +386,11 @@ impl Bench<'_> {
         let per_row = if local { s * (2.0 * e + n) } else { 0.0 } + s * (4.0 * e + 2.0 * n);
         let bytes = per_row * rows as f64;
         let ex2 = rows as f64 * e * n * if local { 2.0 } else { 1.0 };
+        let ex2_ms: f64 = passes
+            .iter()
+            .filter(|p| p.name != ScanPass::Carry.name())
+            .map(|p| p.ms)
+            .sum();
         Ok(ScanBench {
             rows,
             nblk: plan.nblk,
@@ -376,7 +398,7 @@ impl Bench<'_> {
             passes,
             bytes,
             gbps: bytes / (ms * 1e6),
-            ex2_per_s: ex2 / (ms * 1e-3),
+            ex2_per_s: ex2 / (ex2_ms * 1e-3),
         })
     }
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use cudarc::driver::CudaStream;
 use genomamba_model::engine::Dims;
 
-use crate::Result;
 use crate::buf::DevBuf;
 use crate::kernels::Dtype;
 use crate::scan_plan::ScanPlan;
+use crate::{Error, Result};
 
 /// Activations of one chunk of `rows` rows (`nb` windows x `t` steps, `nb * t <= rows`).
 #[derive(Debug)]
@@ -71,12 +71,15 @@ pub fn scratch_for(rows: usize, nb: usize, dims: &Dims, sms: usize) -> usize {
 }
 
 impl Workspace {
-    /// Replaces the scan scratch by arrays of `len` f32 slots each when that is more than it holds (the
-    /// benchmark's plans with more time blocks than the engine's own). Enqueued on `stream`.
-    pub fn grow_scratch(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<()> {
-        if len > self.scratch {
-            self.scan_p = DevBuf::alloc(stream, len * 4)?;
-            self.scan_h = DevBuf::alloc(stream, len * 4)?;
+    /// Replaces the scan scratch by arrays of `len` f32 slots each, unless it holds that many already (the
+    /// benchmark's plans with more time blocks than the engine's own, and back). Enqueued on `stream`.
+    pub fn resize_scratch(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<()> {
+        if len != self.scratch {
+            let bytes = len
+                .checked_mul(4)
+                .ok_or_else(|| Error::TooLarge(format!("scan scratch of {len} slots")))?;
+            self.scan_p = DevBuf::alloc(stream, bytes)?;
+            self.scan_h = DevBuf::alloc(stream, bytes)?;
             self.scratch = len;
         }
         Ok(())
