@@ -47,10 +47,10 @@
 // 2^v for v <= 0 without the special-function units: v = i + f with i = round(v) and |f| <= 1/2, 2^f by a
 // degree-6 polynomial (fitted for relative error on [-1/2, 1/2]; 1.6e-8 in exact arithmetic with these f32
 // coefficients), then i added to the exponent bits. Relative error at most 8.0e-8 over every float in
-// [-125, 0] (checked exhaustively against exp2 in double). v is first clamped to -125 so that the exponent
-// arithmetic stays in the normal range: below it (and for -inf and NaN) the result is 2^-125 = 2.4e-38, where
-// exp2f gives 0 under 2^-126. A decay that small leaves the state as 0 would; a NaN dt still reaches the state
-// through dt * x.
+// [-125, 0] (tests/gpu/emu/exp2_fma_check.cpp, against exp2 in double). v is first clamped to -125 so that
+// the exponent arithmetic stays in the normal range: below it (and for -inf and NaN) the result is
+// 2^-125 = 2.4e-38, where exp2f gives 0 under 2^-126. A decay that small leaves the state as 0 would; a NaN dt
+// still reaches the state through dt * x.
 __device__ __forceinline__ float exp2_fma(float v) {
     v = fmaxf(v, -125.0f);
     const float shifter = 12582912.0f;  // 1.5 * 2^23: v + shifter holds round(v) in its low mantissa bits

@@ -169,11 +169,6 @@ impl ScanTuning {
         },
     ];
 
-    /// Whether this is the engine's own scan.
-    pub fn is_default(&self) -> bool {
-        *self == ScanTuning::default()
-    }
-
     /// The options set: (macro, its value, file-name tag, name).
     fn options(&self) -> Vec<(&'static str, usize, String, String)> {
         let mut v = Vec::new();
@@ -368,7 +363,11 @@ mod tests {
         assert_eq!(s.tag(), "bf16-n16-k0-p4-vec-pf");
         assert_eq!(all.name(), "ex2_poly=4+vec_bc+prefetch");
         assert_eq!(ScanTuning::default().name(), "default");
-        assert!(ScanTuning::CANDIDATES.iter().all(|t| !t.is_default()));
+        assert!(
+            ScanTuning::CANDIDATES
+                .iter()
+                .all(|t| *t != ScanTuning::default())
+        );
         // Every macro the variants set is read by scan.cu, with the default it documents.
         for m in ["SCAN_EX2_POLY", "SCAN_VEC_BC", "SCAN_PREFETCH"] {
             assert!(

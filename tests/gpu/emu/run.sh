@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 emu=$(bash tests/gpu/emu/build.sh | tail -1)
+# The scan's polynomial exp2 (SCAN_EX2_POLY) over every float it takes, against exp2 in double (~15 s).
+"${CXX:-g++}" -std=c++17 -O2 -w -include tests/gpu/emu/cuda_on_cpu.h -o "$emu/exp2_fma_check" \
+    tests/gpu/emu/exp2_fma_check.cpp
+"$emu/exp2_fma_check"
 cargo test -q -p genomamba-cuda --test gpu --test gpu_caduceus --test gpu_bench --no-run
 cargo test -q --test cli --test caduceus_cli --no-run
 # Only the emulation on the loader path: the tests must not find a real driver, NVRTC or cuBLAS instead.

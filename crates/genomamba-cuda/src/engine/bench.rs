@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, result,
+    CudaContext, CudaStream, result,
     sys::{CUdevice_attribute, CUevent_flags},
 };
 
@@ -180,24 +180,14 @@ impl CudaEngine {
 }
 
 impl Bench<'_> {
-    /// Mean device milliseconds of `f` over `reps` launches, after one untimed launch.
+    /// Mean device milliseconds of `f` on the engine's compute stream ([`time_on`]).
     fn time_ms(
         &mut self,
         reps: usize,
         mut f: impl FnMut(&CudaEngine) -> Result<()>,
     ) -> Result<f64> {
         let eng = &*self.eng;
-        let ctx = eng.stream.context();
-        let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
-        let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
-        f(eng)?;
-        start.record(&eng.stream)?;
-        for _ in 0..reps.max(1) {
-            f(eng)?;
-        }
-        end.record(&eng.stream)?;
-        end.synchronize()?;
-        Ok(f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64)
+        time_on(&eng.stream, reps, || f(eng))
     }
 
     /// Times layer 0 stage by stage: its pre-norm, each mixer stage (the scan pass by pass, on the engine's
@@ -386,10 +376,11 @@ impl Bench<'_> {
         let per_row = if local { s * (2.0 * e + n) } else { 0.0 } + s * (4.0 * e + 2.0 * n);
         let bytes = per_row * rows as f64;
         let ex2 = rows as f64 * e * n * if local { 2.0 } else { 1.0 };
-        let ex2_ms: f64 = passes
+        let ex2_ms: f64 = ScanPass::of(plan)
             .iter()
-            .filter(|p| p.name != ScanPass::Carry.name())
-            .map(|p| p.ms)
+            .zip(&passes)
+            .filter(|(pass, _)| **pass != ScanPass::Carry)
+            .map(|(_, t)| t.ms)
             .sum();
         Ok(ScanBench {
             rows,
@@ -403,23 +394,36 @@ impl Bench<'_> {
     }
 }
 
+/// Mean device milliseconds of the work `f` enqueues on `stream`, timed between events over `reps`
+/// repetitions after one untimed one.
+fn time_on(
+    stream: &Arc<CudaStream>,
+    reps: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<f64> {
+    let ctx = stream.context();
+    let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+    let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+    f()?;
+    start.record(stream)?;
+    for _ in 0..reps.max(1) {
+        f()?;
+    }
+    end.record(stream)?;
+    end.synchronize()?;
+    Ok(f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64)
+}
+
 /// Device-to-device copy bandwidth on `ctx` in GB/s, counting bytes read plus bytes written, for a copy of
 /// `bytes` bytes timed over `reps` repetitions.
 pub fn copy_bandwidth(ctx: &Arc<CudaContext>, bytes: usize, reps: usize) -> Result<f64> {
     let stream = ctx.new_stream()?;
     let src = DevBuf::zeros(&stream, bytes)?;
     let dst = DevBuf::alloc(&stream, bytes)?;
-    let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
-    let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
-    // SAFETY: both buffers hold `bytes` bytes and are distinct allocations.
-    unsafe { result::memcpy_dtod_async(dst.ptr(), src.ptr(), bytes, stream.cu_stream()) }?;
-    start.record(&stream)?;
-    for _ in 0..reps.max(1) {
-        // SAFETY: as above.
+    let ms = time_on(&stream, reps, || {
+        // SAFETY: both buffers hold `bytes` bytes and are distinct allocations.
         unsafe { result::memcpy_dtod_async(dst.ptr(), src.ptr(), bytes, stream.cu_stream()) }?;
-    }
-    end.record(&stream)?;
-    end.synchronize()?;
-    let ms = f64::from(start.elapsed_ms(&end)?) / reps.max(1) as f64;
+        Ok(())
+    })?;
     Ok(2.0 * bytes as f64 / (ms * 1e6))
 }

@@ -101,6 +101,32 @@ impl Gpu<'_> {
         unsafe { lin.run(self.blas, self.dtype, x.at(x_off)?, w.ptr(), y.ptr()) }
     }
 
+    /// [`Gpu::gemm`] with `x` from its start, then `bias` `(out,)` added to every row of `y` when there is one.
+    fn gemm_bias(
+        &self,
+        lin: Linear,
+        x: &DevBuf,
+        w: &DevBuf,
+        bias: Option<&DevBuf>,
+        y: &DevBuf,
+    ) -> Result<()> {
+        self.gemm(lin, x, 0, w, y)?;
+        if let Some(bias) = bias {
+            let (ld, rows, cols) = (lin.ldy as i64, lin.rows as i64, i32_of(lin.out, "columns")?);
+            launch!(
+                self,
+                &self.kernels.add_bias,
+                cfg((grid_1d(lin.rows * lin.out, THREADS), 1, 1), THREADS),
+                &y.ptr(),
+                &ld,
+                &bias.ptr(),
+                &rows,
+                &cols
+            );
+        }
+        Ok(())
+    }
+
     /// Enqueues one Mamba mixer over `nb` windows x `t` rows whose normalised input is in `ws.normed`:
     /// writes `ws.mix` `(rows, D)` (bias included), and reads and updates the conv state at `conv_state`
     /// `(nb, E, K-1)` and the SSM state at `ssm` `(nb, E, N)`, both f32.
@@ -140,37 +166,16 @@ impl Gpu<'_> {
         let (d, e, n, r) = (dims.d_model, dims.d_inner, dims.d_state, dims.dt_rank);
         let w = r + 2 * n;
         let k = self.kernels;
-        let (rows_i, d_i, e_i, t_i, nb_i) = (
-            rows as i64,
-            i32_of(d, "d_model")?,
-            i32_of(e, "d_inner")?,
-            i32_of(t, "t")?,
-            i32_of(nb, "nb")?,
-        );
+        let (e_i, t_i, nb_i) = (i32_of(e, "d_inner")?, i32_of(t, "t")?, i32_of(nb, "nb")?);
         let ld_xz = (2 * e) as i64;
         match stage {
-            MixerStage::InProj => {
-                self.gemm(
-                    Linear::dense(rows, d, 2 * e),
-                    &ws.normed,
-                    0,
-                    &layer.in_proj,
-                    &ws.xz,
-                )?;
-                if let Some(bias) = &layer.in_bias {
-                    let cols = i32_of(2 * e, "2E")?;
-                    launch!(
-                        self,
-                        &k.add_bias,
-                        cfg((grid_1d(rows * 2 * e, THREADS), 1, 1), THREADS),
-                        &ws.xz.ptr(),
-                        &ld_xz,
-                        &bias.ptr(),
-                        &rows_i,
-                        &cols
-                    );
-                }
-            }
+            MixerStage::InProj => self.gemm_bias(
+                Linear::dense(rows, d, 2 * e),
+                &ws.normed,
+                &layer.in_proj,
+                layer.in_bias.as_ref(),
+                &ws.xz,
+            )?,
             MixerStage::Conv => {
                 launch!(
                     self,
@@ -220,28 +225,13 @@ impl Gpu<'_> {
                 &ws.dt,
             )?,
             MixerStage::Scan => self.scan(layer, ws, ssm, nb, t, plan)?,
-            MixerStage::OutProj => {
-                self.gemm(
-                    Linear::dense(rows, e, d),
-                    &ws.y,
-                    0,
-                    &layer.out_proj,
-                    &ws.mix,
-                )?;
-                if let Some(bias) = &layer.out_bias {
-                    let ld = d as i64;
-                    launch!(
-                        self,
-                        &k.add_bias,
-                        cfg((grid_1d(rows * d, THREADS), 1, 1), THREADS),
-                        &ws.mix.ptr(),
-                        &ld,
-                        &bias.ptr(),
-                        &rows_i,
-                        &d_i
-                    );
-                }
-            }
+            MixerStage::OutProj => self.gemm_bias(
+                Linear::dense(rows, e, d),
+                &ws.y,
+                &layer.out_proj,
+                layer.out_bias.as_ref(),
+                &ws.mix,
+            )?,
         }
         Ok(())
     }
