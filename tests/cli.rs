@@ -495,6 +495,42 @@ fn cuda_matches_cpu_end_to_end() {
     let (gpu, _) = run("embed", reads, "cuda", &both);
     assert_eq!(gpu.num_rows(), 50);
     assert_same_embeddings(&gpu, &cpu, 1e-4);
+
+    // Scores: the windows holding the calls' sites, as regions, in batches.
+    let score = |device: &str| {
+        let out = dir.path(&format!("score-{device}.parquet"));
+        genomamba([
+            "score",
+            "--device",
+            device,
+            "--window",
+            "1024",
+            "--overlap",
+            "128",
+        ])
+        .arg("--vcf")
+        .arg(data("variants/lambda_calls.vcf.gz"))
+        .arg("--reference")
+        .arg(util::derived("lambda_virus.fa"))
+        .args(["-q", "--force", "-o"])
+        .arg(&out)
+        .ok();
+        read(&out).0
+    };
+    let (cpu, gpu) = (score("cpu"), score("cuda"));
+    assert_eq!(gpu.num_rows(), 35);
+    for column in ["logp_ref", "logp_alt"] {
+        let (c, g) = (f32s(&cpu, column), f32s(&gpu, column));
+        assert_eq!(g.iter().filter(|v| v.is_some()).count(), 18);
+        for (c, g) in c.iter().zip(&g) {
+            assert_eq!(c.is_some(), g.is_some());
+            if let (Some(c), Some(g)) = (c, g) {
+                // Probabilities within 1e-5 (the predictions' bound), and above 0.08 at these sites: ln p
+                // within 1.25e-4.
+                assert!((c - g).abs() < 1.25e-4, "{column}: cpu {c}, cuda {g}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -697,7 +733,15 @@ fn outputs_open_in_pyarrow_polars_and_duckdb() {
         "lengths.json",
         serde_json::Value::Object(lengths).to_string(),
     );
-    let checks: [(&str, &std::path::Path, Vec<String>); 2] = [
+    let var = dir.path("var.parquet");
+    genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+        .arg(data("variants/lambda_calls.vcf.gz"))
+        .arg("--reference")
+        .arg(data("genomes/lambda_virus.fa"))
+        .arg("-o")
+        .arg(&var)
+        .ok();
+    let checks: [(&str, &std::path::Path, Vec<String>); 3] = [
         (
             "predictions",
             &pred,
@@ -708,6 +752,7 @@ fn outputs_open_in_pyarrow_polars_and_duckdb() {
             &emb,
             vec!["--dim".into(), "128".into(), "--dtype".into(), "f16".into()],
         ),
+        ("variants", &var, vec!["--rows".into(), "35".into()]),
     ];
     for (table, path, extra) in checks {
         let status = std::process::Command::new(&python)

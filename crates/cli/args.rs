@@ -25,8 +25,32 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Describe a model: format, sizes, parameter count, sha256 of the weights, vocabulary.
     Inspect(InspectArgs),
+    /// Variant-effect scores of a VCF's SNVs: ln P(alt) - ln P(ref) at each site, given the bases before it.
+    Score(ScoreArgs),
     /// Split a genome into balanced shards cut at window boundaries, as BED, for scattering over a cluster.
     Regions(RegionsArgs),
+}
+
+/// `genomamba score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The variants: VCF, plain, gzip or bgzip. One row per record and ALT allele, in the file's order; SNVs are
+    /// scored, other alleles get a status saying why not (not_snv, ref_mismatch, unknown_contig, ...).
+    #[arg(long, value_name = "VCF")]
+    pub vcf: PathBuf,
+
+    /// The reference genome the VCF was called against: FASTA, plain, gzip or bgzip. With its .fai (and .gzi
+    /// for bgzip) only the windows holding sites are run; without, every record is run whole.
+    #[arg(long, value_name = "FASTA")]
+    pub reference: PathBuf,
+
+    /// The Parquet file to write (written beside it under a temporary name, renamed when complete).
+    #[arg(short, long, value_name = "OUT.parquet")]
+    pub output: PathBuf,
+
+    /// Model, engine and output options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `genomamba regions`.
@@ -49,7 +73,7 @@ pub struct RegionsArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Options shared by every command that runs a model.
+/// Options of the commands that read sequences (`predict`, `embed`).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Input files: FASTA (plain, gzip, bgzip), FASTQ (plain, gzip), BAM, CRAM; `-` reads standard input.
@@ -59,10 +83,6 @@ pub struct RunArgs {
     /// The Parquet file to write (written beside it under a temporary name, renamed when complete).
     #[arg(short, long, value_name = "OUT.parquet")]
     pub output: PathBuf,
-
-    /// Model directory (config.json + weights). Default: the model embedded in the binary.
-    #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
-    pub model: Option<PathBuf>,
 
     /// Region to read, `chr`, `chr:start-end` or `chr:start-` (1-based inclusive); repeatable. Needs an index
     /// (.fai, and .gzi for bgzip; .bai/.csi for BAM; .crai for CRAM).
@@ -74,6 +94,39 @@ pub struct RunArgs {
     /// window boundaries (`genomamba regions`) give exactly the rows of one run over the whole record.
     #[arg(long = "regions", value_name = "BED")]
     pub regions_bed: Option<PathBuf>,
+
+    /// Input format, when it cannot be told from the file name or its first bytes.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+
+    /// Reference FASTA for CRAM inputs.
+    #[arg(long, value_name = "FASTA")]
+    pub reference: Option<PathBuf>,
+
+    /// BAM/CRAM: skip alignments with a mapping quality below this.
+    #[arg(long, default_value_t = 0, value_name = "Q")]
+    pub min_mapq: u8,
+
+    /// BAM/CRAM: skip records with any of these flag bits [default: 0xF00 = secondary, QC-fail, duplicate,
+    /// supplementary]. Decimal or 0x hex.
+    #[arg(long, value_name = "FLAGS", value_parser = parse_flags)]
+    pub exclude_flags: Option<u16>,
+
+    /// BAM/CRAM: keep only records with all of these flag bits. Decimal or 0x hex.
+    #[arg(long, value_name = "FLAGS", value_parser = parse_flags, default_value = "0")]
+    pub include_flags: u16,
+
+    /// Model, engine and output options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Options of every command that runs a model: which model, where, in what windows, and the output file's fate.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Model directory (config.json + weights). Default: the model embedded in the binary.
+    #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
+    pub model: Option<PathBuf>,
 
     /// Window length in bases: each window restarts the model after its burn-in; 0 = each sequence is one window.
     /// [default: 1048576; 98304 for Caduceus, whose windows plus both flanks then fill the 131,072-base context
@@ -107,27 +160,6 @@ pub struct RunArgs {
     /// CPU threads to use [default: all cores].
     #[arg(short = 't', long, value_name = "N")]
     pub threads: Option<usize>,
-
-    /// Input format, when it cannot be told from the file name or its first bytes.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
-
-    /// Reference FASTA for CRAM inputs.
-    #[arg(long, value_name = "FASTA")]
-    pub reference: Option<PathBuf>,
-
-    /// BAM/CRAM: skip alignments with a mapping quality below this.
-    #[arg(long, default_value_t = 0, value_name = "Q")]
-    pub min_mapq: u8,
-
-    /// BAM/CRAM: skip records with any of these flag bits [default: 0xF00 = secondary, QC-fail, duplicate,
-    /// supplementary]. Decimal or 0x hex.
-    #[arg(long, value_name = "FLAGS", value_parser = parse_flags)]
-    pub exclude_flags: Option<u16>,
-
-    /// BAM/CRAM: keep only records with all of these flag bits. Decimal or 0x hex.
-    #[arg(long, value_name = "FLAGS", value_parser = parse_flags, default_value = "0")]
-    pub include_flags: u16,
 
     /// Overwrite the output if it exists.
     #[arg(long)]

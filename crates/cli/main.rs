@@ -66,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Predict(args) => run_model(plan::Plan::predict(args)?),
         Command::Embed(args) => run_model(plan::Plan::embed(args)?),
+        Command::Score(args) => run_model(plan::Plan::score(args)?),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Regions(args) => regions::regions(&args),
     }

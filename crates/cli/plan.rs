@@ -6,13 +6,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
-use genomamba_pipeline::{EmbedOptions, InputKind, OutDtype, Pool, Settings, Strand, Task};
+use genomamba_pipeline::{
+    EmbedOptions, InputKind, OutDtype, Pool, ScoreOptions, Settings, Strand, Task, Variants,
+};
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 
 use crate::UsageError;
 use crate::args::{
-    DtypeArg, EmbedArgs, Format as FormatArg, PrecisionArg, PredictArgs, RunArgs, StrandArg,
+    DtypeArg, EmbedArgs, EngineArgs, Format as FormatArg, PrecisionArg, PredictArgs, RunArgs,
+    ScoreArgs, StrandArg,
 };
+use crate::regions::fai_lengths;
 
 /// Flags that never change the output, left out of the command line recorded in the metadata so the same
 /// command gives the same file.
@@ -97,6 +101,44 @@ impl Plan {
         })
     }
 
+    /// The plan of `genomamba score`: the VCF read and classified, and, when the reference has a .fai, the
+    /// windows holding its sites as regions.
+    pub fn score(args: ScoreArgs) -> anyhow::Result<Plan> {
+        let ScoreArgs {
+            vcf,
+            reference,
+            output,
+            engine,
+        } = args;
+        check_paths(&[reference.clone(), vcf.clone()], &output)?;
+        let records = genomamba_seq::vcf::read_path(&vcf)?;
+        let variants = Arc::new(Variants::new(records));
+        let lengths = fai_lengths(&reference)?.unwrap_or_default();
+        let window = engine.window.unwrap_or(WINDOW);
+        let regions = if lengths.is_empty() {
+            Vec::new()
+        } else {
+            variants.regions(&lengths, window)
+        };
+        let open = OpenOptions::default()
+            .with_format(Format::Fasta)
+            .with_regions(regions);
+        let task = Task::Score(ScoreOptions {
+            vcf,
+            variants,
+            lengths,
+        });
+        Plan::assemble(
+            vec![reference],
+            output,
+            open,
+            engine,
+            InputKind::Genome,
+            task,
+            false,
+        )
+    }
+
     fn new(
         run: RunArgs,
         raw: bool,
@@ -121,14 +163,6 @@ impl Plan {
         if let Some(bed) = &run.regions_bed {
             regions.extend(genomamba_seq::region::read_bed_path(bed)?);
         }
-        if run.chunk == 0 {
-            return Err(UsageError("--chunk must be at least 1".into()).into());
-        }
-        let threads = match run.threads {
-            Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
         let task = task(kind, !regions.is_empty())?;
         let filter = ReadFilter {
             min_mapq: run.min_mapq,
@@ -143,36 +177,58 @@ impl Plan {
             names: Vec::new(),
             reference: run.reference.clone(),
             filter,
-            threads: threads.min(4),
+            threads: 1,
             // Set by the pipeline from the window geometry.
             context: (0, 0),
         };
+        Plan::assemble(run.inputs, run.output, open, run.engine, kind, task, raw)
+    }
+
+    /// The plan from what every model-running command shares.
+    fn assemble(
+        inputs: Vec<PathBuf>,
+        output: PathBuf,
+        mut open: OpenOptions,
+        engine: EngineArgs,
+        kind: InputKind,
+        task: Task,
+        raw: bool,
+    ) -> anyhow::Result<Plan> {
+        if engine.chunk == 0 {
+            return Err(UsageError("--chunk must be at least 1".into()).into());
+        }
+        let threads = match engine.threads {
+            Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        open.threads = threads.min(4);
         let settings = Settings {
             task,
-            inputs: run.inputs,
+            inputs,
             open,
-            output: run.output,
-            force: run.force,
-            window: run.window.unwrap_or(WINDOW),
-            overlap: run.overlap.unwrap_or(OVERLAP),
-            chunk: run.chunk,
-            batch: run.batch,
-            quiet: run.quiet,
+            output,
+            force: engine.force,
+            window: engine.window.unwrap_or(WINDOW),
+            overlap: engine.overlap.unwrap_or(OVERLAP),
+            chunk: engine.chunk,
+            batch: engine.batch,
+            quiet: engine.quiet,
             command_line: recorded_command_line(),
             row_group_bytes: 128 << 20,
         };
         Ok(Plan {
             settings,
             kind,
-            model: run.model,
-            device: run.device,
-            precision: match run.precision {
+            model: engine.model,
+            device: engine.device,
+            precision: match engine.precision {
                 PrecisionArg::F32 => genomamba_cuda::Dtype::F32,
                 PrecisionArg::Bf16 => genomamba_cuda::Dtype::Bf16,
             },
             threads,
-            window: run.window,
-            overlap: run.overlap,
+            window: engine.window,
+            overlap: engine.overlap,
             raw,
         })
     }
@@ -201,6 +257,13 @@ impl Plan {
             return Err(UsageError(
                 "--raw writes the model's own 2 x d_model state of the given strand; --strand both does not apply \
                  (a Caduceus-PS embedding without --raw is already strand-symmetric)"
+                    .into(),
+            ));
+        }
+        if let (Task::Score(_), AnyModel::Caduceus(_)) = (&self.settings.task, model) {
+            return Err(UsageError(
+                "score needs a causal model (HF Mamba or mamba-ssm): a site's score is its distribution given the \
+                 bases before it, and a bidirectional model's would see the site itself"
                     .into(),
             ));
         }

@@ -2,8 +2,9 @@
 """Check a genomamba Parquet file with pyarrow, Polars and DuckDB.
 
 Each reader must see the same table: column names and types, the fixed embedding size, the `genomamba`
-key-value metadata entry (JSON with schema_version and table), the row count, and for predictions that
-p_a + p_c + p_g + p_t = 1 (within 1e-5) wherever they are not null. With --lengths, every sequence named in the
+key-value metadata entry (JSON with schema_version and table), the row count, for predictions that
+p_a + p_c + p_g + p_t = 1 (within 1e-5) wherever they are not null, and for variants that exactly the rows of
+status ok have a score, and that it is logp_alt - logp_ref. With --lengths, every sequence named in the
 JSON object {name: length} must be covered exactly: per-base tables have one row per base 0..length, binned
 tables have contiguous bins from 0 to length.
 
@@ -190,6 +191,13 @@ class Checker:
                 "abs(p_a::DOUBLE + p_c + p_g + p_t - 1) > 1e-5", p
             ).fetchone()[0]
             self.check(r, bad == 0, f"{bad} rows with p_a+p_c+p_g+p_t != 1")
+        if self.args.table == "variants":
+            # A row is scored exactly when its status is ok, and its score is logp_alt - logp_ref.
+            bad = con.execute(
+                f"SELECT count(*) FROM {src} WHERE (status = 'ok') != (score IS NOT NULL AND logp_ref IS NOT NULL "
+                "AND logp_alt IS NOT NULL) OR abs(score - (logp_alt - logp_ref)) > 1e-6", p
+            ).fetchone()[0]
+            self.check(r, bad == 0, f"{bad} rows whose score, logs and status disagree")
         if self.args.lengths and self.args.table != "variants":
             rows = con.execute(f'SELECT "{self.key}", start, "end" FROM {src}', p).fetchall()
             self.check_coverage(r, coverage(rows))

@@ -8,10 +8,11 @@ use genomamba_parquet::{
 };
 use genomamba_seq::Alignment;
 use genomamba_seq::alphabet;
-use genomamba_seq::window::Piece;
+use genomamba_seq::window::{Piece, SequenceSummary};
 
 use crate::feed::{Compute, Computed};
 use crate::pooling::{PooledRow, Pooler};
+use crate::scoring::Scorer;
 use crate::settings::{EmbedOptions, OutDtype, Pool, Strand, Task};
 use crate::{Error, Result};
 
@@ -20,7 +21,7 @@ const BATCH_ROWS: usize = 65_536;
 /// Approximate bytes per record batch handed to the writer.
 const BATCH_BYTES: usize = 32 << 20;
 
-/// The row builder of the task, with the pooling state of embeddings.
+/// The row builder of the task, with the pooling state of embeddings or the scores of variants.
 // One value per run: the size difference between the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Heads {
@@ -40,6 +41,8 @@ pub enum Heads {
         /// The sequence the open bin belongs to, with its read columns.
         current: Option<(String, Option<Alignment>)>,
     },
+    /// Variant-effect scores, written in the VCF's order once every site has been run.
+    Score(Scorer),
 }
 
 impl Heads {
@@ -68,6 +71,9 @@ impl Heads {
                     current: None,
                 }
             }
+            Task::Score(options) => {
+                Heads::Score(Scorer::new(options.variants.clone(), &options.lengths))
+            }
         })
     }
 
@@ -76,13 +82,14 @@ impl Heads {
         match self {
             Heads::Predict { builder, .. } => builder.schema(),
             Heads::Embed { builder, .. } => builder.schema(),
+            Heads::Score(scorer) => scorer.schema(),
         }
     }
 
     /// What the engine must compute for these heads.
     pub fn compute(&self) -> Compute {
         match self {
-            Heads::Predict { .. } => Compute::Probs,
+            Heads::Predict { .. } | Heads::Score(_) => Compute::Probs,
             Heads::Embed { pooler, .. } => Compute::Sums { bin: pooler.bin() },
         }
     }
@@ -108,6 +115,11 @@ impl Heads {
                     builder.push(&piece.seq.name, pos, piece.bases[i], p, read.as_ref())?;
                 }
                 Ok(piece.keep.len() as u64)
+            }
+            // Rows are counted by `finish`, which builds them.
+            (Heads::Score(scorer), Computed::Probs(probs)) => {
+                scorer.visit(piece, probs);
+                Ok(0)
             }
             (
                 Heads::Embed {
@@ -152,9 +164,13 @@ impl Heads {
     }
 
     /// Closes the open bin of the sequence that just ended; returns the rows added.
-    pub fn end_sequence(&mut self) -> Result<u64> {
+    pub fn end_sequence(&mut self, end: &SequenceSummary) -> Result<u64> {
         match self {
             Heads::Predict { .. } => Ok(0),
+            Heads::Score(scorer) => {
+                scorer.sequence_end(end);
+                Ok(0)
+            }
             Heads::Embed {
                 builder,
                 pooler,
@@ -170,11 +186,20 @@ impl Heads {
         }
     }
 
-    /// The rows built so far as a record batch, when enough have accumulated (or `all`).
+    /// After the last piece: the rows that only the whole run decides (variants). Returns their number.
+    pub fn finish(&mut self) -> Result<u64> {
+        match self {
+            Heads::Score(scorer) => scorer.finish(),
+            Heads::Predict { .. } | Heads::Embed { .. } => Ok(0),
+        }
+    }
+
+    /// The rows built so far as a record batch, when enough have accumulated (or `all`); call until `None`.
     pub fn take_batch(&mut self, all: bool) -> Result<Option<RecordBatch>> {
         let (len, bytes) = match self {
             Heads::Predict { builder, .. } => (builder.len(), builder.approx_bytes()),
             Heads::Embed { builder, .. } => (builder.len(), builder.approx_bytes()),
+            Heads::Score(scorer) => return scorer.take_batch(),
         };
         if len == 0 || (!all && len < BATCH_ROWS && bytes < BATCH_BYTES) {
             return Ok(None);
@@ -182,6 +207,7 @@ impl Heads {
         let batch = match self {
             Heads::Predict { builder, .. } => builder.finish()?,
             Heads::Embed { builder, .. } => builder.finish()?,
+            Heads::Score(scorer) => return scorer.take_batch(),
         };
         Ok(Some(batch))
     }

@@ -9,8 +9,10 @@ pub mod metadata;
 pub mod pooling;
 pub mod progress;
 pub mod run;
+pub mod scoring;
 pub mod settings;
 
 pub use error::{Error, Result};
 pub use run::{InputKind, Summary, run};
-pub use settings::{EmbedOptions, OutDtype, Pool, Settings, Strand, Task};
+pub use scoring::Variants;
+pub use settings::{EmbedOptions, OutDtype, Pool, ScoreOptions, Settings, Strand, Task};

@@ -81,8 +81,9 @@ impl RunMetadata {
                     OutDtype::F16 => "f16",
                 },
             ),
+            Task::Score(_) => ("variants", Value::Null, "forward", "f32"),
         };
-        let head = json!({
+        let mut head = json!({
             "schema_version": SCHEMA_VERSION,
             "tool": "genomamba",
             "version": env!("CARGO_PKG_VERSION"),
@@ -107,6 +108,20 @@ impl RunMetadata {
             },
             "coordinates": "0-based half-open [start, end); variants: pos is VCF's 1-based POS",
         });
+        if let (Task::Score(s), Value::Object(map)) = (&settings.task, &mut head) {
+            map.insert(
+                "variants".into(),
+                json!({
+                    "vcf": s.vcf.display().to_string(),
+                    "records": s.variants.records(),
+                    "rows": s.variants.rows(),
+                    "scorable": s.variants.scorable(),
+                    "score": "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and burn-in \
+                              (the predictions table's distribution there)",
+                    "reference_read": if s.lengths.is_empty() { "whole records" } else { "windows holding sites (.fai)" },
+                }),
+            );
+        }
         let paths = settings
             .inputs
             .iter()

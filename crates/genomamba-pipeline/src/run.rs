@@ -68,6 +68,13 @@ pub fn run(
     model: serde_json::Value,
     interrupted: &AtomicBool,
 ) -> Result<Summary> {
+    if matches!(settings.task, Task::Score(_)) && !engine.is_causal() {
+        return Err(Error::Invalid(
+            "score needs a causal model (a site's score is its distribution given the bases before it); \
+             this model is bidirectional"
+                .into(),
+        ));
+    }
     let bidirectional =
         !engine.is_causal() || matches!(&settings.task, Task::Embed(e) if e.strand == Strand::Both);
     if bidirectional && settings.window == 0 {
@@ -171,16 +178,16 @@ impl Rows<'_> {
 
     /// Closes a sequence of input `input`.
     fn end(&mut self, input: usize, end: &SequenceSummary) -> Result<()> {
-        self.summary.rows += self.heads.end_sequence()?;
+        self.summary.rows += self.heads.end_sequence(end)?;
         self.summary.records += 1;
         self.meta
             .add_sequence(input, InputRecord::from_summary(end));
         self.send(false)
     }
 
-    /// Hands a record batch to the writer when enough rows have built up (or all of them).
+    /// Hands record batches to the writer when enough rows have built up (or all of them).
     fn send(&mut self, all: bool) -> Result<()> {
-        if let Some(batch) = self.heads.take_batch(all)? {
+        while let Some(batch) = self.heads.take_batch(all)? {
             self.batches
                 .send(batch)
                 .map_err(|_| Error::Thread("writer"))?;
@@ -244,6 +251,7 @@ fn compute(
         }
     }
     feed.drain(engine, |fed| rows.fed(fed))?;
+    rows.summary.rows += rows.heads.finish()?;
     rows.send(true)
 }
 

@@ -1,6 +1,9 @@
 //! Validated settings for one run: what to compute, over what, into which file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::scoring::Variants;
 
 /// What a run computes.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,6 +12,19 @@ pub enum Task {
     Predict,
     /// Pooled or per-base embeddings (the embeddings table).
     Embed(EmbedOptions),
+    /// Variant-effect scores of a VCF's SNVs (the variants table).
+    Score(ScoreOptions),
+}
+
+/// Options of `genomamba score`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    /// The VCF, as given (for the metadata).
+    pub vcf: PathBuf,
+    /// Its records and alleles.
+    pub variants: Arc<Variants>,
+    /// The reference's records (name, length) when its index gave them; else learned as records end.
+    pub lengths: Vec<(String, u64)>,
 }
 
 /// Options of `genomamba embed`.

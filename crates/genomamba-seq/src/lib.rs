@@ -9,6 +9,8 @@
 //! - [`window::Windower`] cuts each sequence into windows (DESIGN §5) and hands out [`window::Piece`]s of tokens
 //!   with their coordinates and the range of positions whose outputs are kept; [`window::Batcher`] groups
 //!   short windows for a GPU.
+//! - [`vcf::read_path`] reads the sites of a VCF file (plain, gzip, bgzip): CHROM, POS, ID, REF and ALT of each
+//!   data line, with line-accurate errors, for variant scoring.
 //!
 //! Coordinates are 0-based half-open everywhere; [`Region`] converts samtools-style 1-based strings at the edge.
 //!
@@ -34,6 +36,7 @@ pub mod fastq;
 pub mod open;
 pub mod region;
 pub mod source;
+pub mod vcf;
 pub mod window;
 
 pub use open::{Format, OpenOptions, ReadFilter, open, open_reader};

@@ -37,6 +37,19 @@ fn renormalise(probs: [f32; 4]) -> Option<Distribution> {
     Some(Distribution { p, entropy })
 }
 
+/// Natural logs of the renormalised probabilities of A, C, G, T, computed as the predictions table's `logp_ref`
+/// (in f64, then rounded to f32), so a variant's `logp_ref` equals that column at its site; `None` where that
+/// row's probabilities are null (any value negative or not finite, or all zero).
+///
+/// ```
+/// let lp = genomamba_parquet::log_probs([0.5, 0.25, 0.125, 0.125]).unwrap();
+/// assert_eq!(lp[1], 0.25f64.ln() as f32);
+/// assert!(genomamba_parquet::log_probs([f32::NAN; 4]).is_none());
+/// ```
+pub fn log_probs(probs: [f32; 4]) -> Option<[f32; 4]> {
+    renormalise(probs).map(|d| d.p.map(|q| q.ln() as f32))
+}
+
 /// Index of a base in A, C, G, T (either case), or `None` for N and anything else.
 fn base_index(base: u8) -> Option<usize> {
     match base.to_ascii_uppercase() {

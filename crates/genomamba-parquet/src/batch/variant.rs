@@ -25,6 +25,8 @@ pub mod status {
     pub const OUT_OF_BOUNDS: &str = "out_of_bounds";
     /// REF or ALT is N or another ambiguity code.
     pub const AMBIGUOUS: &str = "ambiguous";
+    /// ALT is `.`: the record states no alternative allele.
+    pub const NO_ALT: &str = "no_alt";
     /// The position has no context the model can condition on (the first base of a contig, causal models).
     pub const NO_CONTEXT: &str = "no_context";
 }

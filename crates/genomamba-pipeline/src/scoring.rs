@@ -1,0 +1,355 @@
+//! Variant-effect scores (`genomamba score`): each ALT allele of a VCF is classified once, its site is looked up
+//! in the probabilities of the piece that keeps it, and the rows are written in the VCF's order at the end.
+//!
+//! A site's probabilities are exactly the `predict` row of that base in a run over the reference with the same
+//! window, overlap and model: [`Variants::regions`] cuts the reference on the same window grid, and scores use
+//! [`genomamba_parquet::log_probs`], the predictions table's own `logp_ref`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use genomamba_parquet::{BatchBuilder, Variant, VariantBatchBuilder, log_probs, status};
+use genomamba_seq::Region;
+use genomamba_seq::vcf::VcfRecord;
+use genomamba_seq::window::{Piece, SequenceSummary};
+
+use crate::{Error, Result};
+
+/// Rows per record batch handed to the writer.
+const BATCH_ROWS: usize = 65_536;
+
+/// One output row: a VCF record with one of its ALT alleles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allele {
+    /// Index of its record.
+    record: usize,
+    /// The ALT allele as written (`.` when the record has none).
+    alt: String,
+    /// The indices (A, C, G, T = 0..4) of REF and ALT for an SNV of plain bases; else the status the row ends
+    /// with, whatever the reference holds.
+    kind: std::result::Result<(usize, usize), &'static str>,
+}
+
+/// The variants of a VCF: its records, their alleles (one output row each) and the SNV sites by contig.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Variants {
+    records: Vec<VcfRecord>,
+    alleles: Vec<Allele>,
+    /// Per contig, the 0-based sites of its scorable alleles with the allele's index, sorted.
+    sites: HashMap<String, Vec<(u64, usize)>>,
+}
+
+impl Variants {
+    /// Classifies every ALT allele of `records` (not SNVs, ambiguous bases, no ALT) and indexes the rest by site.
+    pub fn new(records: Vec<VcfRecord>) -> Self {
+        let mut alleles = Vec::new();
+        let mut sites: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
+        for (index, record) in records.iter().enumerate() {
+            let alts: Vec<&str> = if record.alts.is_empty() {
+                vec!["."]
+            } else {
+                record.alts.iter().map(String::as_str).collect()
+            };
+            for alt in alts {
+                let kind = match classify(&record.reference, alt) {
+                    // VCF 4.3 puts telomeric breakends at POS 0; nothing there is a base.
+                    Ok(_) if record.pos == 0 => Err(status::OUT_OF_BOUNDS),
+                    kind => kind,
+                };
+                if kind.is_ok() {
+                    sites
+                        .entry(record.chrom.clone())
+                        .or_default()
+                        .push((record.pos - 1, alleles.len()));
+                }
+                alleles.push(Allele {
+                    record: index,
+                    alt: alt.to_string(),
+                    kind,
+                });
+            }
+        }
+        for list in sites.values_mut() {
+            list.sort_unstable();
+        }
+        Self {
+            records,
+            alleles,
+            sites,
+        }
+    }
+
+    /// Number of VCF records.
+    pub fn records(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Number of output rows (one per record and ALT allele).
+    pub fn rows(&self) -> usize {
+        self.alleles.len()
+    }
+
+    /// Number of rows that need the model (SNVs of plain bases).
+    pub fn scorable(&self) -> usize {
+        self.sites.values().map(Vec::len).sum()
+    }
+
+    /// The reads that cover every scorable site, for a reference of records `lengths` (name, bases; in the
+    /// order to read them) and windows of `window` bases (0 = whole records): per window holding a site, the
+    /// window's start to its last site, so each site is computed with the burn-in and window a run over the
+    /// whole record gives it. Sites on other contigs or past a record's end get no region.
+    pub fn regions(&self, lengths: &[(String, u64)], window: u64) -> Vec<Region> {
+        let mut out = Vec::new();
+        for (name, len) in lengths {
+            let Some(sites) = self.sites.get(name) else {
+                continue;
+            };
+            let window = if window == 0 { (*len).max(1) } else { window };
+            let mut current: Option<(u64, u64)> = None; // (window index, end of its last site)
+            for &(site, _) in sites.iter().filter(|(site, _)| site < len) {
+                let k = site / window;
+                match &mut current {
+                    Some((ck, end)) if *ck == k => *end = site + 1,
+                    _ => {
+                        if let Some((ck, end)) = current {
+                            out.push(Region::new(name.clone(), ck * window, Some(end)));
+                        }
+                        current = Some((k, site + 1));
+                    }
+                }
+            }
+            if let Some((ck, end)) = current {
+                out.push(Region::new(name.clone(), ck * window, Some(end)));
+            }
+        }
+        out
+    }
+}
+
+/// The row's fate before any model runs: REF and ALT as base indices, or why it will not be scored.
+fn classify(reference: &str, alt: &str) -> std::result::Result<(usize, usize), &'static str> {
+    if alt == "." {
+        return Err(status::NO_ALT);
+    }
+    let (&[r], &[a]) = (reference.as_bytes(), alt.as_bytes()) else {
+        return Err(status::NOT_SNV);
+    };
+    match (base_index(r), base_index(a)) {
+        (Some(r), Some(a)) => Ok((r, a)),
+        // `*` (overlapping deletion) and anything else of one byte that is not a base.
+        _ if !r.is_ascii_alphabetic() || !a.is_ascii_alphabetic() => Err(status::NOT_SNV),
+        _ => Err(status::AMBIGUOUS),
+    }
+}
+
+/// Index of a base in A, C, G, T (either case), or `None` for N, IUPAC codes and anything else.
+fn base_index(base: u8) -> Option<usize> {
+    match base.to_ascii_uppercase() {
+        b'A' => Some(0),
+        b'C' => Some(1),
+        b'G' => Some(2),
+        b'T' => Some(3),
+        _ => None,
+    }
+}
+
+/// What became of a scorable allele.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    /// ln P(ref), ln P(alt).
+    Scored(f32, f32),
+    /// Why not.
+    Status(&'static str),
+}
+
+/// The scoring head: fills in each allele's outcome as the pieces holding its site come by, then builds the
+/// variants table in the VCF's order.
+pub struct Scorer {
+    variants: Arc<Variants>,
+    /// Per allele, once its site was seen.
+    outcomes: Vec<Option<Outcome>>,
+    /// Record lengths known so far: from the index, or from whole records as they end.
+    lengths: HashMap<String, u64>,
+    /// Next row to build.
+    cursor: usize,
+    finished: bool,
+    builder: VariantBatchBuilder,
+}
+
+impl Scorer {
+    /// A scorer for `variants`; `lengths`: the reference's records when known up front (its index).
+    pub fn new(variants: Arc<Variants>, lengths: &[(String, u64)]) -> Self {
+        Self {
+            outcomes: vec![None; variants.alleles.len()],
+            variants,
+            lengths: lengths.iter().cloned().collect(),
+            cursor: 0,
+            finished: false,
+            builder: VariantBatchBuilder::new(),
+        }
+    }
+
+    /// The schema of the variants table.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        self.builder.schema()
+    }
+
+    /// Scores the sites among `piece`'s kept positions from `probs` (A, C, G, T per position of the piece).
+    pub fn visit(&mut self, piece: &Piece, probs: &[[f32; 4]]) {
+        let Some(sites) = self.variants.sites.get(&piece.seq.name) else {
+            return;
+        };
+        let lo = piece.start + piece.keep.start as u64;
+        let hi = piece.start + piece.keep.end as u64;
+        let first = sites.partition_point(|&(site, _)| site < lo);
+        for &(site, allele) in sites[first..].iter().take_while(|(site, _)| *site < hi) {
+            let Ok((r, a)) = self.variants.alleles[allele].kind else {
+                continue;
+            };
+            let i = (site - piece.start) as usize;
+            let outcome = if base_index(piece.bases[i]) != Some(r) {
+                Outcome::Status(status::REF_MISMATCH)
+            } else {
+                match probs.get(i).copied().and_then(log_probs) {
+                    Some(lp) => Outcome::Scored(lp[r], lp[a]),
+                    None => Outcome::Status(status::NO_CONTEXT),
+                }
+            };
+            self.outcomes[allele] = Some(outcome);
+        }
+    }
+
+    /// Notes the length of a record read whole (regions leave the index's length in place).
+    pub fn sequence_end(&mut self, end: &SequenceSummary) {
+        self.lengths
+            .entry(end.info.name.clone())
+            .or_insert(end.info.start + end.length);
+    }
+
+    /// After the last piece: settles the alleles whose site never came by (unknown contig, past the record's
+    /// end). Returns the number of rows the table will have.
+    pub fn finish(&mut self) -> Result<u64> {
+        for (allele, outcome) in self.variants.alleles.iter().zip(&mut self.outcomes) {
+            if outcome.is_some() || allele.kind.is_err() {
+                continue;
+            }
+            let record = &self.variants.records[allele.record];
+            *outcome = Some(Outcome::Status(match self.lengths.get(&record.chrom) {
+                None => status::UNKNOWN_CONTIG,
+                Some(&len) if record.pos > len => status::OUT_OF_BOUNDS,
+                Some(_) => {
+                    return Err(Error::Invalid(format!(
+                        "internal: the site {}:{} was not run",
+                        record.chrom, record.pos
+                    )));
+                }
+            }));
+        }
+        self.finished = true;
+        Ok(self.variants.alleles.len() as u64)
+    }
+
+    /// The next batch of rows, in the VCF's order, once [`Scorer::finish`] has run; `None` before or when all
+    /// are out.
+    pub fn take_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if !self.finished || self.cursor == self.variants.alleles.len() {
+            return Ok(None);
+        }
+        let end = (self.cursor + BATCH_ROWS).min(self.variants.alleles.len());
+        for index in self.cursor..end {
+            let allele = &self.variants.alleles[index];
+            let record = &self.variants.records[allele.record];
+            let (logp, status) = match (allele.kind, self.outcomes[index]) {
+                (Err(status), _) => (None, status),
+                (Ok(_), Some(Outcome::Scored(r, a))) => (Some((r, a)), status::OK),
+                (Ok(_), Some(Outcome::Status(status))) => (None, status),
+                (Ok(_), None) => {
+                    return Err(Error::Invalid(format!(
+                        "internal: {}:{} was not settled",
+                        record.chrom, record.pos
+                    )));
+                }
+            };
+            self.builder.push(&Variant {
+                chrom: &record.chrom,
+                pos: record.pos as i64,
+                id: record.id.as_deref(),
+                ref_allele: &record.reference,
+                alt: &allele.alt,
+                logp_ref: logp.map(|(r, _)| r),
+                logp_alt: logp.map(|(_, a)| a),
+                status,
+            })?;
+        }
+        self.cursor = end;
+        Ok(Some(self.builder.finish()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(chrom: &str, pos: u64, reference: &str, alts: &[&str]) -> VcfRecord {
+        VcfRecord {
+            chrom: chrom.into(),
+            pos,
+            id: None,
+            reference: reference.into(),
+            alts: alts.iter().map(|a| a.to_string()).collect(),
+            line: 0,
+        }
+    }
+
+    #[test]
+    fn alleles_are_classified_before_any_model_runs() {
+        assert_eq!(classify("A", "g"), Ok((0, 2)));
+        assert_eq!(classify("t", "C"), Ok((3, 1)));
+        assert_eq!(classify("A", "."), Err(status::NO_ALT));
+        assert_eq!(classify("AT", "A"), Err(status::NOT_SNV));
+        assert_eq!(classify("A", "AT"), Err(status::NOT_SNV));
+        assert_eq!(classify("A", "<DEL>"), Err(status::NOT_SNV));
+        assert_eq!(classify("A", "*"), Err(status::NOT_SNV));
+        assert_eq!(classify("A", "N"), Err(status::AMBIGUOUS));
+        assert_eq!(classify("R", "A"), Err(status::AMBIGUOUS));
+    }
+
+    #[test]
+    fn one_row_per_alt_allele_and_sites_sorted_by_contig() {
+        let v = Variants::new(vec![
+            rec("b", 9, "A", &["C", "T"]),
+            rec("a", 5, "AT", &["A"]),
+            rec("b", 3, "G", &["."]),
+            rec("b", 2, "G", &["A"]),
+        ]);
+        assert_eq!((v.records(), v.rows(), v.scorable()), (4, 5, 3));
+        assert_eq!(v.sites["b"], [(1, 4), (8, 0), (8, 1)]);
+        assert!(!v.sites.contains_key("a"));
+    }
+
+    #[test]
+    fn regions_follow_the_window_grid_and_end_at_the_last_site() {
+        let v = Variants::new(vec![
+            rec("b", 2, "G", &["A"]),
+            rec("b", 10, "G", &["A"]),
+            rec("b", 25, "G", &["A"]),
+            rec("b", 99, "G", &["A"]),
+            rec("c", 1, "G", &["A"]),
+            rec("x", 1, "G", &["A"]),
+        ]);
+        let lengths = [("c".to_string(), 5), ("b".to_string(), 50)];
+        assert_eq!(
+            v.regions(&lengths, 20),
+            [
+                Region::new("c", 0, Some(1)),
+                Region::new("b", 0, Some(10)),
+                Region::new("b", 20, Some(25)),
+            ]
+        );
+        assert_eq!(
+            v.regions(&lengths, 0),
+            [Region::new("c", 0, Some(1)), Region::new("b", 0, Some(25))]
+        );
+    }
+}

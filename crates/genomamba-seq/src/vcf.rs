@@ -1,0 +1,374 @@
+//! VCF sites for variant scoring: the CHROM, POS, ID, REF and ALT columns of every data line.
+//!
+//! The VCF text is read by noodles-vcf (the `vcf` feature of noodles, a dependency of the product anyway):
+//! [`noodles::vcf::io::Reader::read_header`] reads and checks the header, then
+//! [`noodles::vcf::io::Reader::read_record`] reads each data line into a lazily parsed
+//! [`noodles::vcf::Record`], whose five fields we read at once so that a bad value is reported at its line.
+//! What this module adds:
+//! - Line numbers. noodles' errors carry none; a counting reader under noodles knows how many lines it has
+//!   handed over, so every error reads `{source}: line {n}: ...`, with the column and value (`POS 'x': ...`)
+//!   where the failure is a field's.
+//! - Compressed input: gzip or bgzip, sniffed from the magic bytes (not the file name), goes through flate2's
+//!   [`MultiGzDecoder`], which reads a bgzip file's many members in order; a seekable BGZF reader would buy
+//!   nothing for one pass. A truncated file is reported as such.
+//!
+//! noodles decides what is valid VCF. Among what it refuses (and an earlier hand-written parser here
+//! accepted): data lines of fewer than the 8 fixed columns (CHROM to INFO; 5-column sites-only lines are
+//! refused), empty columns, blank lines, invalid UTF-8 anywhere in a line or the header, a byte order mark,
+//! and meta lines it cannot parse or that repeat an ID (`##INFO`, `##contig`, ...). It accepts POS `0`
+//! (telomeric breakends, VCF 4.3), which is kept as 0 for the caller to handle, POS written with a leading
+//! `+`, and empty ALT alleles (`G,`). QUAL, FILTER, INFO and the samples are not interpreted (noodles
+//! parses them lazily, and they are never asked for).
+//!
+//! Coordinates: [`VcfRecord::pos`] is VCF's 1-based POS unchanged (DESIGN §4); the caller converts.
+
+use std::{
+    error::Error as _,
+    fs::File,
+    io::{self, BufRead, BufReader, Cursor, Read},
+    path::Path,
+    str,
+};
+
+use flate2::read::MultiGzDecoder;
+use noodles::vcf::{
+    self as nv, header::parser::ParseError as HeaderError, variant::record::AlternateBases as _,
+};
+
+use crate::source::{context, invalid_data};
+
+/// One VCF data line (all its ALT alleles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcfRecord {
+    /// CHROM.
+    pub chrom: String,
+    /// POS, 1-based as in the file; 0 for a telomeric breakend (VCF 4.3), which is no base.
+    pub pos: u64,
+    /// ID; None for `.` (several IDs stay joined by `;` as written).
+    pub id: Option<String>,
+    /// REF as written.
+    pub reference: String,
+    /// ALT alleles as written, split on `,`; empty for `.`.
+    pub alts: Vec<String>,
+    /// 1-based line number in the (decompressed) file, for messages.
+    pub line: u64,
+}
+
+/// Reads every data record of a VCF file: plain text, gzip or bgzip (sniffed from the first bytes, not the
+/// file name). Errors name the file (and the line, for bad content).
+pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
+    read(BufReader::with_capacity(1 << 16, file), &name)
+}
+
+/// Same as [`read_path`] from any reader (plain, gzip or bgzip, sniffed); `source` names it in errors.
+///
+/// The header must be valid for noodles (first line `##fileformat=VCF...`, meta lines, the `#CHROM` line);
+/// each data line needs the 8 fixed columns; CRLF line ends are accepted. Columns after ALT are not
+/// interpreted.
+///
+/// ```
+/// use genomamba_seq::vcf;
+/// let data: &[u8] = b"##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n\
+///     chr1\t10\trs1\tA\tG,<DEL>\t.\t.\t.\nchr1\t20\t.\tAC\t.\t.\t.\t.\n\
+///     chr1\t0\t.\tN\t.[chr1:1[\t.\t.\t.\n";
+/// let records = vcf::read(data, "x.vcf")?;
+/// assert_eq!(records[0].alts, ["G", "<DEL>"]);
+/// assert_eq!((records[1].pos, records[1].id.as_deref(), records[1].line), (20, None, 4));
+/// assert!(records[1].alts.is_empty());
+/// // POS 0, a telomeric breakend: kept as 0, for the caller to handle.
+/// assert_eq!(records[2].pos, 0);
+///
+/// let bad: &[u8] = b"##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n\
+///     chr1\tx1\t.\tA\tG\t.\t.\t.\n";
+/// let e = vcf::read(bad, "x.vcf").unwrap_err();
+/// assert_eq!(e.to_string(), "x.vcf: line 3: POS 'x1': invalid digit found in string");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read<R: BufRead>(mut reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
+    // Take the first two bytes out (a `fill_buf` may hold fewer) and put them back in front.
+    let mut head = [0u8; 2];
+    let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
+    let whole = Cursor::new(head[..n].to_vec()).chain(reader);
+    if head[..n] == [0x1f, 0x8b] {
+        parse(LineCounter::new(MultiGzDecoder::new(whole)), source, true)
+    } else {
+        parse(LineCounter::new(whole), source, false)
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads decompressed VCF text with noodles; `compressed` only adds a hint to an unexpected end of the input.
+fn parse<R: Read>(
+    counter: LineCounter<R>,
+    source: &str,
+    compressed: bool,
+) -> io::Result<Vec<VcfRecord>> {
+    let mut reader = nv::io::Reader::new(counter);
+    if let Err(e) = reader.read_header() {
+        return Err(header_error(reader.get_mut(), &e, source, compressed));
+    }
+    let mut records = Vec::new();
+    let mut record = nv::Record::default();
+    loop {
+        let result = reader.read_record(&mut record);
+        let counter = reader.get_ref();
+        match result {
+            Ok(0) => return Ok(records),
+            Ok(_) => {
+                let n = counter.line();
+                records.push(
+                    site(&record, n, &counter.text)
+                        .map_err(|msg| invalid_data(source, format_args!("line {n}: {msg}")))?,
+                );
+            }
+            Err(e) if counter.failed => {
+                return Err(io_error(source, counter.lines + 1, &e, compressed));
+            }
+            Err(e) => {
+                // noodles reads a line's columns up to the 8th and stops short of the line end when it
+                // runs out of them.
+                let short =
+                    e.kind() == io::ErrorKind::UnexpectedEof || e.to_string() == "unexpected EOL";
+                let hint = if short {
+                    " (a data line needs the 8 tab-separated columns CHROM POS ID REF ALT QUAL FILTER INFO)"
+                } else {
+                    ""
+                };
+                let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "unexpected end of file".to_string()
+                } else if e
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<str::Utf8Error>())
+                {
+                    // noodles' byte index counts without the tabs: no help.
+                    "the line is not valid UTF-8".to_string()
+                } else if e.to_string() == "missing field" {
+                    "missing field (an empty column; '.' stands for a missing value)".to_string()
+                } else {
+                    chain(&e)
+                };
+                return Err(invalid_data(
+                    source,
+                    format_args!("line {}: {msg}{hint}", counter.line()),
+                ));
+            }
+        }
+    }
+}
+
+/// The fields we keep of one record read by noodles, parsing the lazy ones (POS) now; `text` is the line as
+/// read, to show the value at fault. The error is the message after `line {n}: `.
+fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String> {
+    let pos = match record.variant_start() {
+        // POS 0: noodles' telomere.
+        None => 0,
+        Some(Ok(p)) => p.get() as u64,
+        Some(Err(e)) => {
+            // noodles' message lacks the value; it is the line's second column.
+            let value = text.split(|&b| b == b'\t').nth(1).unwrap_or_default();
+            return Err(format!("POS '{}': {}", shown(value), chain(&e)));
+        }
+    };
+    let id = Some(record.ids().as_ref().to_string()).filter(|id| !id.is_empty());
+    let alts = record
+        .alternate_bases()
+        .iter()
+        .map(|alt| alt.map(str::to_string))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| format!("ALT: {}", chain(&e)))?;
+    Ok(VcfRecord {
+        chrom: record.reference_sequence_name().to_string(),
+        pos,
+        id,
+        reference: record.reference_bases().to_string(),
+        alts,
+        line,
+    })
+}
+
+/// The message for noodles' failure to read the header.
+fn header_error<R: Read>(
+    counter: &mut LineCounter<R>,
+    e: &io::Error,
+    source: &str,
+    compressed: bool,
+) -> io::Error {
+    if counter.failed {
+        return io_error(source, counter.lines + 1, e, compressed);
+    }
+    let at_end = counter.fill_buf().is_ok_and(<[u8]>::is_empty);
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<HeaderError>())
+    {
+        // noodles' header reader takes the lines that start with '#'; there were none.
+        Some(HeaderError::Empty) if at_end => invalid_data(source, "empty file: not a VCF"),
+        Some(HeaderError::Empty) => invalid_data(
+            source,
+            "line 1: not a VCF file: the first line does not start with '##fileformat=VCF'",
+        ),
+        Some(HeaderError::MissingHeader) if at_end => invalid_data(
+            source,
+            format_args!("VCF header: {e} (no #CHROM line before the end of the file)"),
+        ),
+        Some(HeaderError::MissingHeader) => invalid_data(
+            source,
+            format_args!(
+                "line {}: VCF header: {e} (a data line before the #CHROM line)",
+                counter.lines + 1
+            ),
+        ),
+        _ => invalid_data(
+            source,
+            format_args!("line {}: VCF header: {}", counter.line(), chain(e)),
+        ),
+    }
+}
+
+/// A failure of the input itself (reading, decompressing) at line `n`; keeps the kind.
+fn io_error(source: &str, n: u64, e: &io::Error, compressed: bool) -> io::Error {
+    let hint = if compressed && e.kind() == io::ErrorKind::UnexpectedEof {
+        " (truncated gzip file?)"
+    } else {
+        ""
+    };
+    io::Error::new(e.kind(), format!("{source}: line {n}: {e}{hint}"))
+}
+
+/// An error's message and those of its sources, joined by `: ` (noodles' messages are often only the outer
+/// layer: "invalid record").
+fn chain(e: &io::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(inner) = next {
+        out.push_str(": ");
+        out.push_str(&inner.to_string());
+        next = inner.source();
+    }
+    out
+}
+
+/// A buffered reader that counts the lines its reader (noodles) has consumed, keeps the last one's text, and
+/// notes a failure of the input underneath, so errors can name the line and value, and tell bad input from
+/// bad text.
+struct LineCounter<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    /// Line ends consumed.
+    lines: u64,
+    /// Whether bytes of a line were consumed after the last line end.
+    mid_line: bool,
+    /// The bytes of the last line consumed (of the current one if `mid_line`), without its line end.
+    text: Vec<u8>,
+    /// Whether reading `inner` failed.
+    failed: bool,
+}
+
+impl<R: Read> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            lines: 0,
+            mid_line: false,
+            text: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// The line of the last byte consumed (1-based; 0 before any).
+    fn line(&self) -> u64 {
+        self.lines + u64::from(self.mid_line)
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let src = self.fill_buf()?;
+        let n = src.len().min(out.len());
+        out[..n].copy_from_slice(&src[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for LineCounter<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.filled {
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.failed = true;
+                        return Err(e);
+                    }
+                }
+            };
+            (self.pos, self.filled) = (0, n);
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.filled - self.pos);
+        if amt > 0 {
+            let mut taken = &self.buf[self.pos..self.pos + amt];
+            while !taken.is_empty() {
+                if !self.mid_line {
+                    self.text.clear();
+                }
+                match memchr::memchr(b'\n', taken) {
+                    Some(i) => {
+                        self.text.extend_from_slice(&taken[..i]);
+                        self.lines += 1;
+                        self.mid_line = false;
+                        taken = &taken[i + 1..];
+                    }
+                    None => {
+                        self.text.extend_from_slice(taken);
+                        self.mid_line = true;
+                        taken = &[];
+                    }
+                }
+            }
+            self.pos += amt;
+        }
+    }
+}
+
+/// A value for a message: lossy UTF-8, control characters escaped, cut at 60 characters.
+fn shown(bytes: &[u8]) -> String {
+    const MAX: usize = 60;
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Recreates data/variants/lambda_calls.vcf.gz: variants called from the committed lambda reads (data/reads/lambda.bam,
+# made by data/align.sh) against data/genomes/lambda_virus.fa. Real calls by a real caller, so `genomamba score`
+# is tested on the VCF a user would bring: SNVs and indels, bcftools' header, bgzip.
+# Needs: bcftools and tabix (Debian 1.16). CI does not run this; the output is committed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+cp "$here/genomes/lambda_virus.fa" "$tmp/"
+cd "$tmp"
+mkdir -p "$here/variants"
+# --no-version and a relative reference path: the header holds no command line, date or temporary path
+# (reproducible byte for byte).
+bcftools mpileup --no-version -f lambda_virus.fa "$here/reads/lambda.bam" 2>/dev/null |
+  bcftools call --no-version -mv 2>/dev/null |
+  bgzip -c > "$here/variants/lambda_calls.vcf.gz"
+tabix -f -p vcf "$here/variants/lambda_calls.vcf.gz"
+echo "$(gzip -cd "$here/variants/lambda_calls.vcf.gz" | grep -vc '^#') records" >&2

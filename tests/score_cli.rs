@@ -1,0 +1,408 @@
+//! End-to-end tests of `genomamba score` on the real genomes in data/: every score is the `predict` row of its
+//! site, with or without the reference's index; rows keep the VCF's order; every unscored row says why.
+
+mod util;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
+use util::{Dir, data, derived, genomamba, read, root};
+
+/// The lambda genome's record name.
+const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
+const LAMBDA_LEN: u64 = 48_502;
+const HEADER: &str = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+
+/// The records of a FASTA file as written (case and ambiguity codes kept), in file order.
+fn fasta(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let text = std::fs::read_to_string(path).expect("fasta");
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(header) = line.strip_prefix('>') {
+            let name = header.split_whitespace().next().unwrap_or("");
+            out.push((name.to_string(), Vec::new()));
+        } else if let Some((_, seq)) = out.last_mut() {
+            seq.extend_from_slice(line.as_bytes());
+        }
+    }
+    out
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let col = batch.column_by_name(name).expect("column");
+    let col = arrow_cast::cast(col, &arrow_schema::DataType::Utf8).expect("utf8");
+    let arr = col.as_any().downcast_ref::<StringArray>().expect("strings");
+    (0..arr.len())
+        .map(|i| arr.is_valid(i).then(|| arr.value(i).to_string()))
+        .collect()
+}
+
+fn f32s(batch: &RecordBatch, name: &str) -> Vec<Option<f32>> {
+    let arr = batch.column_by_name(name).expect("column");
+    let arr = arr.as_any().downcast_ref::<Float32Array>().expect("f32");
+    (0..arr.len())
+        .map(|i| arr.is_valid(i).then(|| arr.value(i)))
+        .collect()
+}
+
+fn i64s(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    let arr = batch.column_by_name(name).expect("column");
+    let arr = arr.as_any().downcast_ref::<Int64Array>().expect("i64");
+    arr.values().to_vec()
+}
+
+/// One variants row.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    chrom: String,
+    pos: i64,
+    id: Option<String>,
+    reference: String,
+    alt: String,
+    score: Option<f32>,
+    logp_ref: Option<f32>,
+    logp_alt: Option<f32>,
+    status: String,
+}
+
+fn rows(batch: &RecordBatch) -> Vec<Row> {
+    let (chrom, pos, id) = (
+        strings(batch, "chrom"),
+        i64s(batch, "pos"),
+        strings(batch, "id"),
+    );
+    let (reference, alt) = (strings(batch, "ref"), strings(batch, "alt"));
+    let (score, lr, la) = (
+        f32s(batch, "score"),
+        f32s(batch, "logp_ref"),
+        f32s(batch, "logp_alt"),
+    );
+    let status = strings(batch, "status");
+    (0..batch.num_rows())
+        .map(|i| Row {
+            chrom: chrom[i].clone().expect("chrom"),
+            pos: pos[i],
+            id: id[i].clone(),
+            reference: reference[i].clone().expect("ref"),
+            alt: alt[i].clone().expect("alt"),
+            score: score[i],
+            logp_ref: lr[i],
+            logp_alt: la[i],
+            status: status[i].clone().expect("status"),
+        })
+        .collect()
+}
+
+/// Runs `score` and returns its rows and metadata.
+fn score(dir: &Dir, vcf: &Path, reference: &Path, extra: &[&str]) -> (Vec<Row>, serde_json::Value) {
+    let out = dir.path(&format!("score{}.parquet", dir.listing().len()));
+    genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+        .arg(vcf)
+        .arg("--reference")
+        .arg(reference)
+        .args(extra.iter().copied())
+        .arg("-o")
+        .arg(&out)
+        .ok();
+    let (batch, meta) = read(&out);
+    (rows(&batch), meta)
+}
+
+/// `predict` over `reference`: per (record, 0-based position), ln P(ref) and the four probabilities.
+type Predictions = HashMap<(String, i64), (Option<f32>, [Option<f32>; 4])>;
+
+fn predict(dir: &Dir, reference: &Path, extra: &[&str]) -> Predictions {
+    let out = dir.path("predict.parquet");
+    genomamba(["predict", "--device", "cpu", "-q", "--force"])
+        .arg(reference)
+        .args(extra.iter().copied())
+        .arg("-o")
+        .arg(&out)
+        .ok();
+    let (batch, _) = read(&out);
+    let (chrom, start, logp) = (
+        strings(&batch, "chrom"),
+        i64s(&batch, "start"),
+        f32s(&batch, "logp_ref"),
+    );
+    let p = ["p_a", "p_c", "p_g", "p_t"].map(|c| f32s(&batch, c));
+    (0..batch.num_rows())
+        .map(|i| {
+            (
+                (chrom[i].clone().expect("chrom"), start[i]),
+                (logp[i], [p[0][i], p[1][i], p[2][i], p[3][i]]),
+            )
+        })
+        .collect()
+}
+
+fn base_index(b: u8) -> Option<usize> {
+    b"ACGT".iter().position(|&x| x == b.to_ascii_uppercase())
+}
+
+/// Checks each scored row against the `predict` row of its site: `logp_ref` bit for bit (the same
+/// computation), `logp_alt` against the log of the written probabilities, renormalised, and
+/// `score = logp_alt - logp_ref`. Returns how many rows were scored.
+fn assert_scores_are_predictions(got: &[Row], predictions: &Predictions) -> usize {
+    let mut scored = 0;
+    for row in got.iter().filter(|r| r.status == "ok") {
+        let (logp_ref, p) = predictions[&(row.chrom.clone(), row.pos - 1)];
+        assert_eq!(row.logp_ref, logp_ref, "{row:?}");
+        let p = p.map(|x| f64::from(x.expect("probabilities at a scored site")));
+        let alt = base_index(row.alt.as_bytes()[0]).expect("an SNV's ALT");
+        let want = (p[alt] / p.iter().sum::<f64>()).ln();
+        let logp_alt = f64::from(row.logp_alt.expect("logp_alt"));
+        assert!((logp_alt - want).abs() < 1e-6, "{row:?}: ln p_alt {want}");
+        assert_eq!(
+            row.score,
+            Some(row.logp_alt.expect("alt") - row.logp_ref.expect("ref"))
+        );
+        scored += 1;
+    }
+    scored
+}
+
+#[test]
+fn every_score_is_the_predict_row_of_its_site_with_or_without_an_index() {
+    let dir = Dir::new();
+    let records = fasta(&data("mixed.fa"));
+    // Every 41st base of each record with each other base as ALT (soft-masked bases keep their case, N and IUPAC
+    // codes their letter), records in reverse order of the FASTA: the rows must keep this order.
+    let mut vcf = String::from(HEADER);
+    let mut want = Vec::new();
+    for (name, seq) in records.iter().rev() {
+        for i in (0..seq.len()).step_by(41) {
+            let b = seq[i];
+            let alts: Vec<char> = match base_index(b) {
+                Some(r) => (0..4)
+                    .filter(|&a| a != r)
+                    .map(|a| b"ACGT"[a] as char)
+                    .collect(),
+                None => vec!['A'],
+            };
+            let alt_text: Vec<String> = alts.iter().map(char::to_string).collect();
+            vcf.push_str(&format!(
+                "{name}\t{}\t.\t{}\t{}\t.\t.\t.\n",
+                i + 1,
+                b as char,
+                alt_text.join(",")
+            ));
+            for alt in alts {
+                let status = match base_index(b) {
+                    None => "ambiguous",
+                    Some(_) if i == 0 => "no_context",
+                    Some(_) => "ok",
+                };
+                want.push((
+                    name.clone(),
+                    i as i64 + 1,
+                    (b as char).to_string(),
+                    alt.to_string(),
+                    status,
+                ));
+            }
+        }
+    }
+    let vcf = dir.write("sites.vcf", vcf);
+    let windows = ["--window", "1500", "--overlap", "300"];
+    let unindexed = dir.write(
+        "mixed.fa",
+        std::fs::read(data("mixed.fa")).expect("mixed.fa"),
+    );
+    let (with_index, meta) = score(&dir, &vcf, &data("mixed.fa"), &windows);
+    let (without, meta_without) = score(&dir, &vcf, &unindexed, &windows);
+
+    let described: Vec<_> = with_index
+        .iter()
+        .map(|r| {
+            (
+                r.chrom.clone(),
+                r.pos,
+                r.reference.clone(),
+                r.alt.clone(),
+                r.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described, want,
+        "one row per ALT, in the VCF's order, with its status"
+    );
+    assert_eq!(without, with_index, "the same scores without the .fai");
+    assert_eq!(meta["table"], "variants");
+    assert_eq!(meta["variants"]["rows"], want.len());
+    assert_eq!(
+        meta["variants"]["reference_read"],
+        "windows holding sites (.fai)"
+    );
+    assert_eq!(meta_without["variants"]["reference_read"], "whole records");
+    // With the index only the windows holding sites are read, and each only up to its last site.
+    let total: u64 = records.iter().map(|(_, s)| s.len() as u64).sum();
+    assert!(
+        meta["bases"].as_u64().expect("bases") < total,
+        "{}",
+        meta["bases"]
+    );
+    assert_eq!(meta_without["bases"], total);
+
+    let predictions = predict(&dir, &data("mixed.fa"), &windows);
+    let scored = assert_scores_are_predictions(&with_index, &predictions);
+    assert_eq!(scored, want.iter().filter(|w| w.4 == "ok").count());
+    assert!(scored > 600, "{scored}");
+}
+
+#[test]
+fn rows_that_are_not_scored_say_why() {
+    let dir = Dir::new();
+    let lambda = &fasta(&data("genomes/lambda_virus.fa"))[0].1;
+    let base = |pos: usize| (lambda[pos - 1] as char).to_string();
+    let other = |pos: usize| {
+        let r = base_index(lambda[pos - 1]).expect("lambda's bases are plain");
+        (b"ACGT"[(r + 1) % 4] as char).to_string()
+    };
+    let (b2, b4) = (base(2), base(4));
+    let lines = [
+        format!("{LAMBDA}\t1\tfirst\t{}\t{}", base(1), other(1)),
+        format!(
+            "{LAMBDA}\t2\trs1;rs2\t{b2}\t{}",
+            ["A", "C", "G", "T"]
+                .iter()
+                .filter(|b| **b != b2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        format!("{LAMBDA}\t3\t.\t{}\t{}", other(3), base(3)),
+        format!(
+            "{LAMBDA}\t4\t.\t{}\t{}",
+            b4.to_lowercase(),
+            other(4).to_lowercase()
+        ),
+        format!("{LAMBDA}\t10\t.\t{}A\t{}", base(10), base(10)),
+        format!("{LAMBDA}\t11\t.\t{}\t<DEL>,*", base(11)),
+        format!("{LAMBDA}\t12\t.\t{}\t.", base(12)),
+        format!("{LAMBDA}\t13\t.\t{}\tN", base(13)),
+        format!("{LAMBDA}\t{}\t.\tA\tC", LAMBDA_LEN + 1),
+        "chrUn\t5\t.\tA\tC".to_string(),
+        format!(
+            "{LAMBDA}\t{LAMBDA_LEN}\tlast\t{}\t{}",
+            base(LAMBDA_LEN as usize),
+            other(LAMBDA_LEN as usize)
+        ),
+    ];
+    let vcf = dir.write(
+        "calls.vcf",
+        format!("{HEADER}{}\n", lines.map(|l| l + "\t.\t.\t.").join("\n")),
+    );
+    for reference in [derived("lambda_virus.fa"), data("genomes/lambda_virus.fa")] {
+        let (got, _) = score(&dir, &vcf, &reference, &[]);
+        let statuses: Vec<(i64, String, &str)> = got
+            .iter()
+            .map(|r| (r.pos, r.alt.clone(), r.status.as_str()))
+            .collect();
+        let mut want = vec![(1, other(1), "no_context")];
+        want.extend(
+            ["A", "C", "G", "T"]
+                .into_iter()
+                .filter(|b| *b != b2)
+                .map(|a| (2, a.to_string(), "ok")),
+        );
+        want.extend([
+            (3, base(3), "ref_mismatch"),
+            (4, other(4).to_lowercase(), "ok"),
+            (10, base(10), "not_snv"),
+            (11, "<DEL>".into(), "not_snv"),
+            (11, "*".into(), "not_snv"),
+            (12, ".".into(), "no_alt"),
+            (13, "N".into(), "ambiguous"),
+            (LAMBDA_LEN as i64 + 1, "C".into(), "out_of_bounds"),
+            (5, "C".into(), "unknown_contig"),
+            (LAMBDA_LEN as i64, other(LAMBDA_LEN as usize), "ok"),
+        ]);
+        assert_eq!(statuses, want, "{}", reference.display());
+        assert_eq!(got[1].id.as_deref(), Some("rs1;rs2"));
+        assert_eq!(got[5].id, None);
+        for row in &got {
+            let scored = row.status == "ok";
+            assert_eq!(row.score.is_some(), scored, "{row:?}");
+            assert_eq!(row.logp_ref.is_some(), scored, "{row:?}");
+            assert_eq!(row.logp_alt.is_some(), scored, "{row:?}");
+        }
+        let predictions = predict(&dir, &reference, &[]);
+        assert_eq!(assert_scores_are_predictions(&got, &predictions), 5);
+    }
+}
+
+#[test]
+fn the_bundled_calls_score_on_the_default_model() {
+    let dir = Dir::new();
+    let vcf = data("variants/lambda_calls.vcf.gz");
+    let (got, meta) = score(&dir, &vcf, &derived("lambda_virus.fa"), &[]);
+    assert_eq!(got.len(), 35);
+    assert_eq!(got.iter().filter(|r| r.status == "ok").count(), 18);
+    assert_eq!(got.iter().filter(|r| r.status == "not_snv").count(), 17);
+    assert_eq!(meta["variants"]["records"], 35);
+    assert_eq!(meta["variants"]["scorable"], 18);
+    assert!(
+        meta["variants"]["vcf"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("lambda_calls.vcf.gz"))
+    );
+    let predictions = predict(&dir, &derived("lambda_virus.fa"), &[]);
+    assert_eq!(assert_scores_are_predictions(&got, &predictions), 18);
+}
+
+#[test]
+fn bad_vcfs_and_bad_use_fail_cleanly_and_leave_nothing() {
+    let dir = Dir::new();
+    let reference = data("genomes/lambda_virus.fa");
+    let run = |vcf: &str, extra: &[&str], code: i32| {
+        genomamba([
+            "score",
+            "--device",
+            "cpu",
+            "-q",
+            "--vcf",
+            vcf,
+            "--reference",
+        ])
+        .arg(&reference)
+        .args(extra.iter().copied())
+        .args(["-o", "out.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(code)
+    };
+    dir.write(
+        "bad.vcf",
+        format!("{HEADER}{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n{LAMBDA}\tfive\t.\tA\tC\t.\t.\t.\n"),
+    );
+    let err = run("bad.vcf", &[], 1);
+    assert!(
+        err.starts_with("genomamba: error: bad.vcf: line 4"),
+        "{err}"
+    );
+    assert!(err.contains("five"), "names the value: {err}");
+    let err = run("missing.vcf", &[], 1);
+    assert!(err.contains("missing.vcf"), "{err}");
+    dir.write("ok.vcf", format!("{HEADER}{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n"));
+    let caduceus = root().join("tests/golden/caduceus/ps-fused");
+    let err = run(
+        "ok.vcf",
+        &["--model", caduceus.to_str().expect("utf-8 path")],
+        2,
+    );
+    assert!(err.contains("score needs a causal model"), "{err}");
+    let err = genomamba(["score", "--reference", "x.fa", "-o", "out.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(err.contains("--vcf"), "{err}");
+    let mut listing = dir.listing();
+    listing.sort();
+    assert_eq!(
+        listing,
+        ["bad.vcf", "ok.vcf"],
+        "no output and no temporary file"
+    );
+}
