@@ -12,7 +12,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 pub use embedding::EmbeddingBatchBuilder;
-pub use prediction::{PredictionBatchBuilder, log_probs};
+pub use prediction::{PredictionBatchBuilder, base_index, log_probs};
 pub use variant::{Variant, VariantBatchBuilder, status};
 
 use crate::error::Result;

@@ -44,7 +44,7 @@ pub mod sink;
 
 pub use batch::{
     BatchBuilder, EmbeddingBatchBuilder, PredictionBatchBuilder, ReadFields, Variant,
-    VariantBatchBuilder, log_probs, status,
+    VariantBatchBuilder, base_index, log_probs, status,
 };
 pub use error::{Error, Result};
 pub use field::{Dtype, Field, SequenceKind};

@@ -196,19 +196,17 @@ impl Heads {
 
     /// The rows built so far as a record batch, when enough have accumulated (or `all`); call until `None`.
     pub fn take_batch(&mut self, all: bool) -> Result<Option<RecordBatch>> {
-        let (len, bytes) = match self {
-            Heads::Predict { builder, .. } => (builder.len(), builder.approx_bytes()),
-            Heads::Embed { builder, .. } => (builder.len(), builder.approx_bytes()),
+        let builder: &mut dyn BatchBuilder = match self {
+            Heads::Predict { builder, .. } => builder,
+            Heads::Embed { builder, .. } => builder,
             Heads::Score(scorer) => return scorer.take_batch(),
         };
-        if len == 0 || (!all && len < BATCH_ROWS && bytes < BATCH_BYTES) {
+        if builder.is_empty()
+            || (!all && builder.len() < BATCH_ROWS && builder.approx_bytes() < BATCH_BYTES)
+        {
             return Ok(None);
         }
-        let batch = match self {
-            Heads::Predict { builder, .. } => builder.finish()?,
-            Heads::Embed { builder, .. } => builder.finish()?,
-            Heads::Score(scorer) => return scorer.take_batch(),
-        };
+        let batch = builder.finish()?;
         Ok(Some(batch))
     }
 }

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use genomamba_parquet::{BatchBuilder, Variant, VariantBatchBuilder, log_probs, status};
+use genomamba_parquet::{
+    BatchBuilder, Variant, VariantBatchBuilder, base_index, log_probs, status,
+};
 use genomamba_seq::Region;
 use genomamba_seq::vcf::VcfRecord;
 use genomamba_seq::window::{Piece, SequenceSummary};
@@ -140,17 +142,6 @@ fn classify(reference: &str, alt: &str) -> std::result::Result<(usize, usize), &
         // `*` (overlapping deletion) and anything else of one byte that is not a base.
         _ if !r.is_ascii_alphabetic() || !a.is_ascii_alphabetic() => Err(status::NOT_SNV),
         _ => Err(status::AMBIGUOUS),
-    }
-}
-
-/// Index of a base in A, C, G, T (either case), or `None` for N, IUPAC codes and anything else.
-fn base_index(base: u8) -> Option<usize> {
-    match base.to_ascii_uppercase() {
-        b'A' => Some(0),
-        b'C' => Some(1),
-        b'G' => Some(2),
-        b'T' => Some(3),
-        _ => None,
     }
 }
 

@@ -51,7 +51,7 @@ pub fn log_probs(probs: [f32; 4]) -> Option<[f32; 4]> {
 }
 
 /// Index of a base in A, C, G, T (either case), or `None` for N and anything else.
-fn base_index(base: u8) -> Option<usize> {
+pub fn base_index(base: u8) -> Option<usize> {
     match base.to_ascii_uppercase() {
         b'A' => Some(0),
         b'C' => Some(1),
