@@ -11,9 +11,13 @@ cp "$here/genomes/lambda_virus.fa" "$tmp/"
 cd "$tmp"
 mkdir -p "$here/variants"
 # --no-version and a relative reference path: the header holds no command line, date or temporary path
-# (reproducible byte for byte).
-bcftools mpileup --no-version -f lambda_virus.fa "$here/reads/lambda.bam" 2>/dev/null |
-  bcftools call --no-version -mv 2>/dev/null |
-  bgzip -c > "$here/variants/lambda_calls.vcf.gz"
+# (reproducible byte for byte). bcftools' chatter goes to a log, shown only when a step fails.
+if ! bcftools mpileup --no-version -f lambda_virus.fa "$here/reads/lambda.bam" 2>>"$tmp/bcftools.log" |
+  bcftools call --no-version -mv 2>>"$tmp/bcftools.log" |
+  bgzip -c > "$here/variants/lambda_calls.vcf.gz"; then
+  cat "$tmp/bcftools.log" >&2
+  echo "call.sh: bcftools failed (log above)" >&2
+  exit 1
+fi
 tabix -f -p vcf "$here/variants/lambda_calls.vcf.gz"
 echo "$(gzip -cd "$here/variants/lambda_calls.vcf.gz" | grep -vc '^#') records" >&2

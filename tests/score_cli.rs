@@ -97,17 +97,32 @@ fn rows(batch: &RecordBatch) -> Vec<Row> {
 
 /// Runs `score` and returns its rows and metadata.
 fn score(dir: &Dir, vcf: &Path, reference: &Path, extra: &[&str]) -> (Vec<Row>, serde_json::Value) {
+    let mut quiet = vec!["-q"];
+    quiet.extend_from_slice(extra);
+    let (rows, meta, _) = score_telling(dir, vcf, reference, &quiet);
+    (rows, meta)
+}
+
+/// Runs `score` (not quiet unless `extra` says so) and returns its rows, metadata and standard error.
+fn score_telling(
+    dir: &Dir,
+    vcf: &Path,
+    reference: &Path,
+    extra: &[&str],
+) -> (Vec<Row>, serde_json::Value, String) {
     let out = dir.path(&format!("score{}.parquet", dir.listing().len()));
-    genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+    let (output, line) = genomamba(["score", "--device", "cpu", "--vcf"])
         .arg(vcf)
         .arg("--reference")
         .arg(reference)
         .args(extra.iter().copied())
         .arg("-o")
         .arg(&out)
-        .ok();
+        .output();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{line}\n{stderr}");
     let (batch, meta) = read(&out);
-    (rows(&batch), meta)
+    (rows(&batch), meta, stderr)
 }
 
 /// `predict` over `reference`: per (record, 0-based position), ln P(ref) and the four probabilities.
@@ -333,6 +348,184 @@ fn rows_that_are_not_scored_say_why() {
         let predictions = predict(&dir, &reference, &[]);
         assert_eq!(assert_scores_are_predictions(&got, &predictions), 5);
     }
+}
+
+/// Sites on both sides of window edges, with and without overlap: the first base a window's model sees (with
+/// `--overlap 0` each window starts from nothing) is `no_context` exactly where `predict` has no
+/// probabilities; every other site is `predict`'s row, whether read through the index or whole.
+#[test]
+fn sites_at_window_edges_match_predict_with_and_without_overlap() {
+    let dir = Dir::new();
+    let lambda = &fasta(&data("genomes/lambda_virus.fa"))[0].1;
+    let window = 1000usize;
+    let mut vcf = String::from(HEADER);
+    // POS 0: a telomeric breakend (not an SNV) and an SNV at POS 0, out of bounds (it has no base).
+    vcf.push_str(&format!(
+        "{LAMBDA}\t0\ttelomere\tN\t.[{LAMBDA}:1[\t.\t.\t.\n"
+    ));
+    vcf.push_str(&format!("{LAMBDA}\t0\t.\tA\tC\t.\t.\t.\n"));
+    let mut sites = Vec::new();
+    for k in [1, 2, 7, 48] {
+        for site in [k * window - 1, k * window, k * window + 1] {
+            let r = base_index(lambda[site]).expect("lambda's bases are plain");
+            let alt = b"ACGT"[(r + 2) % 4] as char;
+            vcf.push_str(&format!(
+                "{LAMBDA}\t{}\t.\t{}\t{alt}\t.\t.\t.\n",
+                site + 1,
+                lambda[site] as char
+            ));
+            sites.push(site as i64);
+        }
+    }
+    let vcf = dir.write("edges.vcf", vcf);
+    for overlap in ["0", "100"] {
+        let settings = ["--window", "1000", "--overlap", overlap];
+        let predictions = predict(&dir, &derived("lambda_virus.fa"), &settings);
+        let (indexed, meta) = score(&dir, &vcf, &derived("lambda_virus.fa"), &settings);
+        let (whole, _) = score(&dir, &vcf, &data("genomes/lambda_virus.fa"), &settings);
+        assert_eq!(
+            indexed, whole,
+            "--overlap {overlap}: with and without the index"
+        );
+        assert_eq!(
+            meta["variants"]["reference_read"],
+            "windows holding sites (.fai)"
+        );
+        assert_eq!(
+            indexed[..2]
+                .iter()
+                .map(|r| (r.pos, r.status.as_str()))
+                .collect::<Vec<_>>(),
+            [(0, "not_snv"), (0, "out_of_bounds")]
+        );
+        assert_eq!(indexed[0].id.as_deref(), Some("telomere"));
+        let statuses: Vec<&str> = indexed[2..].iter().map(|r| r.status.as_str()).collect();
+        let want: Vec<&str> = sites
+            .iter()
+            .map(|&site| match predictions[&(LAMBDA.to_string(), site)].0 {
+                Some(_) => "ok",
+                None => "no_context",
+            })
+            .collect();
+        assert_eq!(statuses, want, "--overlap {overlap}");
+        let no_context = want.iter().filter(|s| **s == "no_context").count();
+        // Window starts 1000, 2000, 7000 and 48000 (and none other) start from nothing without overlap.
+        assert_eq!(
+            no_context,
+            if overlap == "0" { 4 } else { 0 },
+            "--overlap {overlap}"
+        );
+        assert_eq!(
+            assert_scores_are_predictions(&indexed, &predictions),
+            sites.len() - no_context
+        );
+    }
+}
+
+/// What the reference's index allows: nothing read when no site is on a record of it (with a warning when no
+/// contig matches), whole records when the FASTA cannot be read by region, and a stale index refused.
+#[test]
+fn the_reference_index_decides_what_is_read() {
+    let dir = Dir::new();
+    let lambda = &fasta(&data("genomes/lambda_virus.fa"))[0].1;
+    let renamed = dir.write(
+        "chr.vcf",
+        format!("{HEADER}chr1\t100\t.\tA\tC\t.\t.\t.\nchr1\t200\t.\tA\tAT\t.\t.\t.\n"),
+    );
+    // With the index: no window holds a site, so nothing is read, and the user hears why.
+    let (got, meta, stderr) = score_telling(&dir, &renamed, &derived("lambda_virus.fa"), &[]);
+    let statuses: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["unknown_contig", "not_snv"]);
+    assert_eq!(meta["bases"], 0);
+    assert_eq!(
+        meta["variants"]["reference_read"],
+        "nothing (no site within a record of the .fai)"
+    );
+    let warning = format!(
+        "genomamba: warning: no SNV of the VCF is on a record of the reference, so none was scored (status \
+         unknown_contig); the VCF's contigs: chr1; the reference's records: {LAMBDA}"
+    );
+    assert!(stderr.contains(&warning), "{stderr}");
+    // Without it the genome is read whole and the warning is the same.
+    let (whole, meta, stderr) =
+        score_telling(&dir, &renamed, &data("genomes/lambda_virus.fa"), &[]);
+    assert_eq!(whole, got);
+    assert_eq!(meta["bases"], LAMBDA_LEN);
+    assert!(stderr.contains(&warning), "{stderr}");
+
+    // Sites only past the record's end: nothing is read either (and no warning: the contig is known).
+    let past = dir.write(
+        "past.vcf",
+        format!("{HEADER}{LAMBDA}\t{}\t.\tA\tC\t.\t.\t.\n", LAMBDA_LEN + 5),
+    );
+    let (got, meta, stderr) = score_telling(&dir, &past, &derived("lambda_virus.fa"), &[]);
+    assert_eq!(got[0].status, "out_of_bounds");
+    assert_eq!(meta["bases"], 0);
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // A FASTA that cannot be read by region is read whole, with the same scores.
+    let site = 30_000usize;
+    let r = base_index(lambda[site - 1]).expect("plain base");
+    let vcf = dir.write(
+        "one.vcf",
+        format!(
+            "{HEADER}{LAMBDA}\t{site}\t.\t{}\t{}\t.\t.\t.\n",
+            lambda[site - 1] as char,
+            b"ACGT"[(r + 1) % 4] as char
+        ),
+    );
+    let (want, _) = score(&dir, &vcf, &derived("lambda_virus.fa"), &[]);
+    assert_eq!(want[0].status, "ok");
+    let fai = std::fs::read(derived("lambda_virus.fa.gz.fai")).expect("fai");
+    for (name, source, why) in [
+        (
+            "b.fa.gz",
+            "lambda_virus.fa.gz",
+            "b.fa.gz is bgzip-compressed but has no",
+        ),
+        (
+            "p.fa.gz",
+            "lambda_virus.plain.fa.gz",
+            "p.fa.gz is plain gzip",
+        ),
+    ] {
+        let fasta = dir.write(name, std::fs::read(derived(source)).expect("fasta"));
+        dir.write(&format!("{name}.fai"), &fai);
+        let (got, meta, stderr) = score_telling(&dir, &vcf, &fasta, &[]);
+        assert_eq!(got, want, "{name}");
+        assert_eq!(meta["variants"]["reference_read"], "whole records");
+        assert!(
+            stderr.contains(why) && stderr.contains("reading every record whole"),
+            "{stderr}"
+        );
+    }
+
+    // An index made before bases were added to the record: refused, naming the record; no output.
+    let stale = dir.write(
+        "stale.fa",
+        std::fs::read(data("genomes/lambda_virus.fa")).expect("fasta"),
+    );
+    let index = String::from_utf8(std::fs::read(derived("lambda_virus.fa.fai")).expect("fai"))
+        .expect("utf-8")
+        .replace(
+            &format!("\t{LAMBDA_LEN}\t"),
+            &format!("\t{}\t", LAMBDA_LEN - 100),
+        );
+    dir.write("stale.fa.fai", index);
+    let err = genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+        .arg(&vcf)
+        .arg("--reference")
+        .arg(&stale)
+        .args(["-o", "stale.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(
+        err.contains(&format!(
+            "stale.fa: record '{LAMBDA}': the .fai index does not match the FASTA"
+        )) && err.contains("samtools faidx"),
+        "{err}"
+    );
+    assert!(!dir.path("stale.parquet").exists());
 }
 
 #[test]

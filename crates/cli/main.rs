@@ -100,6 +100,9 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
     )
     .with_context(|| format!("no output written to {}", plan.settings.output.display()))?;
     if !plan.settings.quiet {
+        for warning in &summary.warnings {
+            eprintln!("genomamba: warning: {warning}");
+        }
         eprintln!(
             "genomamba: {} records, {} bases, {} rows in {:.1} s ({:.0} bases/s) on {} -> {}",
             summary.records,

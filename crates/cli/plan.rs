@@ -7,8 +7,10 @@ use anyhow::Context;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_pipeline::{
-    EmbedOptions, InputKind, OutDtype, Pool, ScoreOptions, Settings, Strand, Task, Variants,
+    EmbedOptions, InputKind, OutDtype, Pool, ReferenceRead, ScoreOptions, Settings, Strand, Task,
+    Variants,
 };
+use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 
 use crate::UsageError;
@@ -16,7 +18,6 @@ use crate::args::{
     DtypeArg, EmbedArgs, EngineArgs, Format as FormatArg, PrecisionArg, PredictArgs, RunArgs,
     ScoreArgs, StrandArg,
 };
-use crate::regions::fai_lengths;
 
 /// Flags that never change the output, left out of the command line recorded in the metadata so the same
 /// command gives the same file.
@@ -113,12 +114,28 @@ impl Plan {
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
         let records = genomamba_seq::vcf::read_path(&vcf)?;
         let variants = Arc::new(Variants::new(records));
-        let lengths = fai_lengths(&reference)?.unwrap_or_default();
         let window = engine.window.unwrap_or(WINDOW);
-        let regions = if lengths.is_empty() {
-            Vec::new()
-        } else {
-            variants.regions(&lengths, window)
+        // With a usable index only the windows holding sites are read, after checking the index against the
+        // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
+        let (lengths, read, regions) = match region_index(&reference, &variants.contigs())
+            .context("reading the reference's index")?
+        {
+            RegionIndex::Ready(lengths) => {
+                let regions = variants.regions(&lengths, window);
+                let read = if regions.is_empty() {
+                    ReferenceRead::Nothing
+                } else {
+                    ReferenceRead::Windows
+                };
+                (lengths, read, regions)
+            }
+            RegionIndex::Missing => (Vec::new(), ReferenceRead::Whole, Vec::new()),
+            RegionIndex::Unusable(why) => {
+                if !engine.quiet {
+                    eprintln!("genomamba: {why}; reading every record whole");
+                }
+                (Vec::new(), ReferenceRead::Whole, Vec::new())
+            }
         };
         let open = OpenOptions::default()
             .with_format(Format::Fasta)
@@ -127,6 +144,7 @@ impl Plan {
             vcf,
             variants,
             lengths,
+            read,
         });
         Plan::assemble(
             vec![reference],

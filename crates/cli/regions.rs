@@ -63,33 +63,9 @@ pub fn partition_value(name: &str) -> String {
     out
 }
 
-/// Record names and lengths from `genome`'s .fai, or `None` when it has none.
-pub fn fai_lengths(genome: &Path) -> anyhow::Result<Option<Vec<(String, u64)>>> {
-    let mut fai = genome.as_os_str().to_owned();
-    fai.push(".fai");
-    let fai = Path::new(&fai);
-    if !fai.exists() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(fai).with_context(|| format!("reading {}", fai.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let mut cols = line.split('\t');
-        let (Some(name), Some(len)) = (cols.next(), cols.next()) else {
-            anyhow::bail!("{}:{}: not a FASTA index line", fai.display(), i + 1);
-        };
-        let len = len
-            .parse()
-            .with_context(|| format!("{}:{}: bad length", fai.display(), i + 1))?;
-        out.push((name.to_string(), len));
-    }
-    Ok(Some(out))
-}
-
 /// Record names and lengths, from the .fai when there is one, else by reading the FASTA once.
 fn record_lengths(genome: &Path) -> anyhow::Result<Vec<(String, u64)>> {
-    if let Some(lengths) = fai_lengths(genome)? {
+    if let Some(lengths) = genomamba_seq::fasta::indexed::lengths(genome)? {
         return Ok(lengths);
     }
     let mut source = genomamba_seq::open(genome, &OpenOptions::default())?;

@@ -49,8 +49,8 @@ pub enum Error {
         /// End (exclusive).
         end: i64,
     },
-    /// A variant position below 1 (VCF POS is 1-based).
-    #[error("invalid variant position {chrom}:{pos} (VCF POS is 1-based)")]
+    /// A negative variant position (VCF POS is 1-based, or 0 for a telomeric breakend).
+    #[error("invalid variant position {chrom}:{pos} (VCF POS is 1-based, or 0 for a telomere)")]
     Position {
         /// Contig.
         chrom: String,

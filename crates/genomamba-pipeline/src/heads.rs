@@ -194,6 +194,14 @@ impl Heads {
         }
     }
 
+    /// After [`Heads::finish`]: what the user should hear about the rows (variants: no site on the reference).
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            Heads::Score(scorer) => scorer.warning().into_iter().collect(),
+            Heads::Predict { .. } | Heads::Embed { .. } => Vec::new(),
+        }
+    }
+
     /// The rows built so far as a record batch, when enough have accumulated (or `all`); call until `None`.
     pub fn take_batch(&mut self, all: bool) -> Result<Option<RecordBatch>> {
         let builder: &mut dyn BatchBuilder = match self {

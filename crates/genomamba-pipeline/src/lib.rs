@@ -15,4 +15,6 @@ pub mod settings;
 pub use error::{Error, Result};
 pub use run::{InputKind, Summary, run};
 pub use scoring::Variants;
-pub use settings::{EmbedOptions, OutDtype, Pool, ScoreOptions, Settings, Strand, Task};
+pub use settings::{
+    EmbedOptions, OutDtype, Pool, ReferenceRead, ScoreOptions, Settings, Strand, Task,
+};

@@ -118,7 +118,7 @@ impl RunMetadata {
                     "scorable": s.variants.scorable(),
                     "score": "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and burn-in \
                               (the predictions table's distribution there)",
-                    "reference_read": if s.lengths.is_empty() { "whole records" } else { "windows holding sites (.fai)" },
+                    "reference_read": s.read.as_str(),
                 }),
             );
         }

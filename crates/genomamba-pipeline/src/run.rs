@@ -15,7 +15,7 @@ use crate::feed::{Computed, Fed, Feed};
 use crate::heads::Heads;
 use crate::metadata::{InputRecord, RunMetadata};
 use crate::progress::Progress;
-use crate::settings::{Settings, Strand, Task};
+use crate::settings::{ReferenceRead, Settings, Strand, Task};
 use crate::{Error, Result};
 
 /// Pieces in flight between the reader and the engine.
@@ -45,6 +45,8 @@ pub struct Summary {
     pub rows: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// What the user should hear about the output (not errors: the file is written).
+    pub warnings: Vec<String>,
 }
 
 /// A message from the reader thread.
@@ -120,10 +122,14 @@ pub fn run(
         bases: 0,
         rows: 0,
         seconds: 0.0,
+        warnings: Vec::new(),
     };
 
     let sink = thread::scope(|scope| -> Result<ParquetSink> {
-        let inputs = settings.inputs.clone();
+        let inputs = match &settings.task {
+            Task::Score(s) if s.read == ReferenceRead::Nothing => Vec::new(),
+            _ => settings.inputs.clone(),
+        };
         // A region gets the burn-in (and flanks) it would have inside a run over its whole record.
         let after = if spec.bidirectional { spec.overlap } else { 0 };
         let open = settings.open.clone().with_context(spec.overlap, after);
@@ -252,6 +258,7 @@ fn compute(
     }
     feed.drain(engine, |fed| rows.fed(fed))?;
     rows.summary.rows += rows.heads.finish()?;
+    rows.summary.warnings = rows.heads.warnings();
     rows.send(true)
 }
 

@@ -82,6 +82,13 @@ impl Variants {
         }
     }
 
+    /// The contigs that hold scorable sites, sorted.
+    pub fn contigs(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.sites.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Number of VCF records.
     pub fn records(&self) -> usize {
         self.records.len()
@@ -127,6 +134,19 @@ impl Variants {
         }
         out
     }
+}
+
+/// Up to five names for a message, with the count of the rest.
+fn listed(names: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    if names.is_empty() {
+        return "none".into();
+    }
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 /// The row's fate before any model runs: REF and ALT as base indices, or why it will not be scored.
@@ -239,6 +259,24 @@ impl Scorer {
         }
         self.finished = true;
         Ok(self.variants.alleles.len() as u64)
+    }
+
+    /// After [`Scorer::finish`]: a warning when the VCF has SNVs but none is on a record of the reference, which
+    /// is most often a naming mismatch (`chr1` against `1`).
+    pub fn warning(&self) -> Option<String> {
+        let unknown = Some(Outcome::Status(status::UNKNOWN_CONTIG));
+        let vcf_contigs = self.variants.contigs();
+        if vcf_contigs.is_empty() || self.outcomes.iter().any(|o| o.is_some() && *o != unknown) {
+            return None;
+        }
+        let mut reference: Vec<&str> = self.lengths.keys().map(String::as_str).collect();
+        reference.sort_unstable();
+        Some(format!(
+            "no SNV of the VCF is on a record of the reference, so none was scored (status unknown_contig); \
+             the VCF's contigs: {}; the reference's records: {}",
+            listed(&vcf_contigs),
+            listed(&reference)
+        ))
     }
 
     /// The next batch of rows, in the VCF's order, once [`Scorer::finish`] has run; `None` before or when all

@@ -25,6 +25,30 @@ pub struct ScoreOptions {
     pub variants: Arc<Variants>,
     /// The reference's records (name, length) when its index gave them; else learned as records end.
     pub lengths: Vec<(String, u64)>,
+    /// How much of the reference is read.
+    pub read: ReferenceRead,
+}
+
+/// How much of the reference `genomamba score` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceRead {
+    /// Every record whole (no usable index).
+    Whole,
+    /// Through the index, the windows that hold sites (the regions of the open options).
+    Windows,
+    /// Nothing: the index lists no record holding a scorable site, so no row needs the model.
+    Nothing,
+}
+
+impl ReferenceRead {
+    /// For the metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceRead::Whole => "whole records",
+            ReferenceRead::Windows => "windows holding sites (.fai)",
+            ReferenceRead::Nothing => "nothing (no site within a record of the .fai)",
+        }
+    }
 }
 
 /// Options of `genomamba embed`.

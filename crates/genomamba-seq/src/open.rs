@@ -96,13 +96,14 @@ impl OpenOptions {
 
 /// Compression of the first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Bgzf,
 }
 
-fn compression(head: &[u8]) -> Compression {
+/// The compression the first bytes of a file announce (18 bytes tell BGZF from gzip; 2 tell gzip).
+pub(crate) fn compression(head: &[u8]) -> Compression {
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
         // BGZF: FLG.FEXTRA and a `BC` subfield first (SAM spec §4.1).
         if head.len() >= 14 && head[3] & 4 != 0 && &head[12..14] == b"BC" {
@@ -165,10 +166,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
     if name == "-" {
         return open_reader(Box::new(io::stdin()), "-", opts);
     }
-    let mut file = File::open(path).map_err(|e| context(&name, "opening", e))?;
-    let mut head = [0u8; 18];
-    let n = read_up_to(&mut file, &mut head).map_err(|e| context(&name, "reading", e))?;
-    let comp = compression(&head[..n]);
+    let comp = file_compression(path, &name)?;
     let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
     let format = match opts.format {
         Some(f) => f,
@@ -221,15 +219,26 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
     }
 }
 
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+pub(crate) fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
+}
+
+/// The compression of the file at `path`, from its first bytes.
+pub(crate) fn file_compression(path: &Path, name: &str) -> io::Result<Compression> {
+    let mut file = File::open(path).map_err(|e| context(name, "opening", e))?;
+    let mut head = [0u8; 18];
+    let n = read_up_to(&mut file, &mut head).map_err(|e| context(name, "reading", e))?;
+    Ok(compression(&head[..n]))
 }
 
 fn sniff_file(path: &Path, comp: Compression, name: &str) -> io::Result<Format> {

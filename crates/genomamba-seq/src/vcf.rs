@@ -35,7 +35,10 @@ use noodles::vcf::{
     self as nv, header::parser::ParseError as HeaderError, variant::record::AlternateBases as _,
 };
 
-use crate::source::{context, invalid_data};
+use crate::{
+    open::{Compression, compression, read_up_to},
+    source::{context, invalid_data},
+};
 
 /// One VCF data line (all its ALT alleles).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,24 +94,11 @@ pub fn read<R: BufRead>(mut reader: R, source: &str) -> io::Result<Vec<VcfRecord
     let mut head = [0u8; 2];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
-    if head[..n] == [0x1f, 0x8b] {
+    if compression(&head[..n]) != Compression::None {
         parse(LineCounter::new(MultiGzDecoder::new(whole)), source, true)
     } else {
         parse(LineCounter::new(whole), source, false)
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Reads decompressed VCF text with noodles; `compressed` only adds a hint to an unexpected end of the input.
@@ -176,11 +166,18 @@ fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String
     let pos = match record.variant_start() {
         // POS 0: noodles' telomere.
         None => 0,
-        Some(Ok(p)) => p.get() as u64,
+        // Parquet's pos column is an Int64, as are the coordinates of every other tool that reads it.
+        Some(Ok(p)) if i64::try_from(p.get()).is_ok() => p.get() as u64,
+        Some(Ok(_)) => {
+            return Err(format!(
+                "POS '{}': out of range (at most {})",
+                shown(pos_text(text)),
+                i64::MAX
+            ));
+        }
         Some(Err(e)) => {
-            // noodles' message lacks the value; it is the line's second column.
-            let value = text.split(|&b| b == b'\t').nth(1).unwrap_or_default();
-            return Err(format!("POS '{}': {}", shown(value), chain(&e)));
+            // noodles' message lacks the value.
+            return Err(format!("POS '{}': {}", shown(pos_text(text)), chain(&e)));
         }
     };
     let id = Some(record.ids().as_ref().to_string()).filter(|id| !id.is_empty());
@@ -198,6 +195,11 @@ fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String
         alts,
         line,
     })
+}
+
+/// The POS column of a data line as written (its second column).
+fn pos_text(line: &[u8]) -> &[u8] {
+    line.split(|&b| b == b'\t').nth(1).unwrap_or_default()
 }
 
 /// The message for noodles' failure to read the header.

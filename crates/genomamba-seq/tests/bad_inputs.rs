@@ -134,6 +134,79 @@ fn test_index_and_region_errors() -> io::Result<()> {
     Ok(())
 }
 
+/// `region_index` says whether a FASTA can be read by region and checks the records asked about; a FASTA edited
+/// after `samtools faidx` is refused, for region reads as well.
+#[test]
+fn test_region_index_and_stale_indexes() -> io::Result<()> {
+    use genomamba_seq::fasta::indexed::{RegionIndex, lengths, region_index};
+    let tmp = tempfile::tempdir()?;
+    let fa = derived("mixed.fa");
+    let fai = fs::read_to_string(derived("mixed.fa.fai"))?;
+    let first = fai.split('\t').next().unwrap_or_default().to_string();
+    let expected: Vec<(String, u64)> = fai
+        .lines()
+        .map(|l| {
+            let mut cols = l.split('\t');
+            let name = cols.next().unwrap_or_default().to_string();
+            (name, cols.next().and_then(|n| n.parse().ok()).unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(lengths(&fa)?.as_ref(), Some(&expected));
+    assert_eq!(
+        region_index(&fa, &[&first, "absent"])?,
+        RegionIndex::Ready(expected.clone())
+    );
+    assert_eq!(
+        region_index(&derived("mixed.fa.gz"), &[&first])?,
+        RegionIndex::Ready(expected.clone())
+    );
+    // No index; an index of a file that cannot be read by region.
+    let bare = write(tmp.path(), "bare.fa", &fs::read(&fa)?)?;
+    assert_eq!(region_index(&bare, &[])?, RegionIndex::Missing);
+    assert_eq!(lengths(&bare)?, None);
+    let plain = write(
+        tmp.path(),
+        "p.fa.gz",
+        &fs::read(derived("mixed.plain.fa.gz"))?,
+    )?;
+    write(tmp.path(), "p.fa.gz.fai", fai.as_bytes())?;
+    assert!(
+        matches!(region_index(&plain, &[])?, RegionIndex::Unusable(why) if why.contains("plain gzip"))
+    );
+    let bgzf = write(tmp.path(), "b.fa.gz", &fs::read(derived("mixed.fa.gz"))?)?;
+    write(tmp.path(), "b.fa.gz.fai", fai.as_bytes())?;
+    assert!(
+        matches!(region_index(&bgzf, &[])?, RegionIndex::Unusable(why) if why.contains("b.fa.gz.gzi"))
+    );
+    // Bases appended to the first record after indexing: its index is stale.
+    let text = String::from_utf8(fs::read(&fa)?).map_err(io::Error::other)?;
+    let second = text[1..].find("\n>").map_or(text.len(), |i| i + 1);
+    let edited = format!("{}ACGT\n{}", &text[..second + 1], &text[second + 1..]);
+    let stale = write(tmp.path(), "s.fa", edited.as_bytes())?;
+    write(tmp.path(), "s.fa.fai", fai.as_bytes())?;
+    let msg = region_index(&stale, &[&first])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    expect(
+        &msg,
+        &[
+            "s.fa",
+            &format!("record '{first}'"),
+            "goes on past the index's",
+            "samtools faidx",
+        ],
+    );
+    // Only the records asked about are checked.
+    assert!(matches!(region_index(&stale, &[])?, RegionIndex::Ready(_)));
+    let msg = error_of(
+        &stale,
+        &OpenOptions::default().with_regions(vec![Region::new(first.clone(), 0, Some(10))]),
+    );
+    expect(&msg, &["s.fa", "goes on past the index's"]);
+    Ok(())
+}
+
 #[test]
 fn test_bam_and_cram_errors() -> io::Result<()> {
     let r: Region = "gi|9626243|ref|NC_001416.1|:1-100"

@@ -21,13 +21,14 @@ pub mod status {
     pub const NOT_SNV: &str = "not_snv";
     /// The contig is not in the reference.
     pub const UNKNOWN_CONTIG: &str = "unknown_contig";
-    /// POS is beyond the end of the contig.
+    /// POS is beyond the end of the contig, or 0 (a telomeric breakend, VCF 4.3: no base).
     pub const OUT_OF_BOUNDS: &str = "out_of_bounds";
     /// REF or ALT is N or another ambiguity code.
     pub const AMBIGUOUS: &str = "ambiguous";
     /// ALT is `.`: the record states no alternative allele.
     pub const NO_ALT: &str = "no_alt";
-    /// The position has no context the model can condition on (the first base of a contig, causal models).
+    /// The model saw no base before the site: the first base of a contig, and with no overlap between windows the
+    /// first base of every window (causal models).
     pub const NO_CONTEXT: &str = "no_context";
 }
 
@@ -119,9 +120,9 @@ impl VariantBatchBuilder {
         }
     }
 
-    /// Appends one variant; fails if `pos < 1`.
+    /// Appends one variant; fails if `pos < 0` (POS 0 is a telomeric breakend, VCF 4.3).
     pub fn push(&mut self, v: &Variant<'_>) -> Result<()> {
-        if v.pos < 1 {
+        if v.pos < 0 {
             return Err(Error::Position {
                 chrom: v.chrom.to_owned(),
                 pos: v.pos,
@@ -217,12 +218,20 @@ mod tests {
     }
 
     #[test]
-    fn test_rejects_pos_zero() {
+    fn test_rejects_negative_pos_and_keeps_pos_zero() -> Result<()> {
         let mut b = VariantBatchBuilder::new();
         assert!(matches!(
-            b.push(&v(0, status::OK)),
-            Err(Error::Position { pos: 0, .. })
+            b.push(&v(-1, status::OK)),
+            Err(Error::Position { pos: -1, .. })
         ));
         assert!(b.is_empty());
+        b.push(&v(0, status::OUT_OF_BOUNDS))?;
+        let batch = b.finish()?;
+        let pos = batch
+            .column_by_name("pos")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .map(|a| a.values().to_vec());
+        assert_eq!(pos, Some(vec![0]));
+        Ok(())
     }
 }

@@ -1,9 +1,14 @@
 //! Region reads from an indexed FASTA: plain text with `.fai`, or bgzip with `.fai` and `.gzi`.
+//!
+//! The `.fai` is checked against the FASTA before any region of a record is read: the byte before the record's
+//! first base ends its header line, and the record's last base (by the index's length) is followed by a line end
+//! and then the next header or the end of the file. A stale index (the FASTA edited after `samtools faidx`) is
+//! refused rather than read at the wrong offsets or cut short.
 
 use std::{
     collections::VecDeque,
     fs::File,
-    io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
+    io::{self, BufRead, BufReader, Seek, SeekFrom},
     path::{Path, PathBuf},
 };
 
@@ -12,8 +17,81 @@ use noodles::{bgzf, fasta::fai};
 use super::lines::{LineState, read_body};
 use crate::{
     Region,
+    open::{Compression, file_compression},
     source::{SequenceInfo, SequenceSource, context, invalid_data},
 };
+
+/// A FASTA's `.fai`, as far as reading regions through it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionIndex {
+    /// Regions can be read: the index's records (name, length in bases), in its order.
+    Ready(Vec<(String, u64)>),
+    /// No `.fai` beside the FASTA.
+    Missing,
+    /// A `.fai` is there but the FASTA cannot be read by region; why, as a sentence for a message.
+    Unusable(String),
+}
+
+/// Whether regions of the FASTA at `path` can be read through its index, with the index's records when they
+/// can. The records named in `check` that the index lists are checked against the FASTA (their first and last
+/// bases sit where the index says), so that a stale index fails here, naming the record.
+///
+/// Unusable: a plain gzip FASTA (no random access), or a bgzip one without its `.gzi`.
+pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
+    let input = path.display().to_string();
+    if !with_suffix(path, ".fai").exists() {
+        return Ok(RegionIndex::Missing);
+    }
+    let compression = file_compression(path, &input)?;
+    let gzi = with_suffix(path, ".gzi");
+    match compression {
+        Compression::Gzip => {
+            return Ok(RegionIndex::Unusable(format!(
+                "{input} is plain gzip, which cannot be read by region (bgzip can)"
+            )));
+        }
+        Compression::Bgzf if !gzi.exists() => {
+            return Ok(RegionIndex::Unusable(format!(
+                "{input} is bgzip-compressed but has no {} (`samtools faidx` or `bgzip -r` makes it)",
+                gzi.display()
+            )));
+        }
+        Compression::Bgzf | Compression::None => {}
+    }
+    let mut reader =
+        IndexedReader::open(path, compression == Compression::Bgzf, Vec::new(), (0, 0))?;
+    for name in check {
+        if let Some(record) = reader.index.iter().find(|r| r.name() == name.as_bytes()) {
+            let record = record.clone();
+            reader.check(&record)?;
+        }
+    }
+    Ok(RegionIndex::Ready(
+        reader
+            .index
+            .iter()
+            .map(|r| (r.name().to_string(), r.length()))
+            .collect(),
+    ))
+}
+
+/// The records (name, length in bases) of the `.fai` beside `path`, in its order; `None` when there is none.
+/// Nothing is checked against the FASTA.
+pub fn lengths(path: &Path) -> io::Result<Option<Vec<(String, u64)>>> {
+    let fai_path = with_suffix(path, ".fai");
+    if !fai_path.exists() {
+        return Ok(None);
+    }
+    let index: Vec<fai::Record> = fai::fs::read(&fai_path)
+        .map_err(|e| context(&fai_path.display().to_string(), "reading", e))?
+        .into();
+    Ok(Some(
+        index
+            .iter()
+            .map(|r| (r.name().to_string(), r.length()))
+            .collect(),
+    ))
+}
 
 trait BufReadSeek: BufRead + Seek + Send {}
 impl<T: BufRead + Seek + Send> BufReadSeek for T {}
@@ -97,12 +175,17 @@ impl IndexedReader {
             state: LineState::default(),
             context: (0, 0),
         };
-        // Validate every region up front: fail before any output.
+        // Validate every region, and the index entry of its record, up front: fail before any output.
+        let mut checked: Vec<&str> = Vec::new();
         for region in &regions {
-            let rec = r.record(&region.name)?;
+            let rec = r.record(&region.name)?.clone();
             region
                 .resolve(rec.length())
                 .map_err(|e| invalid_data(&r.input, e))?;
+            if !checked.contains(&region.name.as_str()) {
+                r.check(&rec)?;
+                checked.push(&region.name);
+            }
         }
         r.queue = regions.into();
         Ok(r)
@@ -140,6 +223,75 @@ impl IndexedReader {
     }
 }
 
+impl IndexedReader {
+    /// Checks that `rec` matches the FASTA: the byte before its first base ends a line, and after its last base
+    /// come line ends and then the next header or the end of the file.
+    fn check(&mut self, rec: &fai::Record) -> io::Result<()> {
+        let name = rec.name().to_string();
+        let (line_bases, line_width) = (rec.line_base_count().get(), rec.line_width().get());
+        if line_bases == 0 || line_width < line_bases {
+            return Err(self.mismatch(&name, "line lengths"));
+        }
+        // The byte before the first base must end the header line.
+        if rec.position() == 0 {
+            return Err(self.mismatch(&name, "offset 0"));
+        }
+        if self.byte_at(rec.position() - 1)? != Some(b'\n') {
+            return Err(self.mismatch(
+                &name,
+                format_args!("no line end before offset {}", rec.position()),
+            ));
+        }
+        let Some(last) = rec.length().checked_sub(1) else {
+            return Ok(());
+        };
+        let offset = rec.position() + last / line_bases * line_width + last % line_bases;
+        let length = rec.length();
+        match self.byte_at(offset)? {
+            Some(b) if !matches!(b, b'\n' | b'\r' | b'>') => {}
+            _ => {
+                return Err(self.mismatch(
+                    &name,
+                    format_args!("the record ends before the index's {length} bases"),
+                ));
+            }
+        }
+        // What follows the last base: line ends, then a header or the end of the file.
+        loop {
+            let buf = self
+                .inner
+                .fill_buf()
+                .map_err(|e| context(&self.input, "reading", e))?;
+            match buf.first() {
+                None | Some(b'>') => return Ok(()),
+                Some(b'\n' | b'\r') => self.inner.consume(1),
+                Some(_) => {
+                    return Err(self.mismatch(
+                        &name,
+                        format_args!("the record goes on past the index's {length} bases"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The byte at `offset` of the (decompressed) FASTA, leaving the reader just after it; `None` past the end.
+    fn byte_at(&mut self, offset: u64) -> io::Result<Option<u8>> {
+        self.inner
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| context(&self.input, "seeking", e))?;
+        let buf = self
+            .inner
+            .fill_buf()
+            .map_err(|e| context(&self.input, "reading", e))?;
+        let byte = buf.first().copied();
+        if byte.is_some() {
+            self.inner.consume(1);
+        }
+        Ok(byte)
+    }
+}
+
 impl SequenceSource for IndexedReader {
     fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
         let Some(region) = self.queue.pop_front() else {
@@ -152,28 +304,9 @@ impl SequenceSource for IndexedReader {
             .map_err(|e| invalid_data(&self.input, e))?;
         let lead = self.context.0.min(start);
         let trail = self.context.1.min(rec.length().saturating_sub(end));
+        // Checked when the reader was made.
         let line_bases = rec.line_base_count().get();
         let line_width = rec.line_width().get();
-        if line_bases == 0 || line_width < line_bases {
-            return Err(self.mismatch(&region.name, "line lengths"));
-        }
-        // The byte before the first base must end the header line.
-        if rec.position() == 0 {
-            return Err(self.mismatch(&region.name, "offset 0"));
-        }
-        self.inner
-            .seek(SeekFrom::Start(rec.position() - 1))
-            .map_err(|e| context(&self.input, "seeking", e))?;
-        let mut b = [0u8; 1];
-        self.inner
-            .read_exact(&mut b)
-            .map_err(|_| self.mismatch(&region.name, "offset past the end of the file"))?;
-        if b[0] != b'\n' {
-            return Err(self.mismatch(
-                &region.name,
-                format_args!("no line end before offset {}", rec.position()),
-            ));
-        }
         let first = start - lead;
         let pos = rec.position() + first / line_bases * line_width + first % line_bases;
         self.inner
@@ -271,22 +404,54 @@ mod tests {
         let open = |index, regions| {
             IndexedReader::from_parts(Box::new(Cursor::new(DATA)), "m.fa".into(), index, regions)
         };
-        // Length in the index longer than the record: found while reading.
-        let mut r =
-            open(idx(&[("a", 9, 3, 5, 6)]), vec![Region::whole("a")]).expect("valid region");
-        let e = read_all(&mut r).unwrap_err().to_string();
-        assert!(
-            e.contains("does not match") && e.contains("after 7 of 9 bases"),
-            "{e}"
+        let error = |index, region: &str| {
+            open(index, vec![Region::whole(region)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let stale = |name: &str, what: &str| {
+            format!(
+                "m.fa: record '{name}': the .fai index does not match the FASTA ({what}); re-create it with \
+                 `samtools faidx`"
+            )
+        };
+        // An index length longer than the record (the record was cut, or the index is another file's): the last
+        // base falls on the next header, or past the end of the file. Found before any base is read.
+        assert_eq!(
+            error(idx(&[("a", 9, 3, 5, 6)]), "a"),
+            stale("a", "the record ends before the index's 9 bases")
         );
+        assert_eq!(
+            error(idx(&[("b", 40, 16, 5, 7)]), "b"),
+            stale("b", "the record ends before the index's 40 bases")
+        );
+        // Shorter (bases were added after `samtools faidx`): within a line, at a line's end, across CRLF.
+        for (name, length, offset, width) in [("a", 5, 3, 6), ("a", 6, 3, 6), ("b", 5, 16, 7)] {
+            assert_eq!(
+                error(idx(&[(name, length, offset, 5, width)]), name),
+                stale(
+                    name,
+                    &format!("the record goes on past the index's {length} bases")
+                )
+            );
+        }
         // Wrong offset: no line end before it.
-        let mut r =
-            open(idx(&[("a", 7, 4, 5, 6)]), vec![Region::whole("a")]).expect("valid region");
+        assert_eq!(
+            error(idx(&[("a", 7, 4, 5, 6)]), "a"),
+            stale("a", "no line end before offset 4")
+        );
+        assert_eq!(
+            error(idx(&[("a", 7, 0, 5, 6)]), "a"),
+            stale("a", "offset 0")
+        );
+        // Records no region names are not checked.
         assert!(
-            read_all(&mut r)
-                .unwrap_err()
-                .to_string()
-                .contains("no line end before offset 4")
+            open(
+                idx(&[("a", 9, 3, 5, 6), ("b", 6, 16, 5, 7)]),
+                vec![Region::whole("b")]
+            )
+            .is_ok()
         );
         let e = open(
             idx(&[("a", 7, 3, 5, 6)]),

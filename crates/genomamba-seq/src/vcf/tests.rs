@@ -264,6 +264,16 @@ fn test_read_bad_columns() {
         pos("99999999999999999999"),
         "x.vcf: line 5: POS '99999999999999999999': number too large to fit in target type"
     );
+    // Fits noodles' usize but not the table's Int64 (it wrapped to a negative position before).
+    assert_eq!(
+        pos("9223372036854775808"),
+        "x.vcf: line 5: POS '9223372036854775808': out of range (at most 9223372036854775807)"
+    );
+    let largest = format!("{HEAD}chr1\t9223372036854775807\t.\tA\tG{TAIL}\n");
+    assert_eq!(
+        read(largest.as_bytes(), "x.vcf").map(|r| r[0].pos).ok(),
+        Some(i64::MAX as u64)
+    );
     // On a last line without a line end, and in a gzip file.
     let last = format!("{HEAD}chr1\t1\t.\tA\tG{TAIL}\nchr1\tfive\t.\tA\tG{TAIL}");
     assert_eq!(err(last.as_bytes()), digit("five"));
