@@ -252,7 +252,10 @@ fn every_score_is_the_predict_row_of_its_site_with_or_without_an_index() {
         meta["variants"]["reference_read"],
         "windows holding sites (.fai)"
     );
-    assert_eq!(meta_without["variants"]["reference_read"], "whole records");
+    assert_eq!(
+        meta_without["variants"]["reference_read"],
+        "whole records holding sites (no usable .fai)"
+    );
     // With the index only the windows holding sites are read, and each only up to its last site.
     let total: u64 = records.iter().map(|(_, s)| s.len() as u64).sum();
     assert!(
@@ -439,19 +442,80 @@ fn the_reference_index_decides_what_is_read() {
     assert_eq!(meta["bases"], 0);
     assert_eq!(
         meta["variants"]["reference_read"],
-        "nothing (no site within a record of the .fai)"
+        "nothing (no site within a record of the reference)"
     );
     let warning = format!(
         "genomamba: warning: no SNV of the VCF is on a record of the reference, so none was scored (status \
          unknown_contig); the VCF's contigs: chr1; the reference's records: {LAMBDA}"
     );
     assert!(stderr.contains(&warning), "{stderr}");
-    // Without it the genome is read whole and the warning is the same.
+    // Without it a first pass finds the records: nothing is run either, and the warning is the same.
     let (whole, meta, stderr) =
         score_telling(&dir, &renamed, &data("genomes/lambda_virus.fa"), &[]);
     assert_eq!(whole, got);
-    assert_eq!(meta["bases"], LAMBDA_LEN);
+    assert_eq!(meta["bases"], 0);
+    assert_eq!(
+        meta["variants"]["reference_read"],
+        "nothing (no site within a record of the reference)"
+    );
     assert!(stderr.contains(&warning), "{stderr}");
+    // A reference on standard input cannot be read twice: every record runs whole, with the same rows.
+    let piped = genomamba(["score", "--device", "cpu", "--vcf"])
+        .arg(&renamed)
+        .args(["--reference", "-", "-o"])
+        .arg(dir.path("piped.parquet"))
+        .stdin_file(data("genomes/lambda_virus.fa"));
+    let (output, line) = piped.output();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{line}\n{stderr}");
+    assert!(stderr.contains(&warning), "{stderr}");
+    let (batch, meta) = read(&dir.path("piped.parquet"));
+    assert_eq!(rows(&batch), got);
+    assert_eq!(meta["bases"], LAMBDA_LEN);
+    assert_eq!(
+        meta["variants"]["reference_read"],
+        "every record whole (standard input)"
+    );
+
+    // Without an index only the records holding sites are run, each whole; a VCF on standard input is the same.
+    let records = fasta(&data("mixed.fa"));
+    let (name, seq) = &records[1];
+    let r = base_index(seq[99]).expect("a plain base at 100");
+    let one = dir.write(
+        "one_record.vcf",
+        format!(
+            "{HEADER}{name}\t100\t.\t{}\t{}\t.\t.\t.\nnot_there\t5\t.\tA\tC\t.\t.\t.\n",
+            seq[99] as char,
+            b"ACGT"[(r + 1) % 4] as char
+        ),
+    );
+    let unindexed = dir.write("mixed.fa", std::fs::read(data("mixed.fa")).expect("fasta"));
+    let (want, indexed_meta) = score(&dir, &one, &data("mixed.fa"), &[]);
+    let (got, meta, stderr) = score_telling(&dir, &one, &unindexed, &[]);
+    assert_eq!(got, want);
+    let statuses: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["ok", "unknown_contig"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(meta["bases"], seq.len());
+    assert!(indexed_meta["bases"].as_u64() < Some(seq.len() as u64));
+    assert_eq!(meta["records"], 1);
+    assert_eq!(meta["inputs"][0]["sequences"][0]["name"], name.as_str());
+    let out = dir.path("stdin_vcf.parquet");
+    genomamba([
+        "score",
+        "--device",
+        "cpu",
+        "-q",
+        "--vcf",
+        "-",
+        "--reference",
+    ])
+    .arg(&unindexed)
+    .arg("-o")
+    .arg(&out)
+    .stdin_file(&one)
+    .ok();
+    assert_eq!(rows(&read(&out).0), want);
 
     // Sites only past the record's end: nothing is read either (and no warning: the contig is known).
     let past = dir.write(
@@ -493,9 +557,12 @@ fn the_reference_index_decides_what_is_read() {
         dir.write(&format!("{name}.fai"), &fai);
         let (got, meta, stderr) = score_telling(&dir, &vcf, &fasta, &[]);
         assert_eq!(got, want, "{name}");
-        assert_eq!(meta["variants"]["reference_read"], "whole records");
+        assert_eq!(
+            meta["variants"]["reference_read"],
+            "whole records holding sites (no usable .fai)"
+        );
         assert!(
-            stderr.contains(why) && stderr.contains("reading every record whole"),
+            stderr.contains(why) && stderr.contains("reading the records that hold sites whole"),
             "{stderr}"
         );
     }
@@ -591,6 +658,21 @@ fn bad_vcfs_and_bad_use_fail_cleanly_and_leave_nothing() {
         .current_dir(dir.path(""))
         .fails_with(2);
     assert!(err.contains("--vcf"), "{err}");
+    let err = genomamba([
+        "score",
+        "--vcf",
+        "-",
+        "--reference",
+        "-",
+        "-o",
+        "out.parquet",
+    ])
+    .current_dir(dir.path(""))
+    .fails_with(2);
+    assert!(
+        err.contains("--vcf and --reference cannot both be standard input"),
+        "{err}"
+    );
     let mut listing = dir.listing();
     listing.sort();
     assert_eq!(

@@ -34,13 +34,14 @@ pub enum Command {
 /// `genomamba score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The variants: VCF, plain, gzip or bgzip. One row per record and ALT allele, in the file's order; SNVs are
-    /// scored, other alleles get a status saying why not (not_snv, ref_mismatch, unknown_contig, ...).
+    /// The variants: VCF, plain, gzip or bgzip; `-` for standard input. One row per record and ALT allele, in
+    /// the file's order; SNVs are scored, other alleles get a status saying why not (not_snv, ref_mismatch,
+    /// unknown_contig, ...).
     #[arg(long, value_name = "VCF")]
     pub vcf: PathBuf,
 
     /// The reference genome the VCF was called against: FASTA, plain, gzip or bgzip. With its .fai (and .gzi
-    /// for bgzip) only the windows holding sites are run; without, every record is run whole.
+    /// for bgzip) only the windows holding sites are run; without, each record holding a site is run whole.
     #[arg(long, value_name = "FASTA")]
     pub reference: PathBuf,
 

@@ -111,15 +111,23 @@ impl Plan {
             output,
             engine,
         } = args;
+        if vcf.as_os_str() == "-" && reference.as_os_str() == "-" {
+            return Err(UsageError(
+                "--vcf and --reference cannot both be standard input (-)".into(),
+            )
+            .into());
+        }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
         let records = genomamba_seq::vcf::read_path(&vcf)?;
         let variants = Arc::new(Variants::new(records));
         let window = engine.window.unwrap_or(WINDOW);
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
-        let (lengths, read, regions) = match region_index(&reference, &variants.contigs())
-            .context("reading the reference's index")?
-        {
+        // Without one, a first pass finds the records and their lengths, and only those holding sites are run.
+        let contigs = variants.contigs();
+        let index = region_index(&reference, &contigs).context("reading the reference's index")?;
+        let mut open = OpenOptions::default().with_format(Format::Fasta);
+        let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {
                 let regions = variants.regions(&lengths, window);
                 let read = if regions.is_empty() {
@@ -127,19 +135,31 @@ impl Plan {
                 } else {
                     ReferenceRead::Windows
                 };
-                (lengths, read, regions)
+                open = open.with_regions(regions);
+                (lengths, read)
             }
-            RegionIndex::Missing => (Vec::new(), ReferenceRead::Whole, Vec::new()),
-            RegionIndex::Unusable(why) => {
-                if !engine.quiet {
-                    eprintln!("genomamba: {why}; reading every record whole");
+            _ if reference.as_os_str() == "-" => (Vec::new(), ReferenceRead::Everything),
+            RegionIndex::Missing | RegionIndex::Unusable(_) => {
+                if let RegionIndex::Unusable(why) = &index
+                    && !engine.quiet
+                {
+                    eprintln!("genomamba: {why}; reading the records that hold sites whole");
                 }
-                (Vec::new(), ReferenceRead::Whole, Vec::new())
+                let lengths = genomamba_seq::fasta::scan_lengths(&reference)?;
+                let names: Vec<String> = lengths
+                    .iter()
+                    .filter(|(name, _)| contigs.binary_search(&name.as_str()).is_ok())
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                let read = if names.is_empty() {
+                    ReferenceRead::Nothing
+                } else {
+                    ReferenceRead::Whole
+                };
+                open = open.with_names(names);
+                (lengths, read)
             }
         };
-        let open = OpenOptions::default()
-            .with_format(Format::Fasta)
-            .with_regions(regions);
         let task = Task::Score(ScoreOptions {
             vcf,
             variants,

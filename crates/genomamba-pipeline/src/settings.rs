@@ -23,7 +23,8 @@ pub struct ScoreOptions {
     pub vcf: PathBuf,
     /// Its records and alleles.
     pub variants: Arc<Variants>,
-    /// The reference's records (name, length) when its index gave them; else learned as records end.
+    /// The reference's records (name, length) when known up front (its index, or a first pass over it); else
+    /// learned as records end.
     pub lengths: Vec<(String, u64)>,
     /// How much of the reference is read.
     pub read: ReferenceRead,
@@ -32,11 +33,13 @@ pub struct ScoreOptions {
 /// How much of the reference `genomamba score` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferenceRead {
-    /// Every record whole (no usable index).
+    /// Every record whole: a reference on standard input, which cannot be read twice.
+    Everything,
+    /// The records holding sites, whole (no usable index: their names come from a first pass over the file).
     Whole,
     /// Through the index, the windows that hold sites (the regions of the open options).
     Windows,
-    /// Nothing: the index lists no record holding a scorable site, so no row needs the model.
+    /// Nothing: no record of the reference holds a scorable site, so no row needs the model.
     Nothing,
 }
 
@@ -44,9 +47,10 @@ impl ReferenceRead {
     /// For the metadata.
     pub fn as_str(self) -> &'static str {
         match self {
-            ReferenceRead::Whole => "whole records",
+            ReferenceRead::Everything => "every record whole (standard input)",
+            ReferenceRead::Whole => "whole records holding sites (no usable .fai)",
             ReferenceRead::Windows => "windows holding sites (.fai)",
-            ReferenceRead::Nothing => "nothing (no site within a record of the .fai)",
+            ReferenceRead::Nothing => "nothing (no site within a record of the reference)",
         }
     }
 }

@@ -7,10 +7,36 @@ pub(crate) mod lines;
 use std::{
     collections::HashSet,
     io::{self, BufRead},
+    path::Path,
 };
 
 use self::lines::{LineState, peek_after_blank_lines, read_body};
 use crate::source::{SequenceInfo, SequenceSource, context, invalid_data};
+use crate::{Format, OpenOptions};
+
+/// Bases read per call while [`scan_lengths`] counts a record.
+const SCAN_SLICE: usize = 1 << 20;
+
+/// The records (name, length in bases) of the FASTA at `path` (plain, gzip or bgzip), in file order, found by
+/// reading it through once with the streaming reader (so with its checks and errors). For a FASTA that cannot
+/// be read by region: it costs one decompression of the file, far less than running a model over it.
+pub fn scan_lengths(path: &Path) -> io::Result<Vec<(String, u64)>> {
+    let mut source = crate::open(path, &OpenOptions::default().with_format(Format::Fasta))?;
+    let mut lengths = Vec::new();
+    let mut buf = Vec::with_capacity(SCAN_SLICE);
+    while let Some(info) = source.next_sequence()? {
+        let mut len = 0u64;
+        loop {
+            buf.clear();
+            match source.read_bases(&mut buf, SCAN_SLICE)? {
+                0 => break,
+                n => len += n as u64,
+            }
+        }
+        lengths.push((info.name, len));
+    }
+    Ok(lengths)
+}
 
 /// Streams the records of a FASTA file in order, optionally keeping only the records named in `names`.
 ///

@@ -172,11 +172,17 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
         Some(f) => f,
         None => sniff_file(path, comp, &name)?,
     };
+    // Named records go through the index when it can be read by region (bgzip needs its .gzi too); else the
+    // file is streamed and the other records skipped.
     let needs_index = !opts.regions.is_empty()
         || (format == Format::Fasta
             && !opts.names.is_empty()
             && fasta::indexed::with_suffix(path, ".fai").exists()
-            && comp != Compression::Gzip);
+            && match comp {
+                Compression::None => true,
+                Compression::Bgzf => fasta::indexed::with_suffix(path, ".gzi").exists(),
+                Compression::Gzip => false,
+            });
     match format {
         Format::Fasta if needs_index => {
             if comp == Compression::Gzip {

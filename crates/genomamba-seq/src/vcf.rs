@@ -58,9 +58,12 @@ pub struct VcfRecord {
 }
 
 /// Reads every data record of a VCF file: plain text, gzip or bgzip (sniffed from the first bytes, not the
-/// file name). Errors name the file (and the line, for bad content).
+/// file name); `-` is standard input. Errors name the file (and the line, for bad content).
 pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
     let name = path.display().to_string();
+    if name == "-" {
+        return read(io::stdin().lock(), &name);
+    }
     let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
     read(BufReader::with_capacity(1 << 16, file), &name)
 }

@@ -117,6 +117,53 @@ fn test_fasta_streams_equal_samtools_records() -> io::Result<()> {
         &OpenOptions::default().with_names(pick),
     )?);
     assert_eq!(streamed, vec![expected[0].clone(), expected[2].clone()]);
+    // bgzip whose .gzi is missing cannot be read through its .fai: the file is streamed instead.
+    let tmp = tempfile::tempdir()?;
+    let no_gzi = tmp.path().join("mixed.fa.gz");
+    std::fs::copy(derived("mixed.fa.gz"), &no_gzi)?;
+    std::fs::copy(
+        derived("mixed.fa.gz.fai"),
+        tmp.path().join("mixed.fa.gz.fai"),
+    )?;
+    let pick = vec!["short_lambda".to_string(), "lambda_0_3000".to_string()];
+    let streamed = names_bases(read_all(&no_gzi, &OpenOptions::default().with_names(pick))?);
+    assert_eq!(streamed, vec![expected[0].clone(), expected[2].clone()]);
+    Ok(())
+}
+
+#[test]
+fn test_scanned_lengths_equal_samtools_index() -> io::Result<()> {
+    if !have_samtools("test_scanned_lengths_equal_samtools_index") {
+        return Ok(());
+    }
+    for (file, fai_of) in [
+        ("ecoli536.fa", "ecoli536.fa"),
+        ("ecoli536.plain.fa.gz", "ecoli536.fa"),
+        ("mixed.fa", "mixed.fa"),
+        ("mixed_crlf.fa.gz", "mixed_crlf.fa"),
+        ("mixed.plain.fa.gz", "mixed.fa"),
+    ] {
+        let faidx = samtools(&[
+            "faidx",
+            "--fai-idx",
+            "-",
+            derived(fai_of).to_str().unwrap_or_default(),
+        ])?;
+        let want: Vec<(String, u64)> = String::from_utf8_lossy(&faidx)
+            .lines()
+            .map(|line| {
+                let mut cols = line.split('\t');
+                let name = cols.next().unwrap_or_default().to_string();
+                (name, cols.next().and_then(|n| n.parse().ok()).unwrap_or(0))
+            })
+            .collect();
+        assert!(!want.is_empty(), "{file}: samtools listed no record");
+        assert_eq!(
+            genomamba_seq::fasta::scan_lengths(&derived(file))?,
+            want,
+            "{file}"
+        );
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! refused rather than read at the wrong offsets or cut short.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, HashSet, VecDeque},
     fs::File,
     io::{self, BufRead, BufReader, Seek, SeekFrom},
     path::{Path, PathBuf},
@@ -60,11 +60,13 @@ pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
     }
     let mut reader =
         IndexedReader::open(path, compression == Compression::Bgzf, Vec::new(), (0, 0))?;
-    for name in check {
-        if let Some(record) = reader.index.iter().find(|r| r.name() == name.as_bytes()) {
-            let record = record.clone();
-            reader.check(&record)?;
-        }
+    let check: HashSet<&[u8]> = check.iter().map(|name| name.as_bytes()).collect();
+    let named: Vec<fai::Record> = (reader.index.iter())
+        .filter(|r| check.contains(<&[u8]>::from(r.name())))
+        .cloned()
+        .collect();
+    for record in &named {
+        reader.check(record)?;
     }
     Ok(RegionIndex::Ready(
         reader
@@ -102,6 +104,8 @@ pub struct IndexedReader {
     inner: Box<dyn BufReadSeek>,
     input: String,
     index: Vec<fai::Record>,
+    /// Position in `index` by record name.
+    by_name: HashMap<String, usize>,
     queue: VecDeque<Region>,
     remaining: u64,
     current: Option<(String, u64)>,
@@ -165,10 +169,15 @@ impl IndexedReader {
         index: Vec<fai::Record>,
         regions: Vec<Region>,
     ) -> io::Result<Self> {
+        let mut by_name = HashMap::with_capacity(index.len());
+        for (i, record) in index.iter().enumerate() {
+            by_name.entry(record.name().to_string()).or_insert(i);
+        }
         let mut r = Self {
             inner,
             input,
             index,
+            by_name,
             queue: VecDeque::new(),
             remaining: 0,
             current: None,
@@ -176,15 +185,14 @@ impl IndexedReader {
             context: (0, 0),
         };
         // Validate every region, and the index entry of its record, up front: fail before any output.
-        let mut checked: Vec<&str> = Vec::new();
+        let mut checked: HashSet<&str> = HashSet::new();
         for region in &regions {
             let rec = r.record(&region.name)?.clone();
             region
                 .resolve(rec.length())
                 .map_err(|e| invalid_data(&r.input, e))?;
-            if !checked.contains(&region.name.as_str()) {
+            if checked.insert(&region.name) {
                 r.check(&rec)?;
-                checked.push(&region.name);
             }
         }
         r.queue = regions.into();
@@ -192,9 +200,8 @@ impl IndexedReader {
     }
 
     fn record(&self, name: &str) -> io::Result<&fai::Record> {
-        self.index
-            .iter()
-            .find(|r| r.name() == name.as_bytes())
+        (self.by_name.get(name))
+            .map(|&i| &self.index[i])
             .ok_or_else(|| {
                 let names: Vec<String> = self
                     .index
