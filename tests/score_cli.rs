@@ -612,6 +612,14 @@ fn the_bundled_calls_score_on_the_default_model() {
     );
     let predictions = predict(&dir, &derived("lambda_virus.fa"), &[]);
     assert_eq!(assert_scores_are_predictions(&got, &predictions), 18);
+    // The same calls as BCF (bcftools view -Ob) give the same rows.
+    let (from_bcf, _) = score(
+        &dir,
+        &data("variants/lambda_calls.bcf"),
+        &derived("lambda_virus.fa"),
+        &[],
+    );
+    assert_eq!(from_bcf, got);
 }
 
 #[test]

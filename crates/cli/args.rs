@@ -34,7 +34,7 @@ pub enum Command {
 /// `genomamba score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The variants: VCF, plain, gzip or bgzip; `-` for standard input. One row per record and ALT allele, in
+    /// The variants: VCF (plain, gzip or bgzip) or BCF; `-` for standard input. One row per record and ALT allele, in
     /// the file's order; SNVs are scored, other alleles get a status saying why not (not_snv, ref_mismatch,
     /// unknown_contig, ...).
     #[arg(long, value_name = "VCF")]

@@ -1,4 +1,4 @@
-//! VCF sites for variant scoring: the CHROM, POS, ID, REF and ALT columns of every data line.
+//! VCF (and BCF) sites for variant scoring: the CHROM, POS, ID, REF and ALT columns of every data line.
 //!
 //! The VCF text is read by noodles-vcf (the `vcf` feature of noodles, a dependency of the product anyway):
 //! [`noodles::vcf::io::Reader::read_header`] reads and checks the header, then
@@ -11,6 +11,8 @@
 //! - Compressed input: gzip or bgzip, sniffed from the magic bytes (not the file name), goes through flate2's
 //!   [`MultiGzDecoder`], which reads a bgzip file's many members in order; a seekable BGZF reader would buy
 //!   nothing for one pass. A truncated file is reported as such.
+//! - BCF, recognised by its magic bytes after decompression (`bcftools view -Ob`, or `-Ou` uncompressed), is
+//!   read by noodles-bcf into the same records, numbered by record instead of line (module `vcf::bcf`).
 //!
 //! noodles decides what is valid VCF. Among what it refuses (and an earlier hand-written parser here
 //! accepted): data lines of fewer than the 8 fixed columns (CHROM to INFO; 5-column sites-only lines are
@@ -53,12 +55,12 @@ pub struct VcfRecord {
     pub reference: String,
     /// ALT alleles as written, split on `,`; empty for `.`.
     pub alts: Vec<String>,
-    /// 1-based line number in the (decompressed) file, for messages.
+    /// 1-based line number in the (decompressed) file, for messages; in a BCF, the record's number.
     pub line: u64,
 }
 
-/// Reads every data record of a VCF file: plain text, gzip or bgzip (sniffed from the first bytes, not the
-/// file name); `-` is standard input. Errors name the file (and the line, for bad content).
+/// Reads every data record of a VCF file: plain text, gzip or bgzip, or BCF (sniffed from the first bytes,
+/// not the file name); `-` is standard input. Errors name the file (and the line, for bad content).
 pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
     let name = path.display().to_string();
     if name == "-" {
@@ -68,7 +70,8 @@ pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
     read(BufReader::with_capacity(1 << 16, file), &name)
 }
 
-/// Same as [`read_path`] from any reader (plain, gzip or bgzip, sniffed); `source` names it in errors.
+/// Same as [`read_path`] from any reader (VCF plain, gzip or bgzip, or BCF; sniffed); `source` names it in
+/// errors.
 ///
 /// The header must be valid for noodles (first line `##fileformat=VCF...`, meta lines, the `#CHROM` line);
 /// each data line needs the 8 fixed columns; CRLF line ends are accepted. Columns after ALT are not
@@ -93,14 +96,23 @@ pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn read<R: BufRead>(mut reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
-    // Take the first two bytes out (a `fill_buf` may hold fewer) and put them back in front.
+    // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front.
     let mut head = [0u8; 2];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
-    if compression(&head[..n]) != Compression::None {
-        parse(LineCounter::new(MultiGzDecoder::new(whole)), source, true)
+    let compressed = compression(&head[..n]) != Compression::None;
+    let mut text: Box<dyn Read + '_> = if compressed {
+        Box::new(MultiGzDecoder::new(whole))
     } else {
-        parse(LineCounter::new(whole), source, false)
+        Box::new(whole)
+    };
+    let mut magic = [0u8; 3];
+    let n = read_up_to(&mut text, &mut magic).map_err(|e| io_error(source, 1, &e, compressed))?;
+    let text = Cursor::new(magic[..n].to_vec()).chain(text);
+    if magic[..n] == *bcf::MAGIC {
+        bcf::parse(text, source)
+    } else {
+        parse(LineCounter::new(text), source, compressed)
     }
 }
 
@@ -374,6 +386,8 @@ fn shown(bytes: &[u8]) -> String {
     }
     out
 }
+
+mod bcf;
 
 #[cfg(test)]
 mod tests;

@@ -402,3 +402,102 @@ fn test_read_never_panics() -> io::Result<()> {
     assert!(ok > 0 && ok < 2_000, "{ok}");
     Ok(())
 }
+
+/// The committed calls in `data/variants/` (made by `data/call.sh`).
+fn calls(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/variants")
+        .join(name)
+}
+
+/// bcftools' BCF of the bundled calls reads as the same records as its VCF (BGZF and uncompressed), numbered
+/// by record instead of line.
+#[test]
+fn test_read_bcf_as_its_vcf() -> io::Result<()> {
+    let vcf = read_path(&calls("lambda_calls.vcf.gz"))?;
+    let bcf = read_path(&calls("lambda_calls.bcf"))?;
+    assert_eq!(bcf.len(), 35);
+    let header_lines = vcf[0].line - 1;
+    for (n, (b, v)) in bcf.iter().zip(&vcf).enumerate() {
+        assert_eq!(b.line, n as u64 + 1);
+        assert_eq!(v.line, header_lines + n as u64 + 1);
+        assert_eq!(
+            *b,
+            VcfRecord {
+                line: b.line,
+                ..v.clone()
+            }
+        );
+    }
+    assert!(
+        bcf.iter().any(|r| r.reference.len() > 1),
+        "indels are there"
+    );
+    let mut raw = Vec::new();
+    MultiGzDecoder::new(std::fs::read(calls("lambda_calls.bcf"))?.as_slice())
+        .read_to_end(&mut raw)?;
+    assert_eq!(&raw[..3], b"BCF");
+    assert_eq!(read(&raw[..], "x.bcf")?, bcf);
+    Ok(())
+}
+
+/// A cut or edited BCF gives an error naming the record (or the header), never a panic.
+#[test]
+fn test_read_bad_bcf() -> io::Result<()> {
+    let bgzf = std::fs::read(calls("lambda_calls.bcf"))?;
+    let mut raw = Vec::new();
+    MultiGzDecoder::new(bgzf.as_slice()).read_to_end(&mut raw)?;
+    let e = read(&raw[..raw.len() - 5], "x.bcf").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+    assert!(
+        e.to_string().starts_with("x.bcf: record 35: ")
+            && e.to_string().ends_with("(truncated file?)"),
+        "{e}"
+    );
+    // A length field that claims more than the input holds fails as truncated, without allocating the claim.
+    let mut huge = raw.clone();
+    // After the magic and version (5 bytes), the header text's length (4) and the text.
+    let first_record = 9 + u32::from_le_bytes(raw[5..9].try_into().expect("4 bytes")) as usize;
+    huge[first_record..first_record + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let e = read(&huge[..], "x.bcf").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "x.bcf: record 1: its length fields claim {} bytes, and the input ends after {} (truncated file?)",
+            u64::from(u32::MAX)
+                + u64::from(u32::from_le_bytes(
+                    huge[first_record + 4..first_record + 8]
+                        .try_into()
+                        .expect("4 bytes")
+                )),
+            huge.len() - first_record - 8
+        )
+    );
+    let e = read(&raw[..100], "x.bcf").unwrap_err();
+    assert!(e.to_string().starts_with("x.bcf: BCF header: "), "{e}");
+    let e = read(&bgzf[..bgzf.len() / 2], "x.bcf").unwrap_err();
+    assert!(e.to_string().starts_with("x.bcf: "), "{e}");
+    // Edits past the header (whose text noodles checks as for VCF) land in the binary records.
+    let records_start = raw.windows(7).position(|w| w == b"lambda\0").unwrap_or(0);
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut failed = 0;
+    for _ in 0..2_000 {
+        let mut bytes = raw.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(records_start..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at.max(records_start + 1)),
+            }
+        }
+        if let Err(e) = read(&bytes[..], "x.bcf") {
+            assert!(e.to_string().starts_with("x.bcf: "), "{e}");
+            failed += 1;
+        }
+    }
+    assert!(failed > 0, "edits were noticed");
+    Ok(())
+}
