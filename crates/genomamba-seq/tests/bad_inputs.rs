@@ -131,6 +131,20 @@ fn test_index_and_region_errors() -> io::Result<()> {
         &OpenOptions::default().with_names(vec!["nope".into()]),
     );
     expect(&msg, &["unknown record name(s): nope"]);
+    // No index at all: the message says how to make one.
+    let bare = write(
+        tmp.path(),
+        "bare.fa",
+        &fs::read(derived("lambda_virus.fa"))?,
+    )?;
+    let msg = error_of(&bare, &OpenOptions::default().with_regions(vec![r(name)]));
+    expect(&msg, &["bare.fa.fai", "samtools faidx", "bare.fa`"]);
+    let bare_gz = write(tmp.path(), "bare.fa.gz", &fs::read(&lambda)?)?;
+    let msg = error_of(
+        &bare_gz,
+        &OpenOptions::default().with_regions(vec![r(name)]),
+    );
+    expect(&msg, &["bare.fa.gz.fai", "samtools faidx", "and the .gzi"]);
     Ok(())
 }
 

@@ -134,9 +134,21 @@ impl IndexedReader {
         let fai_path = with_suffix(path, ".fai");
         let index: Vec<fai::Record> = fai::fs::read(&fai_path)
             .map_err(|e| {
+                let hint = if e.kind() == io::ErrorKind::NotFound {
+                    format!(
+                        " (reading by region needs the index: `samtools faidx {input}` makes it{})",
+                        if bgzf_compressed {
+                            ", and the .gzi"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    String::new()
+                };
                 context(
                     &input,
-                    format_args!("reading the index {}", fai_path.display()),
+                    format_args!("reading the index {}{hint}", fai_path.display()),
                     e,
                 )
             })?
