@@ -577,6 +577,13 @@ fn usage_errors_exit_2() {
         .fails_with(2);
     assert!(err.contains("--pool"), "{err}");
     genomamba(["predict", "--window"]).fails_with(2);
+    let err = genomamba(["predict"])
+        .arg(data("reads/lambda_long.fq.gz"))
+        .args(["-r", "chr1:1-10", "-o"])
+        .arg(&out)
+        .fails_with(2);
+    assert!(err.contains("FASTQ reads have no coordinates"), "{err}");
+    assert!(!out.exists());
 }
 
 #[test]

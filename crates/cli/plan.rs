@@ -201,6 +201,14 @@ impl Plan {
         if let Some(bed) = &run.regions_bed {
             regions.extend(genomamba_seq::region::read_bed_path(bed)?);
         }
+        if kind == InputKind::Reads && !regions.is_empty() {
+            return Err(UsageError(
+                "-r/--regions select parts of a genome (FASTA) or of alignments (BAM, CRAM); FASTQ reads have no \
+                 coordinates"
+                    .into(),
+            )
+            .into());
+        }
         let task = task(kind, !regions.is_empty())?;
         let filter = ReadFilter {
             min_mapq: run.min_mapq,
