@@ -125,7 +125,11 @@ impl Plan {
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
         // Without one, a first pass finds the records and their lengths, and only those holding sites are run.
         let contigs = variants.contigs();
-        let index = region_index(&reference, &contigs).context("reading the reference's index")?;
+        let index = if reference.as_os_str() == "-" {
+            RegionIndex::Missing
+        } else {
+            region_index(&reference, &contigs).context("reading the reference's index")?
+        };
         let mut open = OpenOptions::default().with_format(Format::Fasta);
         let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use genomamba_seq::OpenOptions;
 
 use crate::UsageError;
 use crate::args::RegionsArgs;
@@ -68,22 +67,7 @@ fn record_lengths(genome: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     if let Some(lengths) = genomamba_seq::fasta::indexed::lengths(genome)? {
         return Ok(lengths);
     }
-    let mut source = genomamba_seq::open(genome, &OpenOptions::default())?;
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    while let Some(info) = source.next_sequence()? {
-        let mut len = 0u64;
-        loop {
-            buf.clear();
-            let n = source.read_bases(&mut buf, 1 << 20)?;
-            if n == 0 {
-                break;
-            }
-            len += n as u64;
-        }
-        out.push((info.name, len));
-    }
-    Ok(out)
+    Ok(genomamba_seq::fasta::scan_lengths(genome)?)
 }
 
 /// Runs `genomamba regions`.

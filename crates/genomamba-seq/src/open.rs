@@ -178,11 +178,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
         || (format == Format::Fasta
             && !opts.names.is_empty()
             && fasta::indexed::with_suffix(path, ".fai").exists()
-            && match comp {
-                Compression::None => true,
-                Compression::Bgzf => fasta::indexed::with_suffix(path, ".gzi").exists(),
-                Compression::Gzip => false,
-            });
+            && fasta::indexed::unusable(path, comp).is_none());
     match format {
         Format::Fasta if needs_index => {
             if comp == Compression::Gzip {

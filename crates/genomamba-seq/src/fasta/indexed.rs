@@ -43,20 +43,8 @@ pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
         return Ok(RegionIndex::Missing);
     }
     let compression = file_compression(path, &input)?;
-    let gzi = with_suffix(path, ".gzi");
-    match compression {
-        Compression::Gzip => {
-            return Ok(RegionIndex::Unusable(format!(
-                "{input} is plain gzip, which cannot be read by region (bgzip can)"
-            )));
-        }
-        Compression::Bgzf if !gzi.exists() => {
-            return Ok(RegionIndex::Unusable(format!(
-                "{input} is bgzip-compressed but has no {} (`samtools faidx` or `bgzip -r` makes it)",
-                gzi.display()
-            )));
-        }
-        Compression::Bgzf | Compression::None => {}
+    if let Some(why) = unusable(path, compression) {
+        return Ok(RegionIndex::Unusable(why));
     }
     let mut reader =
         IndexedReader::open(path, compression == Compression::Bgzf, Vec::new(), (0, 0))?;
@@ -68,13 +56,31 @@ pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
     for record in &named {
         reader.check(record)?;
     }
-    Ok(RegionIndex::Ready(
-        reader
-            .index
-            .iter()
-            .map(|r| (r.name().to_string(), r.length()))
-            .collect(),
-    ))
+    Ok(RegionIndex::Ready(names_and_lengths(&reader.index)))
+}
+
+/// Why a FASTA of `compression` at `path` cannot be read by region even with its `.fai` (a sentence naming
+/// the file), or `None` when it can: plain gzip has no random access, and bgzip needs its `.gzi` too.
+pub(crate) fn unusable(path: &Path, compression: Compression) -> Option<String> {
+    let input = path.display();
+    match compression {
+        Compression::Gzip => Some(format!(
+            "{input} is plain gzip, which cannot be read by region (bgzip can)"
+        )),
+        Compression::Bgzf if !with_suffix(path, ".gzi").exists() => Some(format!(
+            "{input} is bgzip-compressed but has no {} (`samtools faidx` or `bgzip -r` makes it)",
+            with_suffix(path, ".gzi").display()
+        )),
+        Compression::Bgzf | Compression::None => None,
+    }
+}
+
+/// The (name, length in bases) of each record of an index, in its order.
+fn names_and_lengths(index: &[fai::Record]) -> Vec<(String, u64)> {
+    index
+        .iter()
+        .map(|r| (r.name().to_string(), r.length()))
+        .collect()
 }
 
 /// The records (name, length in bases) of the `.fai` beside `path`, in its order; `None` when there is none.
@@ -87,12 +93,7 @@ pub fn lengths(path: &Path) -> io::Result<Option<Vec<(String, u64)>>> {
     let index: Vec<fai::Record> = fai::fs::read(&fai_path)
         .map_err(|e| context(&fai_path.display().to_string(), "reading", e))?
         .into();
-    Ok(Some(
-        index
-            .iter()
-            .map(|r| (r.name().to_string(), r.length()))
-            .collect(),
-    ))
+    Ok(Some(names_and_lengths(&index)))
 }
 
 trait BufReadSeek: BufRead + Seek + Send {}

@@ -12,12 +12,10 @@
 
 use std::io::{self, Read};
 
-use crate::open::read_up_to;
-
 use noodles::{bcf, vcf as nv};
 
 use super::{VcfRecord, chain};
-use crate::source::invalid_data;
+use crate::{open::read_up_to, source::invalid_data};
 
 /// The magic bytes of a BCF stream (after decompression).
 pub(super) const MAGIC: &[u8] = b"BCF";
