@@ -252,6 +252,54 @@ fn reads_get_read_names_and_alignment_columns() {
     let names = names(&batch, "read_name");
     let distinct: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(distinct.len(), names.len(), "one row per read by default");
+
+    // The table follows what the input holds, not its name: the same BAM on standard input or under a name
+    // that says nothing gets the same reads table, and so does gzipped FASTQ on standard input.
+    let unnamed = dir.write(
+        "reads.dat",
+        std::fs::read(data("reads/lambda.bam")).expect("lambda.bam"),
+    );
+    for (stdin, input, name) in [
+        (true, data("reads/lambda.bam"), "stdin"),
+        (false, unnamed, "unnamed"),
+    ] {
+        let other = dir.path(&format!("{name}.parquet"));
+        let cmd = genomamba(["embed"]);
+        let cmd = if stdin {
+            cmd.arg("-").stdin_file(&input)
+        } else {
+            cmd.arg(&input)
+        };
+        cmd.args(["--device", "cpu", "-q", "-o"]).arg(&other).ok();
+        let got = read(&other).0;
+        assert!(same_table(&got, &batch), "{name}: not the file's table");
+    }
+    let fastq = data("reads/lambda_long.fq.gz");
+    let (from_file, from_stdin) = (dir.path("fq.parquet"), dir.path("fq_stdin.parquet"));
+    genomamba(["predict"])
+        .arg(&fastq)
+        .args(["--device", "cpu", "-q", "-o"])
+        .arg(&from_file)
+        .ok();
+    genomamba(["predict", "-", "--device", "cpu", "-q", "-o"])
+        .arg(&from_stdin)
+        .stdin_file(&fastq)
+        .ok();
+    let (want, got) = (read(&from_file).0, read(&from_stdin).0);
+    assert!(want.column_by_name("read_name").is_some());
+    assert!(same_table(&got, &want), "FASTQ on standard input");
+}
+
+/// Same columns (names, types) and values; the metadata (command line, input paths) may differ.
+fn same_table(a: &RecordBatch, b: &RecordBatch) -> bool {
+    let fields = |x: &RecordBatch| {
+        x.schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect::<Vec<_>>()
+    };
+    fields(a) == fields(b) && a.columns() == b.columns()
 }
 
 #[test]

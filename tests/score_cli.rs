@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
+use sha2::Digest as _;
 use util::{Dir, data, derived, genomamba, read, root};
 
 /// The lambda genome's record name.
@@ -515,7 +516,17 @@ fn the_reference_index_decides_what_is_read() {
     .arg(&out)
     .stdin_file(&one)
     .ok();
-    assert_eq!(rows(&read(&out).0), want);
+    let (batch, stdin_meta) = read(&out);
+    assert_eq!(rows(&batch), want);
+    // A VCF on standard input is checksummed as it streams.
+    let one_sha256: String = sha2::Sha256::digest(std::fs::read(&one).expect("one.vcf"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        stdin_meta["variants"]["vcf_sha256"].as_str(),
+        Some(one_sha256.as_str())
+    );
 
     // Sites only past the record's end: nothing is read either (and no warning: the contig is known).
     let past = dir.write(
@@ -610,16 +621,38 @@ fn the_bundled_calls_score_on_the_default_model() {
             .as_str()
             .is_some_and(|p| p.ends_with("lambda_calls.vcf.gz"))
     );
+    // The metadata names the exact file scored: its checksum as data/README.md records it.
+    assert_eq!(
+        meta["variants"]["vcf_sha256"].as_str(),
+        Some(documented_sha256("variants/lambda_calls.vcf.gz").as_str())
+    );
     let predictions = predict(&dir, &derived("lambda_virus.fa"), &[]);
     assert_eq!(assert_scores_are_predictions(&got, &predictions), 18);
     // The same calls as BCF (bcftools view -Ob) give the same rows.
-    let (from_bcf, _) = score(
+    let (from_bcf, bcf_meta) = score(
         &dir,
         &data("variants/lambda_calls.bcf"),
         &derived("lambda_virus.fa"),
         &[],
     );
     assert_eq!(from_bcf, got);
+    assert_eq!(
+        bcf_meta["variants"]["vcf_sha256"].as_str(),
+        Some(documented_sha256("variants/lambda_calls.bcf").as_str())
+    );
+}
+
+/// The SHA-256 that data/README.md's table gives for a bundled file (`rel` as in its first column).
+fn documented_sha256(rel: &str) -> String {
+    let table = std::fs::read_to_string(root().join("data/README.md")).expect("data/README.md");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{rel}`")))
+        .unwrap_or_else(|| panic!("no row for {rel} in data/README.md"));
+    row.split(['`', ' ', '|'])
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no sha256 in data/README.md's row for {rel}"))
+        .to_owned()
 }
 
 #[test]

@@ -31,8 +31,22 @@ pub enum Command {
     Regions(RegionsArgs),
 }
 
-/// `genomamba score`.
+/// `genomamba score`. The shared engine options' help is narrowed to causal models (score refuses Caduceus).
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("model", |a| a.help(
+        "Causal Mamba model directory (config.json + weights; bidirectional Caduceus models are refused). \
+         Default: the model embedded in the binary"
+    ).long_help(None::<&str>)),
+    mut_arg("window", |a| a.help(
+        "Window length in bases: each window restarts the model after its burn-in; 0 = each record is one \
+         window [default: 1048576]"
+    ).long_help(None::<&str>)),
+    mut_arg("overlap", |a| a.help(
+        "Burn-in in bases before each window: context the model reads but whose outputs are dropped \
+         [default: 8192]"
+    ).long_help(None::<&str>)),
+)]
 pub struct ScoreArgs {
     /// The variants: VCF (plain, gzip or bgzip) or BCF; `-` for standard input. One row per record and ALT allele, in
     /// the file's order; SNVs are scored, other alleles get a status saying why not (not_snv, ref_mismatch,

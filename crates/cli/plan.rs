@@ -118,8 +118,8 @@ impl Plan {
             .into());
         }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
-        let records = genomamba_seq::vcf::read_path(&vcf)?;
-        let variants = Arc::new(Variants::new(records));
+        let vcf_file = genomamba_seq::vcf::read_path(&vcf)?;
+        let variants = Arc::new(Variants::new(vcf_file.records));
         let window = engine.window.unwrap_or(WINDOW);
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
@@ -166,6 +166,7 @@ impl Plan {
         };
         let task = Task::Score(ScoreOptions {
             vcf,
+            vcf_sha256: vcf_file.sha256,
             variants,
             lengths,
             read,
@@ -193,8 +194,8 @@ impl Plan {
             FormatArg::Bam => Some(Format::Bam),
             FormatArg::Cram => Some(Format::Cram),
         };
-        let kind = input_kind(&run.inputs, format)?;
         check_paths(&run.inputs, &run.output)?;
+        let kind = input_kind(&run.inputs, format)?;
         let mut regions = Vec::new();
         for text in &run.regions {
             regions.push(
@@ -329,11 +330,24 @@ impl Plan {
     }
 }
 
-/// What the inputs hold, from `--format` or each file name; mixing genomes and reads is refused.
-fn input_kind(inputs: &[PathBuf], format: Option<Format>) -> Result<InputKind, UsageError> {
-    let mut kind = None;
+/// What the inputs hold, from `--format` or what each input's first bytes (else its name) say, as the reader
+/// will find it; mixing genomes and reads is refused.
+fn input_kind(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<InputKind> {
+    let mut formats = Vec::with_capacity(inputs.len());
     for path in inputs {
-        let this = match format.or_else(|| format_from_name(path)) {
+        formats.push(match format {
+            Some(f) => Some(f),
+            None => genomamba_seq::open::detect_format(path)?,
+        });
+    }
+    Ok(kind_of(&formats)?)
+}
+
+/// The table kind of inputs of these formats (`None`: not known before reading, taken as a genome).
+fn kind_of(formats: &[Option<Format>]) -> Result<InputKind, UsageError> {
+    let mut kind = None;
+    for format in formats {
+        let this = match format {
             Some(Format::Fasta) | None => InputKind::Genome,
             Some(Format::Fastq) => InputKind::Reads,
             Some(Format::Bam | Format::Cram) => InputKind::AlignedReads,
@@ -350,23 +364,6 @@ fn input_kind(inputs: &[PathBuf], format: Option<Format>) -> Result<InputKind, U
         }
     }
     Ok(kind.unwrap_or(InputKind::Genome))
-}
-
-/// The format a file name implies, if any.
-fn format_from_name(path: &Path) -> Option<Format> {
-    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".bgz"))
-        .unwrap_or(&name);
-    let ext = name.rsplit('.').next()?;
-    match ext {
-        "fa" | "fasta" | "fna" | "ffn" | "faa" | "frn" | "fas" => Some(Format::Fasta),
-        "fq" | "fastq" => Some(Format::Fastq),
-        "bam" => Some(Format::Bam),
-        "cram" => Some(Format::Cram),
-        _ => None,
-    }
 }
 
 /// This process's command line without the options that do not change the output.
@@ -429,24 +426,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_imply_formats() {
-        let f = |s: &str| format_from_name(Path::new(s));
-        assert_eq!(f("a/genome.fa.gz"), Some(Format::Fasta));
-        assert_eq!(f("NC_008253.fna"), Some(Format::Fasta));
-        assert_eq!(f("reads_1.fq.gz"), Some(Format::Fastq));
-        assert_eq!(f("x.bam"), Some(Format::Bam));
-        assert_eq!(f("x.cram"), Some(Format::Cram));
-        assert_eq!(f("-"), None);
-    }
-
-    #[test]
     fn mixing_genomes_and_reads_is_a_usage_error() {
-        let inputs = [PathBuf::from("g.fa"), PathBuf::from("r.fq")];
-        assert!(input_kind(&inputs, None).is_err());
-        let inputs = [PathBuf::from("a.bam"), PathBuf::from("b.cram")];
+        assert!(kind_of(&[Some(Format::Fasta), Some(Format::Fastq)]).is_err());
+        assert!(kind_of(&[None, Some(Format::Bam)]).is_err());
         assert_eq!(
-            input_kind(&inputs, None).ok(),
+            kind_of(&[Some(Format::Bam), Some(Format::Cram)]).ok(),
             Some(InputKind::AlignedReads)
         );
+        assert_eq!(kind_of(&[None]).ok(), Some(InputKind::Genome));
     }
 }

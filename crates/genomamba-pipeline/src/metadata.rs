@@ -113,6 +113,7 @@ impl RunMetadata {
                 "variants".into(),
                 json!({
                     "vcf": s.vcf.display().to_string(),
+                    "vcf_sha256": s.vcf_sha256,
                     "records": s.variants.records(),
                     "rows": s.variants.rows(),
                     "scorable": s.variants.scorable(),

@@ -21,6 +21,8 @@ pub enum Task {
 pub struct ScoreOptions {
     /// The VCF, as given (for the metadata).
     pub vcf: PathBuf,
+    /// SHA-256 (hex) of the VCF's bytes as stored (for the metadata).
+    pub vcf_sha256: String,
     /// Its records and alleles.
     pub variants: Arc<Variants>,
     /// The reference's records (name, length) when known up front (its index, or a first pass over it); else

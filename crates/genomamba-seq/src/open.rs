@@ -258,6 +258,40 @@ fn sniff_file(path: &Path, comp: Compression, name: &str) -> io::Result<Format> 
     })
 }
 
+/// The format [`open`] will find at `path` (`-`: standard input), for choosing an output table before the
+/// input is opened: a file's first bytes (decompressed), else its name's extension; an empty file or one of
+/// no known format is an error naming it. Standard input is peeked at without being consumed (what the first
+/// read of it returned, at most 8 KiB, decompressed as far as it goes); `None` when that does not tell.
+pub fn detect_format(path: &Path) -> io::Result<Option<Format>> {
+    let name = path.display().to_string();
+    if name != "-" {
+        let comp = file_compression(path, &name)?;
+        return sniff_file(path, comp, &name).map(Some);
+    }
+    let mut stdin = io::stdin().lock();
+    // `Stdin` is buffered process-wide: bytes seen here are read again by whoever reads it next.
+    let head = stdin.fill_buf().map_err(|e| context(&name, "reading", e))?;
+    let mut text = Vec::with_capacity(64);
+    if compression(head) == Compression::None {
+        text.extend_from_slice(&head[..head.len().min(4096)]);
+    } else {
+        // A gzip stream cut where the buffer ends: decode what it gives before failing on the cut.
+        let mut decoder = MultiGzDecoder::new(head);
+        let mut chunk = [0u8; 64];
+        while text.len() < 4096 {
+            match decoder.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    let start = text
+        .iter()
+        .position(|b| !matches!(b, b'\n' | b'\r'))
+        .unwrap_or(text.len());
+    Ok(format_of(&text[start..]))
+}
+
 /// Opens a reader over any byte stream (e.g. standard input), sniffing compression and format unless
 /// `opts.format` is set. Regions need a seekable indexed file and are refused here.
 pub fn open_reader(

@@ -36,6 +36,7 @@ use flate2::read::MultiGzDecoder;
 use noodles::vcf::{
     self as nv, header::parser::ParseError as HeaderError, variant::record::AlternateBases as _,
 };
+use sha2::{Digest as _, Sha256};
 
 use crate::{
     open::{Compression, compression, read_up_to},
@@ -59,15 +60,74 @@ pub struct VcfRecord {
     pub line: u64,
 }
 
+/// A VCF file's records and the checksum of its bytes, as [`read_path`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcfFile {
+    /// Every data record, in the file's order.
+    pub records: Vec<VcfRecord>,
+    /// SHA-256 (hex) of the file's bytes as stored (compressed if it is), so that an output names the exact
+    /// file it scored: `sha256sum calls.vcf.gz` gives the same.
+    pub sha256: String,
+}
+
 /// Reads every data record of a VCF file: plain text, gzip or bgzip, or BCF (sniffed from the first bytes,
-/// not the file name); `-` is standard input. Errors name the file (and the line, for bad content).
-pub fn read_path(path: &Path) -> io::Result<Vec<VcfRecord>> {
+/// not the file name); `-` is standard input. Errors name the file (and the line, for bad content). Every byte
+/// is read, so the checksum covers the whole file even where the records end before it does.
+pub fn read_path(path: &Path) -> io::Result<VcfFile> {
     let name = path.display().to_string();
     if name == "-" {
-        return read(io::stdin().lock(), &name);
+        return read_hashed(io::stdin().lock(), &name);
     }
     let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
-    read(BufReader::with_capacity(1 << 16, file), &name)
+    read_hashed(BufReader::with_capacity(1 << 16, file), &name)
+}
+
+/// [`read`] through a SHA-256 of the bytes it consumes, then the rest of the input into the same digest.
+fn read_hashed<R: BufRead>(reader: R, source: &str) -> io::Result<VcfFile> {
+    let mut hashed = Sha256Reader {
+        inner: reader,
+        digest: Sha256::new(),
+    };
+    let records = read(&mut hashed, source)?;
+    io::copy(&mut hashed, &mut io::sink()).map_err(|e| context(source, "reading", e))?;
+    let sha256 = hashed
+        .digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(VcfFile { records, sha256 })
+}
+
+/// A buffered reader that feeds every byte its consumer takes into a SHA-256.
+struct Sha256Reader<R> {
+    inner: R,
+    digest: Sha256,
+}
+
+impl<R: BufRead> Read for Sha256Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let src = self.inner.fill_buf()?;
+        let n = src.len().min(out.len());
+        out[..n].copy_from_slice(&src[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Sha256Reader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes being consumed are the front of what the last `fill_buf` returned, still buffered: asking
+        // again reads nothing.
+        if let Ok(buffered) = self.inner.fill_buf() {
+            self.digest.update(&buffered[..n.min(buffered.len())]);
+        }
+        self.inner.consume(n);
+    }
 }
 
 /// Same as [`read_path`] from any reader (VCF plain, gzip or bgzip, or BCF; sniffed); `source` names it in

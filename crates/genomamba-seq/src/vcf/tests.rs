@@ -187,10 +187,10 @@ fn test_read_path_sniffs_content_not_name() -> io::Result<()> {
     let expected = [rec("chr1", 10, Some("rs1"), "A", &["G"], 4)];
     let gz_named_plain = dir.path().join("a.vcf");
     std::fs::write(&gz_named_plain, gzip(data.as_bytes())?)?;
-    assert_eq!(read_path(&gz_named_plain)?, expected);
+    assert_eq!(read_path(&gz_named_plain)?.records, expected);
     let plain_named_gz = dir.path().join("b.vcf.gz");
     std::fs::write(&plain_named_gz, &data)?;
-    assert_eq!(read_path(&plain_named_gz)?, expected);
+    assert_eq!(read_path(&plain_named_gz)?.records, expected);
 
     let missing = dir.path().join("missing.vcf");
     let e = read_path(&missing).unwrap_err();
@@ -410,12 +410,39 @@ fn calls(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// The checksum covers every byte of the file as stored, compressed or not, read whole or through BCF.
+#[test]
+fn test_read_path_checksums_the_file_as_stored() -> io::Result<()> {
+    use sha2::{Digest as _, Sha256};
+    for name in ["lambda_calls.vcf.gz", "lambda_calls.bcf"] {
+        let path = calls(name);
+        let expected: String = Sha256::digest(std::fs::read(&path)?)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(read_path(&path)?.sha256, expected, "{name}");
+    }
+    // Bytes after the last record (here a second, empty gzip member) are in the checksum too.
+    let dir = tempfile::tempdir()?;
+    let mut bytes = gzip(format!("{HEAD}chr1\t10\trs1\tA\tG{TAIL}\n").as_bytes())?;
+    bytes.extend(gzip(b"")?);
+    let path = dir.path().join("two.vcf.gz");
+    std::fs::write(&path, &bytes)?;
+    let expected: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file = read_path(&path)?;
+    assert_eq!((file.records.len(), file.sha256), (1, expected));
+    Ok(())
+}
+
 /// bcftools' BCF of the bundled calls reads as the same records as its VCF (BGZF and uncompressed), numbered
 /// by record instead of line.
 #[test]
 fn test_read_bcf_as_its_vcf() -> io::Result<()> {
-    let vcf = read_path(&calls("lambda_calls.vcf.gz"))?;
-    let bcf = read_path(&calls("lambda_calls.bcf"))?;
+    let vcf = read_path(&calls("lambda_calls.vcf.gz"))?.records;
+    let bcf = read_path(&calls("lambda_calls.bcf"))?.records;
     assert_eq!(bcf.len(), 35);
     let header_lines = vcf[0].line - 1;
     for (n, (b, v)) in bcf.iter().zip(&vcf).enumerate() {
