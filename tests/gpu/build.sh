@@ -11,13 +11,16 @@ rm -rf "$C" && mkdir -p "$C/cubin"
 # GPU tests and benchmark of genomamba-cuda, optimised (`--release`: the benchmark times host code too), and
 # the CLI tests that compare `--device cuda` with the CPU end to end (test profile: they only drive the carried
 # release binary and compare its tables).
-cargo test --release -p genomamba-cuda --tests --no-run --message-format=json \
+cargo test --release -p genomamba-cuda --lib --tests --no-run --message-format=json \
     | python3 -c '
 import json, sys, shutil
 for line in sys.stdin:
     try: m = json.loads(line)
     except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["lib"]:
+        shutil.copy(m["executable"], "'"$C"'/gpu_lib")
+        print("copied the unit tests as gpu_lib")
+    elif m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         name = m["target"]["name"]
         if name in ("gpu", "gpu_bench", "gpu_caduceus"):
             shutil.copy(m["executable"], "'"$C"'/" + name)
@@ -38,7 +41,7 @@ if [ "${NO_CLI:-0}" != 1 ]; then
     cargo build --release --bin genomamba
     cp target/release/genomamba "$C/genomamba"
 fi
-strip "$C/gpu" "$C/gpu_bench" "$C/gpu_caduceus" "$C/cli" "$C/caduceus_cli"
+strip "$C/gpu" "$C/gpu_lib" "$C/gpu_bench" "$C/gpu_caduceus" "$C/cli" "$C/caduceus_cli"
 [ -f "$C/genomamba" ] && strip "$C/genomamba" || true
 # Prebuilt CUBINs (sm_90) from NVRTC 13.0.88, also checking every kernel compiles without spills.
 GENOMAMBA_CUBIN_OUT="$PWD/$C/cubin" crates/genomamba-cuda/nvrtc-check.sh > "$C/nvrtc-check.log"

@@ -72,6 +72,10 @@ if grep -q "FAILED\|panicked" "$OUT/gpu-tests.log" && [ -z "${GENOMAMBA_CUBIN_DI
     fi
 fi
 
+step "GPU unit tests of genomamba-cuda (cuBLAS projections split in row blocks == one call)"
+timeout -k 5 "$(limit 30)" "$C/gpu_lib" --ignored --test-threads=1 2>&1 | tee "$OUT/gpu-lib.log" | tail -5
+echo "gpu unit tests exit: ${PIPESTATUS[0]}"
+
 step "Caduceus GPU tests (golden models vs CPU, chunked == one pass, bf16, 1 Mb PS window)"
 timeout -k 5 "$(limit 120)" "$C/gpu_caduceus" --ignored --test-threads=1 --nocapture 2>&1 | tee "$OUT/gpu-caduceus.log"
 echo "caduceus gpu tests exit: ${PIPESTATUS[0]}"

@@ -257,16 +257,19 @@ impl CudaEngine {
     }
 
     /// Makes this engine's context current on the calling thread (an engine is `Send`; the raw driver and
-    /// cuBLAS calls act on the current context). Called by each [`Engine`] entry point.
+    /// cuBLAS calls act on the current context). Called by each public entry point that touches the GPU.
     fn bind(&self) -> Result<()> {
         self.ctx.bind_to_thread()?;
         Ok(())
     }
 
-    /// Blocks until all enqueued work is done.
+    /// Blocks until all enqueued work on both streams is done; waits for both even when the first fails, and
+    /// returns the first error.
     pub fn synchronize(&self) -> Result<()> {
-        self.stream.synchronize()?;
-        self.copy.synchronize()?;
+        let compute = self.stream.synchronize();
+        let copy = self.copy.synchronize();
+        compute?;
+        copy?;
         Ok(())
     }
 
@@ -336,7 +339,6 @@ impl Engine for CudaEngine {
         outs: &mut Vec<Output>,
     ) -> genomamba_model::Result<()> {
         // Launch groups sized by the chunk and each group's longest sequence (batch.rs, group_by_length).
-        self.bind()?;
         Ok(CudaEngine::run_batch(self, seqs, 0, want, outs)?)
     }
 
@@ -351,7 +353,6 @@ impl Engine for CudaEngine {
         segments: &[Range<usize>],
         sums: &mut Vec<f64>,
     ) -> genomamba_model::Result<()> {
-        self.bind()?;
         Ok(CudaEngine::run_sums(self, tokens, fresh, segments, sums)?)
     }
 
@@ -361,7 +362,6 @@ impl Engine for CudaEngine {
         segments: &[&[Range<usize>]],
         sums: &mut Vec<Vec<f64>>,
     ) -> genomamba_model::Result<()> {
-        self.bind()?;
         Ok(CudaEngine::run_batch_sums(self, seqs, 0, segments, sums)?)
     }
 }

@@ -48,9 +48,14 @@ impl ScanPlan {
         }
     }
 
-    /// f32 slots of each of the P and H scratch arrays: `nb * nblk * e * n`.
+    /// f32 slots of each of the P and H scratch arrays: `nb * nblk * e * n`, or 0 for one time block (the
+    /// scan then runs `scan_output` alone on the carried state and never touches P or H).
     pub fn scratch_len(&self, nb: usize, e: usize, n: usize) -> usize {
-        nb * self.nblk * e * n
+        if self.nblk <= 1 {
+            0
+        } else {
+            nb * self.nblk * e * n
+        }
     }
 }
 
@@ -152,7 +157,8 @@ mod tests {
     /// The three kernels' algebra in f32, indexing P/H as (nb, nblk, e, n) and the state as (nb, e, n).
     fn two_level(k: &Case, plan: ScanPlan) -> (Vec<f32>, Vec<f32>) {
         let (nb, t, e, n) = (k.nb, k.t, k.e, k.n);
-        let len = plan.scratch_len(nb, e, n);
+        // The kernels' P/H layout, also for one block (where the engine allocates none: scan_output alone).
+        let len = nb * plan.nblk * e * n;
         let (mut p, mut hbuf) = (vec![0f32; len], vec![0f32; len]);
         // scan_local: one "thread" per (ch, blk, b).
         for b in 0..nb {
@@ -274,6 +280,17 @@ mod tests {
             ScanPlan::new(1, 100, 1536, 132),
             ScanPlan { nblk: 2, lb: 50 }
         );
+    }
+
+    #[test]
+    fn test_scratch_len() {
+        // One block needs no scratch; more need (nb, nblk, e, n).
+        assert_eq!(ScanPlan { nblk: 1, lb: 100 }.scratch_len(3, 8, 16), 0);
+        assert_eq!(
+            ScanPlan { nblk: 4, lb: 25 }.scratch_len(3, 8, 16),
+            3 * 4 * 8 * 16
+        );
+        assert_eq!(ScanPlan::with_blocks(100, 0).scratch_len(2, 8, 16), 0);
     }
 
     #[test]

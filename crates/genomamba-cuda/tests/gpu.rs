@@ -207,6 +207,31 @@ fn gpu_batch_matches_single_runs() -> R {
     Ok(())
 }
 
+/// Many tiny reads on a short chunk: groups are capped by their carried state's budget (64 rows of
+/// activations hold the state of 12 windows of this model, where 32 reads of 2 bases would fit the chunk), and
+/// still match single runs.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_batch_of_tiny_reads_matches_single_runs() -> R {
+    let model = random_model(128, 2, 16);
+    let seqs: Vec<Vec<u8>> = (0..60)
+        .map(|i| random_tokens(1 + i % 4, 300 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+    let mut eng = CudaEngine::new(&model, 0, Dtype::F32, 64)?;
+    let mut outs = Vec::new();
+    Engine::run_batch(&mut eng, &refs, Want::ALL, &mut outs)?;
+    for (s, got) in seqs.iter().zip(&outs) {
+        let mut want = Output::default();
+        eng.run(s, true, Want::ALL, &mut want)?;
+        assert_eq!(got.rows, s.len());
+        let eh = rel_err(&got.hidden, &want.hidden);
+        let ep = rel_err(&flat(&got.base_probs), &flat(&want.base_probs));
+        assert!(eh < 1e-5 && ep < 1e-5, "len {}: {eh:e} {ep:e}", s.len());
+    }
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 #[allow(clippy::needless_range_loop)]

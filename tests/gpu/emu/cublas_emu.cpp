@@ -1,8 +1,9 @@
 // A stand-in for libcublas.so, for testing only: cublasGemmEx in f32 and bf16 (f32 accumulation), computed on
 // the CPU with cuBLAS's column-major semantics, and the handle calls cudarc makes. Arguments are validated
-// as cuBLAS documents (leading dimensions at least the rows of the stored matrix), and every operand must lie
-// inside one allocation of the fake driver (cuda_emu.cpp), so a wrong leading dimension, transpose or extent
-// in the engine fails here as it would on a GPU, instead of reading past a buffer.
+// as cuBLAS documents (leading dimensions at least the rows of the stored matrix, each operand spanning fewer
+// than 2^31 elements), and every operand must lie inside one allocation of the fake driver (cuda_emu.cpp), so a
+// wrong leading dimension, transpose or extent in the engine fails here as it would on a GPU, instead of
+// reading past a buffer.
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -62,6 +63,15 @@ size_t span(int rows, int cols, int ld, int type) {
     return ((size_t)(cols - 1) * ld + rows) * (type == R_32F ? 4 : 2);
 }
 
+// Whether a column-major `rows x cols` operand with leading dimension `ld` spans fewer than 2^31 elements:
+// cuBLAS documents failures for larger operands, so the emulation refuses them.
+bool span_ok(const char* what, int rows, int cols, int ld) {
+    size_t n = rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows;
+    if (n < ((size_t)1 << 31)) return true;
+    std::fprintf(stderr, "cublas-emu: operand %s spans %zu elements (2^31 or more)\n", what, n);
+    return false;
+}
+
 bool operand_ok(const char* what, const void* p, size_t need) {
     if (need == 0) return true;
     size_t have = bytes_after(p);
@@ -108,6 +118,9 @@ API Status cublasGemmEx(void* handle, int transa, int transb, int m, int n, int 
                      k, lda, ldb, ldc);
         return INVALID_VALUE;
     }
+    if (!span_ok("A", a_rows, a_cols, lda) || !span_ok("B", b_rows, b_cols, ldb) ||
+        !span_ok("C", m, n, ldc))
+        return NOT_SUPPORTED;
     if (m == 0 || n == 0) return SUCCESS;
     if (!operand_ok("A", A, span(a_rows, a_cols, lda, atype)) || !operand_ok("B", B, span(b_rows, b_cols, ldb, btype)) ||
         !operand_ok("C", C, span(m, n, ldc, ctype)))

@@ -6,8 +6,11 @@
 // Device memory is host memory laid out so mistakes show: every allocation ends at a page followed by an
 // inaccessible guard page (an overrun by a kernel faults), new memory is filled with 0xFF bytes (NaN as f32
 // and bf16, so a read before any write poisons the result), and every copy or memset is checked to lie inside
-// one live allocation. Environment: GENOMAMBA_EMU_SMS (multiprocessors reported, default 4),
-// GENOMAMBA_EMU_FREE_MIB (free memory reported, default 2048), GENOMAMBA_EMU_TRACE=1 (print each launch).
+// one live allocation. Memory pools are reported (attribute 115), as on Hopper, so cudarc allocates with
+// cuMemAllocAsync and frees with cuMemFreeAsync; those check their stream (the legacy default or one that is
+// live) and that what they free is device memory, and allocate like cuMemAlloc. Environment:
+// GENOMAMBA_EMU_SMS (multiprocessors reported, default 4), GENOMAMBA_EMU_FREE_MIB (free memory reported,
+// default 2048), GENOMAMBA_EMU_TRACE=1 (print each launch).
 #include <dlfcn.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #define API extern "C" __attribute__((visibility("default")))
@@ -66,14 +70,18 @@ struct Function {
     std::string name;
 };
 
+enum class Kind { Device, DeviceAsync, Host };
+
 struct Allocation {
     size_t bytes;      // what was asked for
     char* map;         // start of the mapping
     size_t map_bytes;  // whole mapping, guard page included
+    Kind kind;         // how it was allocated (cuMemAlloc, cuMemAllocAsync, cuMemHostAlloc)
 };
 
 std::mutex g_mutex;
 std::map<uintptr_t, Allocation> g_allocs;  // keyed by the address handed out
+std::set<void*> g_streams;                 // live streams (cuStreamCreate*, not yet destroyed)
 
 size_t env_size(const char* name, size_t dflt) {
     const char* v = std::getenv(name);
@@ -86,7 +94,7 @@ size_t page() {
 }
 
 // Maps `bytes` so that they end 256-byte aligned right before a PROT_NONE page.
-CUresult allocate(void** out, size_t bytes) {
+CUresult allocate(void** out, size_t bytes, Kind kind) {
     size_t body = (bytes + 255) / 256 * 256;
     if (body == 0) body = 256;
     size_t data_pages = (body + page() - 1) / page() * page();
@@ -101,15 +109,25 @@ CUresult allocate(void** out, size_t bytes) {
     char* p = base + data_pages - body;
     if (!std::getenv("GENOMAMBA_EMU_NO_POISON")) std::memset(p, 0xff, body);
     std::lock_guard<std::mutex> g(g_mutex);
-    g_allocs[(uintptr_t)p] = Allocation{bytes, base, map_bytes};
+    g_allocs[(uintptr_t)p] = Allocation{bytes, base, map_bytes, kind};
     *out = p;
     return OK;
 }
 
-CUresult release(uintptr_t p) {
+// Frees the allocation starting at `p`, which must be host memory when `host` and device memory (from either
+// device allocator: cuMemFree and cuMemFreeAsync each take both) when not.
+CUresult release(uintptr_t p, bool host, const char* what) {
     std::lock_guard<std::mutex> g(g_mutex);
     auto it = g_allocs.find(p);
-    if (it == g_allocs.end()) return INVALID_VALUE;
+    if (it == g_allocs.end()) {
+        std::fprintf(stderr, "cuda-emu: %s of 0x%llx, which is no live allocation\n", what, (unsigned long long)p);
+        return INVALID_VALUE;
+    }
+    if ((it->second.kind == Kind::Host) != host) {
+        std::fprintf(stderr, "cuda-emu: %s of 0x%llx, which is %s memory\n", what, (unsigned long long)p,
+                     host ? "device" : "page-locked host");
+        return INVALID_VALUE;
+    }
     munmap(it->second.map, it->second.map_bytes);
     g_allocs.erase(it);
     return OK;
@@ -122,6 +140,16 @@ bool inside(uintptr_t p, size_t n) {
     if (it == g_allocs.begin()) return false;
     --it;
     return p >= it->first && p + n <= it->first + it->second.bytes;
+}
+
+// Whether `s` names a stream work may be enqueued on: the legacy (0) or per-thread (2) default stream, or a live
+// stream.
+CUresult check_stream(const char* what, void* s) {
+    if (s == nullptr || s == (void*)0x2) return OK;
+    std::lock_guard<std::mutex> g(g_mutex);
+    if (g_streams.count(s)) return OK;
+    std::fprintf(stderr, "cuda-emu: %s on stream %p, which is not a live stream\n", what, s);
+    return INVALID_HANDLE;
 }
 
 CUresult check_range(const char* what, uintptr_t p, size_t n) {
@@ -195,7 +223,10 @@ API CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice) {
         case 76:
             *v = 0;
             break;
-        default:  // memory pools (115) and everything else: not supported
+        case 115:  // memory pools supported (as on every GPU since Pascal with CUDA 11.2+)
+            *v = 1;
+            break;
+        default:  // everything else: not supported
             *v = 0;
     }
     return OK;
@@ -234,10 +265,16 @@ API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
 API CUresult cuStreamCreate(void** s, unsigned flags) {
     (void)flags;
     *s = new Stream{};
+    std::lock_guard<std::mutex> g(g_mutex);
+    g_streams.insert(*s);
     return OK;
 }
 API CUresult cuStreamCreateWithPriority(void** s, unsigned flags, int) { return cuStreamCreate(s, flags); }
 API CUresult cuStreamDestroy_v2(void* s) {
+    {
+        std::lock_guard<std::mutex> g(g_mutex);
+        if (!g_streams.erase(s)) return INVALID_HANDLE;
+    }
     delete static_cast<Stream*>(s);
     return OK;
 }
@@ -269,17 +306,30 @@ API CUresult cuEventDestroy_v2(void* e) {
 }
 
 // ---- memory
-API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+namespace {
+CUresult device_alloc(CUdeviceptr* p, size_t bytes, Kind kind) {
     void* v = nullptr;
-    CUresult r = allocate(&v, bytes);
+    CUresult r = allocate(&v, bytes, kind);
     *p = (CUdeviceptr)(uintptr_t)v;
     return r;
 }
-API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
-API CUresult cuMemFree_v2(CUdeviceptr p) { return release((uintptr_t)p); }
-API CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return release((uintptr_t)p); }
-API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned) { return allocate(p, bytes); }
-API CUresult cuMemFreeHost(void* p) { return release((uintptr_t)p); }
+}  // namespace
+
+API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return device_alloc(p, bytes, Kind::Device); }
+// Stream-ordered allocation from the device's default pool: the memory is usable by work enqueued on `s` after
+// this call (here at once, as all work is synchronous), with the same guard page and NaN fill as cuMemAlloc.
+API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void* s) {
+    if (CUresult r = check_stream("cuMemAllocAsync", s)) return r;
+    return device_alloc(p, bytes, Kind::DeviceAsync);
+}
+API CUresult cuMemFree_v2(CUdeviceptr p) { return release((uintptr_t)p, false, "cuMemFree"); }
+// Stream-ordered free: the memory returns to the pool once `s` reaches it (here at once: it is unmapped).
+API CUresult cuMemFreeAsync(CUdeviceptr p, void* s) {
+    if (CUresult r = check_stream("cuMemFreeAsync", s)) return r;
+    return release((uintptr_t)p, false, "cuMemFreeAsync");
+}
+API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned) { return allocate(p, bytes, Kind::Host); }
+API CUresult cuMemFreeHost(void* p) { return release((uintptr_t)p, true, "cuMemFreeHost"); }
 
 API CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void*) {
     if (CUresult r = check_range("memset", (uintptr_t)p, n)) return r;

@@ -137,7 +137,9 @@ pub struct Bench<'a> {
 
 impl Drop for Bench<'_> {
     fn drop(&mut self) {
-        // Best effort: if the smaller allocation fails, the engine keeps the larger scratch, which also works.
+        // Best effort: if the allocation fails, the engine is left without scratch and its plans fall back to
+        // one time block, which needs none.
+        let _ = self.eng.bind();
         let _ = self.eng.ws.resize_scratch(&self.eng.stream, self.scratch);
     }
 }
@@ -193,6 +195,7 @@ impl Bench<'_> {
     /// Times layer 0 stage by stage: its pre-norm, each mixer stage (the scan pass by pass, on the engine's
     /// own plan), `reps` launches each.
     pub fn layer(&mut self, reps: usize) -> Result<LayerBench> {
+        self.eng.bind()?;
         let rows = self.rows;
         let dims = self.eng.info.dims;
         let plan = self.eng.ws.plan(1, rows, &dims, self.eng.sms);
@@ -258,6 +261,7 @@ impl Bench<'_> {
     /// Times layer 0's scan pass by pass, cut into `nblk` time blocks (None: the engine's own plan), growing
     /// the scan scratch when the plan needs more (until the `Bench` drops).
     pub fn scan(&mut self, reps: usize, nblk: Option<usize>) -> Result<ScanBench> {
+        self.eng.bind()?;
         let plan = self.plan(nblk)?;
         self.scan_with(plan, reps, None)
     }
@@ -270,6 +274,7 @@ impl Bench<'_> {
         tuning: ScanTuning,
         reps: usize,
     ) -> Result<Option<VariantBench>> {
+        self.eng.bind()?;
         let dims = self.eng.info.dims;
         let (n, r) = (dims.d_state, dims.dt_rank);
         let size = self.eng.dtype.size();

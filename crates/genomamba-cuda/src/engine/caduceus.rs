@@ -100,6 +100,15 @@ pub struct CudaCaduceusEngine {
     ctx: Arc<CudaContext>,
 }
 
+impl Drop for CudaCaduceusEngine {
+    /// Drains the stream before the fields go (in declaration order: the kernels' modules are unloaded and the
+    /// buffers freed before the cuBLAS handle and the stream, while work may still be queued).
+    fn drop(&mut self) {
+        let _ = self.bind();
+        let _ = self.stream.synchronize();
+    }
+}
+
 /// The host view of one direction of a Caduceus block for [`upload_layer`].
 fn host_layer<'a>(
     norm: &'a [f32],

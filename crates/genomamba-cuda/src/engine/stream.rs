@@ -315,6 +315,7 @@ impl CudaEngine {
         segments: &[Range<usize>],
         sums: &mut Vec<f64>,
     ) -> Result<()> {
+        self.bind()?;
         check_segments(segments, tokens.len())?;
         let d = self.info.dims.d_model;
         let segments = [segments];
@@ -332,6 +333,7 @@ impl CudaEngine {
         bin: usize,
         pooled: &mut Vec<f32>,
     ) -> Result<usize> {
+        self.bind()?;
         let bin = bin.max(1);
         let bins: Vec<Range<usize>> = (0..tokens.len())
             .step_by(bin)

@@ -60,7 +60,21 @@ pub fn bytes_per_row(dims: &Dims, dtype: Dtype) -> usize {
         + 2 * 16
 }
 
-/// Largest scan scratch any chunk of at most `rows` rows needs on a GPU with `sms` SMs, for `nb` windows.
+/// Bytes of carried state per window slot ([`States`]): conv `(E, K-1)` and SSM `(E, N)` f32 per layer,
+/// plus two head carries of 4 f32.
+pub fn state_bytes_per_window(dims: &Dims) -> usize {
+    dims.n_layer * dims.d_inner * (dims.d_state + dims.d_conv.saturating_sub(1)) * 4 + 2 * 16
+}
+
+/// Most window slots a batch group may carry state for: as many as fit the activation memory of a chunk of
+/// `rows` rows (`rows x bytes_per_row` bytes), at least 1.
+pub fn max_state_windows(dims: &Dims, dtype: Dtype, rows: usize) -> usize {
+    let budget = rows.saturating_mul(bytes_per_row(dims, dtype));
+    (budget / state_bytes_per_window(dims).max(1)).max(1)
+}
+
+/// Largest scan scratch any chunk of at most `rows` rows needs on a GPU with `sms` SMs, for `nb` windows
+/// (0 when the plan has one time block).
 pub fn scratch_for(rows: usize, nb: usize, dims: &Dims, sms: usize) -> usize {
     let t = rows.div_ceil(nb.max(1));
     ScanPlan::new(nb.max(1), t, dims.d_inner, sms).scratch_len(
@@ -72,12 +86,18 @@ pub fn scratch_for(rows: usize, nb: usize, dims: &Dims, sms: usize) -> usize {
 
 impl Workspace {
     /// Replaces the scan scratch by arrays of `len` f32 slots each, unless it holds that many already (the
-    /// benchmark's plans with more time blocks than the engine's own, and back). Enqueued on `stream`.
+    /// benchmark's plans with more time blocks than the engine's own, and back; a batch's wider groups).
+    /// The old arrays are freed (stream-ordered on `stream`, whose work so far may still use them) before
+    /// the new ones are allocated, so device memory never holds both. On an error the scratch is left empty
+    /// (`scratch == 0`: plans fall back to one time block, which needs none).
     pub fn resize_scratch(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<()> {
         if len != self.scratch {
             let bytes = len
                 .checked_mul(4)
                 .ok_or_else(|| Error::TooLarge(format!("scan scratch of {len} slots")))?;
+            self.scratch = 0;
+            self.scan_p = DevBuf::alloc(stream, 0)?;
+            self.scan_h = DevBuf::alloc(stream, 0)?;
             self.scan_p = DevBuf::alloc(stream, bytes)?;
             self.scan_h = DevBuf::alloc(stream, bytes)?;
             self.scratch = len;
@@ -146,6 +166,14 @@ pub struct States {
 }
 
 impl States {
+    /// Frees the per-layer state (before a larger one is allocated) and leaves no window slots (`nb == 0`:
+    /// every launch errors until a new `States` replaces this one).
+    pub fn release(&mut self) {
+        self.nb = 0;
+        self.conv.clear();
+        self.ssm.clear();
+    }
+
     /// Allocates zeroed state for `nb` slots.
     pub fn new(stream: &Arc<CudaStream>, dims: &Dims, nb: usize) -> Result<States> {
         let e = dims.d_inner;
@@ -200,5 +228,57 @@ mod tests {
             1 + 16 + 16 + 64 + 32 + 20 + 64 + 16 + 32 + 32
         );
         assert!(bytes_per_row(&dims, Dtype::Bf16) < bytes_per_row(&dims, Dtype::F32));
+    }
+
+    #[test]
+    fn test_max_state_windows() {
+        let dims = Dims {
+            d_model: 4,
+            n_layer: 2,
+            d_inner: 8,
+            d_state: 2,
+            d_conv: 4,
+            dt_rank: 1,
+            vocab_size: 12,
+        };
+        // 2 layers x 8 channels x (2 + 3) x 4 bytes + 32 bytes of head carries.
+        assert_eq!(state_bytes_per_window(&dims), 2 * 8 * 5 * 4 + 32);
+        // 293 bytes per f32 row: 1,000 rows budget 293,000 bytes, 832 windows of 352 bytes.
+        assert_eq!(max_state_windows(&dims, Dtype::F32, 1000), 293_000 / 352);
+        assert_eq!(max_state_windows(&dims, Dtype::F32, 1), 1);
+        assert_eq!(max_state_windows(&dims, Dtype::F32, 0), 1);
+        // mamba-130m-sized (768 x 24, E 1536, N 16, K 4): 2.8 MB of state a window, so a chunk of 4,096 rows
+        // carries at most 66 windows in f32 (a group of 65,535 would ask for 184 GB).
+        let big = Dims {
+            d_model: 768,
+            n_layer: 24,
+            d_inner: 1536,
+            d_state: 16,
+            d_conv: 4,
+            dt_rank: 48,
+            vocab_size: 16,
+        };
+        let w = max_state_windows(&big, Dtype::F32, 4096);
+        assert!(w * state_bytes_per_window(&big) <= 4096 * bytes_per_row(&big, Dtype::F32));
+        assert!((w + 1) * state_bytes_per_window(&big) > 4096 * bytes_per_row(&big, Dtype::F32));
+    }
+
+    #[test]
+    fn test_scratch_for_single_block_is_empty() {
+        let dims = Dims {
+            d_model: 4,
+            n_layer: 1,
+            d_inner: 8,
+            d_state: 2,
+            d_conv: 4,
+            dt_rank: 1,
+            vocab_size: 12,
+        };
+        // 64 rows make one time block: no scratch; 1,000 rows on 4 SMs make several.
+        assert_eq!(scratch_for(64, 1, &dims, 4), 0);
+        assert_eq!(scratch_for(640, 10, &dims, 4), 0);
+        let plan = ScanPlan::new(1, 1000, 8, 4);
+        assert!(plan.nblk > 1);
+        assert_eq!(scratch_for(1000, 1, &dims, 4), plan.nblk * 8 * 2);
     }
 }
