@@ -252,6 +252,28 @@ fn reads_get_read_names_and_alignment_columns() {
     let names = names(&batch, "read_name");
     let distinct: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(distinct.len(), names.len(), "one row per read by default");
+    // Unmapped reads (flag 0x4; lambda.bam has 110, some placed beside their mates) have no alignment columns.
+    let col = |name: &str| batch.column_by_name(name).expect(name).clone();
+    let flag = col("flag");
+    let flag = flag
+        .as_any()
+        .downcast_ref::<arrow_array::UInt16Array>()
+        .expect("flag u16");
+    let unmapped: Vec<usize> = (0..batch.num_rows())
+        .filter(|&i| flag.value(i) & 4 != 0)
+        .collect();
+    assert_eq!(unmapped.len(), 110);
+    for name in ["ref_name", "ref_start", "strand", "mapq"] {
+        let c = col(name);
+        assert!(
+            unmapped.iter().all(|&i| c.is_null(i)),
+            "{name} of unmapped reads"
+        );
+        assert!(
+            (0..batch.num_rows()).any(|i| flag.value(i) & 4 == 0 && c.is_valid(i)),
+            "{name} of mapped reads"
+        );
+    }
 
     // The table follows what the input holds, not its name: the same BAM on standard input or under a name
     // that says nothing gets the same reads table, and so does gzipped FASTQ on standard input.
@@ -581,37 +603,45 @@ fn cuda_matches_cpu_end_to_end() {
     }
 }
 
+/// Ctrl-C, and SIGTERM and SIGHUP (what schedulers, `timeout` and a closed terminal send), stop the run with
+/// exit 128 + the signal's number and leave nothing, not even the temporary file.
 #[test]
-fn ctrl_c_stops_the_run_with_exit_130_and_leaves_nothing() {
-    let dir = Dir::new();
-    let child = std::process::Command::new(util::binary())
-        .arg("predict")
-        .arg(util::derived("ecoli536.fa"))
-        .args(["--device", "cpu", "-q", "-o", "out.parquet"])
-        .current_dir(dir.path(""))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Wait until the run is under way (its temporary output exists), then interrupt it.
-    let started = std::time::Instant::now();
-    while dir.listing().is_empty() && started.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+fn signals_stop_the_run_with_128_plus_the_signal_and_leave_nothing() {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dir = Dir::new();
+        let child = std::process::Command::new(util::binary())
+            .arg("predict")
+            .arg(util::derived("ecoli536.fa"))
+            .args(["--device", "cpu", "-q", "-o", "out.parquet"])
+            .current_dir(dir.path(""))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Wait until the run is under way (its temporary output exists), then signal it.
+        let started = std::time::Instant::now();
+        while dir.listing().is_empty() && started.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            !dir.listing().is_empty(),
+            "the run never started its output"
+        );
+        let pid = child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(
+            dir.listing().is_empty(),
+            "SIG{signal} left behind: {:?}",
+            dir.listing()
+        );
     }
-    assert!(
-        !dir.listing().is_empty(),
-        "the run never started its output"
-    );
-    let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(dir.listing().is_empty(), "left behind: {:?}", dir.listing());
 }
 
 #[test]
@@ -655,6 +685,96 @@ fn regions_command_shards_on_window_boundaries() {
         covered = end;
     }
     assert_eq!(covered, LAMBDA_LEN as u64);
+
+    // -o writes the same BED whole, never over an existing file without --force, never over its input.
+    let dir = Dir::new();
+    let genome = dir.write(
+        "g.fa",
+        std::fs::read(data("genomes/lambda_virus.fa")).expect("lambda"),
+    );
+    let regions = |out: &str, extra: &[&str]| {
+        genomamba(["regions"])
+            .arg(&genome)
+            .args(["--max-bases", "20000", "--window", "8192", "-o", out])
+            .args(extra.iter().copied())
+            .current_dir(dir.path(""))
+    };
+    regions("shards.bed", &[]).ok();
+    assert_eq!(
+        std::fs::read_to_string(dir.path("shards.bed")).expect("bed"),
+        bed
+    );
+    dir.write("shards.bed", "precious");
+    let err = regions("shards.bed", &[]).fails_with(1);
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path("shards.bed")).expect("kept"),
+        "precious"
+    );
+    regions("shards.bed", &["--force"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(dir.path("shards.bed")).expect("bed"),
+        bed
+    );
+    let err = regions("g.fa", &["--force"]).fails_with(2);
+    assert!(err.contains("also an input"), "{err}");
+    assert_eq!(regions("-", &[]).ok(), bed, "-o - is standard output");
+    assert_eq!(
+        dir.listing(),
+        vec!["g.fa", "shards.bed"],
+        "no temporary file left"
+    );
+    // Shards hold whole windows: a bound below one window cannot be kept.
+    let err = genomamba(["regions"])
+        .arg(&genome)
+        .args(["--max-bases", "4095", "--window", "4096"])
+        .fails_with(2);
+    assert!(
+        err.contains("--max-bases 4095 is less than --window 4096"),
+        "{err}"
+    );
+}
+
+/// Outputs that are not files are refused before anything runs: standard output (`-o -`), and an existing
+/// device or pipe even with --force (the rename would replace it: `-o /dev/null --force` as root replaced the
+/// device); an empty BED is an error, not a run over every record.
+#[test]
+fn outputs_must_be_files_and_an_empty_bed_runs_nothing() {
+    let dir = Dir::new();
+    let lambda = data("genomes/lambda_virus.fa");
+    let err = genomamba(["predict"])
+        .arg(&lambda)
+        .args(["--device", "cpu", "-o", "-"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(err.contains("-o -"), "{err}");
+    let fifo = dir.path("pipe.parquet");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let err = genomamba(["predict"])
+        .arg(&lambda)
+        .args(["--device", "cpu", "--force", "-o"])
+        .arg(&fifo)
+        .fails_with(1);
+    assert!(err.contains("not a regular file"), "{err}");
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kept = std::fs::symlink_metadata(&fifo).expect("fifo");
+        assert!(kept.file_type().is_fifo(), "the pipe is still a pipe");
+    }
+    let bed = dir.write("empty.bed", "track name=nothing\n# no intervals\n\n");
+    let err = genomamba(["predict"])
+        .arg(&lambda)
+        .args(["--device", "cpu", "--regions"])
+        .arg(&bed)
+        .args(["-o", "out.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(err.contains("empty.bed: no intervals"), "{err}");
+    assert_eq!(dir.listing(), vec!["empty.bed", "pipe.parquet"]);
 }
 
 /// Runs `args` once over the whole genome and once over the shards `genomamba regions` cuts (through

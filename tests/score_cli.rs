@@ -655,6 +655,48 @@ fn documented_sha256(rel: &str) -> String {
         .to_owned()
 }
 
+/// A VCF called against another genome shows as REF alleles that disagree with the reference: the rows say
+/// `ref_mismatch` and the run warns; ALT equal to REF, or empty, is `no_alt`. The bundled calls get no warning.
+#[test]
+fn a_vcf_from_another_genome_is_warned_about() {
+    let dir = Dir::new();
+    let reference = derived("lambda_virus.fa");
+    let lambda = &fasta(&reference)[0].1;
+    let mut text = HEADER.to_owned();
+    for site in [1000usize, 2000, 3000] {
+        let base = lambda[site - 1].to_ascii_uppercase();
+        let other = b"ACGT"[(base_index(base).expect("base") + 1) % 4] as char;
+        text.push_str(&format!(
+            "{LAMBDA}\t{site}\t.\t{other}\t{}\t.\t.\t.\n",
+            base as char
+        ));
+    }
+    let base = lambda[4999].to_ascii_uppercase() as char;
+    text.push_str(&format!("{LAMBDA}\t5000\t.\t{base}\t{base},\t.\t.\t.\n"));
+    let vcf = dir.write("other.vcf", text);
+    let (rows, _, stderr) = score_telling(&dir, &vcf, &reference, &[]);
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "ref_mismatch",
+            "ref_mismatch",
+            "ref_mismatch",
+            "no_alt",
+            "no_alt"
+        ]
+    );
+    assert!(
+        stderr.contains(
+            "warning: 3 of the 3 SNVs on the reference have a REF that is not the reference's base"
+        ),
+        "{stderr}"
+    );
+    let (_, _, stderr) =
+        score_telling(&dir, &data("variants/lambda_calls.vcf.gz"), &reference, &[]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
 #[test]
 fn bad_vcfs_and_bad_use_fail_cleanly_and_leave_nothing() {
     let dir = Dir::new();

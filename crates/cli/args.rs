@@ -83,9 +83,13 @@ pub struct RegionsArgs {
     #[arg(long, default_value_t = 1_048_576, value_name = "BASES")]
     pub window: u64,
 
-    /// Write the BED here instead of standard output.
+    /// Write the BED here instead of standard output (`-`: standard output), whole or not at all.
     #[arg(short, long, value_name = "OUT.bed")]
     pub output: Option<PathBuf>,
+
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of the commands that read sequences (`predict`, `embed`).

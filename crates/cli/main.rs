@@ -1,5 +1,6 @@
 //! The `genomamba` binary: parse the command line, pick the model and the engine, run, exit with a status that
-//! says what happened (0 success, 1 input or runtime error, 2 usage error).
+//! says what happened (0 success, 1 input or runtime error, 2 usage error, 128 + N after signal N: 130 Ctrl-C,
+//! 143 SIGTERM, 129 SIGHUP).
 
 mod args;
 mod device;
@@ -9,7 +10,7 @@ mod plan;
 mod regions;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use anyhow::Context;
 use clap::Parser;
@@ -28,8 +29,27 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Set by Ctrl-C; the pipeline stops between pieces and leaves no output behind.
+/// Set by Ctrl-C (SIGINT), SIGTERM (what schedulers and `timeout` send) or SIGHUP; the pipeline stops between
+/// pieces and leaves no output behind.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The signal that set [`INTERRUPTED`]: the exit status is 128 + its number, as a shell reports.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Makes SIGINT, SIGTERM and SIGHUP stop the run cleanly instead of killing the process mid-write.
+fn on_signals() {
+    use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // SAFETY: the handler only stores to two atomics, which is async-signal-safe; it allocates nothing,
+        // takes no lock and makes no system call.
+        let _ = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                SIGNAL.store(signal, Ordering::SeqCst);
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            })
+        };
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -43,7 +63,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    on_signals();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -52,7 +72,8 @@ fn main() -> ExitCode {
             }
             eprintln!("genomamba: error: {}", message(&e));
             if INTERRUPTED.load(Ordering::SeqCst) {
-                ExitCode::from(130)
+                let signal = SIGNAL.load(Ordering::SeqCst);
+                ExitCode::from(u8::try_from(128 + signal).unwrap_or(130))
             } else if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -204,7 +204,16 @@ impl Plan {
             );
         }
         if let Some(bed) = &run.regions_bed {
-            regions.extend(genomamba_seq::region::read_bed_path(bed)?);
+            let intervals = genomamba_seq::region::read_bed_path(bed)?;
+            // An empty BED (say, an intersection that found nothing) must not turn into a run over every record.
+            if intervals.is_empty() {
+                anyhow::bail!(
+                    "{}: no intervals (only header, track, comment or blank lines): nothing to run; without \
+                     --regions every record is run whole",
+                    bed.display()
+                );
+            }
+            regions.extend(intervals);
         }
         if kind == InputKind::Reads && !regions.is_empty() {
             return Err(UsageError(
@@ -248,10 +257,20 @@ impl Plan {
         if engine.chunk == 0 {
             return Err(UsageError("--chunk must be at least 1".into()).into());
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = match engine.threads {
             Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+            // More threads than cores only contend (`--threads 1000` took 100 times longer on two cores).
+            Some(n) if n > cores => {
+                if !engine.quiet {
+                    eprintln!(
+                        "genomamba: --threads {n}: {cores} cores are available to this process; using {cores}"
+                    );
+                }
+                cores
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => cores,
         };
         open.threads = threads.min(4);
         let settings = Settings {
@@ -392,7 +411,15 @@ fn recorded_command_line() -> Vec<String> {
 
 /// Fails before any model is loaded or file created when an input is missing, the output's directory does not
 /// exist, or the output is one of the inputs (`--force` would destroy it).
-fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
+    if output.as_os_str() == "-" {
+        return Err(UsageError(
+            "-o -: outputs are files (written beside their path and renamed when complete), not standard \
+             output; give a file path"
+                .into(),
+        )
+        .into());
+    }
     for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
         std::fs::metadata(input).with_context(|| format!("input {}", input.display()))?;
     }

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::UsageError;
 use crate::args::RegionsArgs;
+use crate::plan;
 
 /// One shard: `[start, end)` of record `name`, the `part`-th of its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,19 @@ pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
     if args.max_bases == 0 {
         return Err(UsageError("--max-bases must be at least 1".into()).into());
     }
+    if args.window > 0 && args.max_bases < args.window {
+        return Err(UsageError(format!(
+            "--max-bases {} is less than --window {}: shards are cut on window boundaries, so each holds at \
+             least one window; raise --max-bases or lower --window",
+            args.max_bases, args.window
+        ))
+        .into());
+    }
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    if let Some(path) = output {
+        plan::check_paths(std::slice::from_ref(&args.genome), path)?;
+        check_target(path, args.force)?;
+    }
     let lengths = record_lengths(&args.genome)?;
     let mut text = String::new();
     for (name, len) in lengths {
@@ -89,11 +103,48 @@ pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
-        }
+    match output {
+        Some(path) => write_atomically(path, text.as_bytes(), args.force)
+            .with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Refuses an existing output without `force`, and any output that is not a regular file (a device or pipe
+/// would be replaced by the rename).
+fn check_target(path: &Path, force: bool) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_symlink() => anyhow::bail!(
+            "{}: not a regular file; give a file path (or no -o, for standard output)",
+            path.display()
+        ),
+        Ok(_) if !force => anyhow::bail!(
+            "{} already exists: use --force to overwrite it",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it onto `path` once complete, so that a full
+/// disk or an interruption leaves no half-written BED (the temporary file is removed on failure).
+fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    if force {
+        temp.persist(path)?;
+    } else {
+        temp.persist_noclobber(path)?;
     }
     Ok(())
 }

@@ -55,6 +55,18 @@ pub enum Error {
         /// The dtype found.
         dtype: String,
     },
+    /// A weight is NaN or infinite (a corrupt or diverged checkpoint).
+    #[error(
+        "tensor `{key}` holds {value} at element {index}: the weights are corrupt or the training diverged"
+    )]
+    NonFinite {
+        /// Tensor name.
+        key: String,
+        /// Element index, row-major.
+        index: usize,
+        /// The value found.
+        value: f32,
+    },
     /// A checkpoint holds a tensor this crate does not know, which might change the maths.
     #[error("unexpected tensor `{0}` (not part of a Mamba-1 model)")]
     UnexpectedTensor(String),

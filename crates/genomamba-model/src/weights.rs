@@ -209,6 +209,15 @@ impl Tensors {
                 got: t.shape,
             });
         }
+        // A NaN or infinite weight makes every output NaN, which the tables would show as nulls that look like
+        // "no context": refuse the model instead.
+        if let Some((index, value)) = t.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                key: key.to_owned(),
+                index,
+                value: *value,
+            });
+        }
         Ok(Some(t.data))
     }
 }

@@ -74,6 +74,30 @@ fn test_unknown_tensor_is_refused() -> TestResult {
 }
 
 #[test]
+fn test_non_finite_weights_are_refused() -> TestResult {
+    for (value, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let e = load_edited(|m, _| {
+            let key = "backbone.layers.1.mixer.in_proj.weight";
+            let shape = m[key].shape().to_vec();
+            let mut data: Vec<f32> = vec![0.5; shape.iter().product()];
+            data[7] = value;
+            let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            // The view borrows its bytes for the map's lifetime; a test can leak them.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            if let Ok(v) = TensorView::new(Dtype::F32, shape, bytes) {
+                m.insert(key.into(), v);
+            }
+        })?;
+        assert!(
+            e.contains("tensor `backbone.layers.1.mixer.in_proj.weight` holds")
+                && e.contains(&format!("{shown} at element 7")),
+            "{e}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn test_integer_weights_are_refused() -> TestResult {
     let e = load_edited(|m, z| {
         if let Ok(v) = TensorView::new(Dtype::I32, vec![32], &z[..128]) {

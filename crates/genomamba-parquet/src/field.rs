@@ -124,7 +124,7 @@ pub enum Field {
     RefName,
     /// `ref_start`: 0-based alignment start on `ref_name`, int64, nullable.
     RefStart,
-    /// `strand`: `+` or `-`, utf8, nullable.
+    /// `strand`: `+` or `-`, utf8, null if unmapped.
     Strand,
     /// `mapq`: mapping quality, uint8, null when absent (255 in BAM).
     Mapq,
@@ -250,9 +250,15 @@ impl Field {
                 "reference sequence of the alignment; null if unmapped",
                 None,
             ),
-            Self::RefStart => ("0-based alignment start on ref_name", Some("bp")),
-            Self::Strand => ("alignment strand, + or -", None),
-            Self::Mapq => ("mapping quality; null when unavailable", Some("phred")),
+            Self::RefStart => (
+                "0-based alignment start on ref_name; null if unmapped",
+                Some("bp"),
+            ),
+            Self::Strand => ("alignment strand, + or -; null if unmapped", None),
+            Self::Mapq => (
+                "mapping quality; null if unmapped or unavailable (255)",
+                Some("phred"),
+            ),
             Self::Flag => ("SAM flag", None),
         }
     }

@@ -248,6 +248,16 @@ fn batch_bytes(batch: &RecordBatch) -> Result<usize> {
 fn check_target(target: &Path, force: bool) -> Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(m) if m.is_dir() => Err(Error::io("writing", target, ErrorKind::IsADirectory.into())),
+        // A device or a pipe would be replaced by the rename (`--force -o /dev/null` as root replaced the device).
+        Ok(m) if !m.is_file() && !m.is_symlink() => Err(Error::io(
+            "writing",
+            target,
+            std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "not a regular file (a device, pipe or socket): outputs are written beside their path and \
+                 renamed onto it; give a file path",
+            ),
+        )),
         Ok(_) if !force => Err(Error::Exists {
             path: target.to_path_buf(),
         }),

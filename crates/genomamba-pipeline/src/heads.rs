@@ -194,10 +194,11 @@ impl Heads {
         }
     }
 
-    /// After [`Heads::finish`]: what the user should hear about the rows (variants: no site on the reference).
+    /// After [`Heads::finish`]: what the user should hear about the rows (variants: no site on the reference,
+    /// or many REF alleles that disagree with it).
     pub fn warnings(&self) -> Vec<String> {
         match self {
-            Heads::Score(scorer) => scorer.warning().into_iter().collect(),
+            Heads::Score(scorer) => scorer.warnings(),
             Heads::Predict { .. } | Heads::Embed { .. } => Vec::new(),
         }
     }
@@ -242,7 +243,7 @@ fn read_fields(a: &Alignment) -> ReadFields<'_> {
     ReadFields {
         ref_name: a.ref_name.as_deref(),
         ref_start: a.ref_start,
-        reverse: Some(a.reverse),
+        reverse: a.strand(),
         mapq: a.mapq,
         flag: Some(a.flag),
     }

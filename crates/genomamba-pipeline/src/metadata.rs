@@ -1,5 +1,6 @@
 //! The `genomamba` key-value metadata entry: provenance as JSON, with nothing that changes between identical runs.
 
+use md5::{Digest as _, Md5};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -34,10 +35,73 @@ impl InputRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Most sequences of one genome input listed one by one. Past it, and always for reads, an input is described
+/// by its counts and a digest only: millions of reads listed one by one made footers of hundreds of MB, which
+/// pyarrow refuses to open by default (its Thrift limit is 100 MB), and the list grew in memory all run.
+pub const MAX_LISTED: usize = 10_000;
+
+/// One input as read: counts, a digest of every sequence, and (genomes of at most [`MAX_LISTED`] sequences)
+/// the sequences themselves.
+#[derive(Debug, Clone)]
 struct InputEntry {
     path: String,
-    sequences: Vec<InputRecord>,
+    /// Sequences read (records, regions or reads).
+    count: u64,
+    /// Bases read.
+    bases: u64,
+    /// MD5 of the lines `name\tstart\tlength\tmd5\n` of the sequences, in order.
+    digest: Md5,
+    /// The sequences, while they are listed.
+    sequences: Option<Vec<InputRecord>>,
+}
+
+impl InputEntry {
+    fn new(path: String, listed: bool) -> Self {
+        Self {
+            path,
+            count: 0,
+            bases: 0,
+            digest: Md5::new(),
+            sequences: listed.then(Vec::new),
+        }
+    }
+
+    fn add(&mut self, record: InputRecord) {
+        self.count += 1;
+        self.bases += record.length;
+        self.digest.update(
+            format!(
+                "{}\t{}\t{}\t{}\n",
+                record.name, record.start, record.length, record.md5
+            )
+            .as_bytes(),
+        );
+        match &mut self.sequences {
+            Some(list) if list.len() == MAX_LISTED => self.sequences = None,
+            Some(list) => list.push(record),
+            None => {}
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let md5: String = self
+            .digest
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut entry = json!({
+            "path": self.path,
+            "sequences_read": self.count,
+            "bases": self.bases,
+            "sequences_md5": md5,
+        });
+        if let (Some(list), Value::Object(map)) = (&self.sequences, &mut entry) {
+            map.insert("sequences".into(), json!(list));
+        }
+        entry
+    }
 }
 
 /// The device as recorded: the CPU engine's thread count is left out, since `--threads` never changes the
@@ -55,16 +119,20 @@ pub struct RunMetadata {
     head: Value,
     inputs: Vec<InputEntry>,
     paths: Vec<String>,
+    /// Whether sequences are listed one by one (genomes; reads never are).
+    listed: bool,
 }
 
 impl RunMetadata {
-    /// The settings part of the metadata. `model`: the model's description (JSON object).
+    /// The settings part of the metadata. `model`: the model's description (JSON object); `listed`: whether
+    /// the inputs' sequences are listed one by one (genomes, up to [`MAX_LISTED`] a file; not reads).
     pub fn new(
         settings: &Settings,
         model: &Value,
         device: &str,
         compute_dtype: &str,
         bidirectional_windows: bool,
+        listed: bool,
     ) -> Self {
         let (table, pooling, strand, dtype) = match &settings.task {
             Task::Predict => ("predictions", Value::Null, "forward", "f32"),
@@ -132,27 +200,26 @@ impl RunMetadata {
             head,
             inputs: Vec::new(),
             paths,
+            listed,
         }
     }
 
     /// Notes that input `index` was opened.
     pub fn open_input(&mut self, index: usize) {
         let path = self.paths.get(index).cloned().unwrap_or_default();
-        self.inputs.push(InputEntry {
-            path,
-            sequences: Vec::new(),
-        });
+        self.inputs.push(InputEntry::new(path, self.listed));
     }
 
     /// Adds a finished sequence of input `index`.
     pub fn add_sequence(&mut self, index: usize, record: InputRecord) {
         let path = self.paths.get(index).cloned().unwrap_or_default();
         match self.inputs.last_mut() {
-            Some(entry) if entry.path == path => entry.sequences.push(record),
-            _ => self.inputs.push(InputEntry {
-                path,
-                sequences: vec![record],
-            }),
+            Some(entry) if entry.path == path => entry.add(record),
+            _ => {
+                let mut entry = InputEntry::new(path, self.listed);
+                entry.add(record);
+                self.inputs.push(entry);
+            }
         }
     }
 
@@ -169,8 +236,62 @@ impl RunMetadata {
     pub fn to_json(&self) -> String {
         let mut value = self.head.clone();
         if let Value::Object(map) = &mut value {
-            map.insert("inputs".into(), json!(self.inputs));
+            let inputs: Vec<Value> = self.inputs.iter().map(InputEntry::to_json).collect();
+            map.insert("inputs".into(), Value::Array(inputs));
         }
         value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> InputRecord {
+        InputRecord {
+            name: format!("r{i}"),
+            start: 0,
+            length: 10,
+            md5: "0123456789abcdef0123456789abcdef".into(),
+        }
+    }
+
+    #[test]
+    fn test_inputs_list_sequences_up_to_a_bound_and_always_count_them() {
+        let digest_of = |n: usize| {
+            let mut md5 = Md5::new();
+            for i in 0..n {
+                md5.update(format!("r{i}\t0\t10\t0123456789abcdef0123456789abcdef\n").as_bytes());
+            }
+            md5.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mut genome = InputEntry::new("g.fa".into(), true);
+        (0..3).for_each(|i| genome.add(record(i)));
+        let json = genome.to_json();
+        assert_eq!(json["sequences"].as_array().map(Vec::len), Some(3));
+        assert_eq!(json["sequences"][2]["name"], "r2");
+        assert_eq!(
+            (json["sequences_read"].as_u64(), json["bases"].as_u64()),
+            (Some(3), Some(30))
+        );
+        assert_eq!(json["sequences_md5"], digest_of(3));
+
+        // One more than the bound: no list at all (never a partial one), the counts and digest as before.
+        let mut many = InputEntry::new("g.fa".into(), true);
+        (0..=MAX_LISTED).for_each(|i| many.add(record(i)));
+        let json = many.to_json();
+        assert!(json.get("sequences").is_none());
+        assert_eq!(json["sequences_read"].as_u64(), Some(MAX_LISTED as u64 + 1));
+        assert_eq!(json["sequences_md5"], digest_of(MAX_LISTED + 1));
+
+        // Reads are never listed.
+        let mut reads = InputEntry::new("r.bam".into(), false);
+        (0..3).for_each(|i| reads.add(record(i)));
+        let json = reads.to_json();
+        assert!(json.get("sequences").is_none());
+        assert_eq!(json["sequences_md5"], digest_of(3));
     }
 }

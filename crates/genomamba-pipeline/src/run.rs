@@ -104,6 +104,7 @@ pub fn run(
         &engine.device(),
         engine.compute_dtype(),
         bidirectional,
+        kind == InputKind::Genome,
     );
     let options = SinkOptions::default().with_max_row_group_bytes(settings.row_group_bytes);
     let sink = ParquetSink::create_with_options(

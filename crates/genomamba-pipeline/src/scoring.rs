@@ -151,7 +151,8 @@ fn listed(names: &[&str]) -> String {
 
 /// The row's fate before any model runs: REF and ALT as base indices, or why it will not be scored.
 fn classify(reference: &str, alt: &str) -> std::result::Result<(usize, usize), &'static str> {
-    if alt == "." {
+    // `.`, an empty allele (`G,` in a multi-allelic line) or ALT equal to REF: nothing alternate to score.
+    if alt == "." || alt.is_empty() || alt.eq_ignore_ascii_case(reference) {
         return Err(status::NO_ALT);
     }
     let (&[r], &[a]) = (reference.as_bytes(), alt.as_bytes()) else {
@@ -261,22 +262,33 @@ impl Scorer {
         Ok(self.variants.alleles.len() as u64)
     }
 
-    /// After [`Scorer::finish`]: a warning when the VCF has SNVs but none is on a record of the reference, which
-    /// is most often a naming mismatch (`chr1` against `1`).
-    pub fn warning(&self) -> Option<String> {
+    /// After [`Scorer::finish`]: what the user should hear. The VCF has SNVs but none is on a record of the
+    /// reference (most often a naming mismatch, `chr1` against `1`); or more than a tenth of the SNVs on the
+    /// reference disagree with its base at their site (most often another build or assembly).
+    pub fn warnings(&self) -> Vec<String> {
         let unknown = Some(Outcome::Status(status::UNKNOWN_CONTIG));
         let vcf_contigs = self.variants.contigs();
-        if vcf_contigs.is_empty() || self.outcomes.iter().any(|o| o.is_some() && *o != unknown) {
-            return None;
+        if !vcf_contigs.is_empty() && self.outcomes.iter().all(|o| o.is_none() || *o == unknown) {
+            let mut reference: Vec<&str> = self.lengths.keys().map(String::as_str).collect();
+            reference.sort_unstable();
+            return vec![format!(
+                "no SNV of the VCF is on a record of the reference, so none was scored (status unknown_contig); \
+                 the VCF's contigs: {}; the reference's records: {}",
+                listed(&vcf_contigs),
+                listed(&reference)
+            )];
         }
-        let mut reference: Vec<&str> = self.lengths.keys().map(String::as_str).collect();
-        reference.sort_unstable();
-        Some(format!(
-            "no SNV of the VCF is on a record of the reference, so none was scored (status unknown_contig); \
-             the VCF's contigs: {}; the reference's records: {}",
-            listed(&vcf_contigs),
-            listed(&reference)
-        ))
+        let mismatch = Some(Outcome::Status(status::REF_MISMATCH));
+        let read = |o: &&Option<Outcome>| matches!(o, Some(Outcome::Scored(..))) || **o == mismatch;
+        let checked = self.outcomes.iter().filter(read).count();
+        let mismatched = self.outcomes.iter().filter(|o| **o == mismatch).count();
+        if mismatched * 10 > checked {
+            return vec![format!(
+                "{mismatched} of the {checked} SNVs on the reference have a REF that is not the reference's base at \
+                 their site (status ref_mismatch): is --reference the genome the VCF was called against?"
+            )];
+        }
+        Vec::new()
     }
 
     /// The next batch of rows, in the VCF's order, once [`Scorer::finish`] has run; `None` before or when all
@@ -336,6 +348,9 @@ mod tests {
         assert_eq!(classify("A", "g"), Ok((0, 2)));
         assert_eq!(classify("t", "C"), Ok((3, 1)));
         assert_eq!(classify("A", "."), Err(status::NO_ALT));
+        assert_eq!(classify("A", ""), Err(status::NO_ALT));
+        assert_eq!(classify("C", "c"), Err(status::NO_ALT));
+        assert_eq!(classify("AT", "AT"), Err(status::NO_ALT));
         assert_eq!(classify("AT", "A"), Err(status::NOT_SNV));
         assert_eq!(classify("A", "AT"), Err(status::NOT_SNV));
         assert_eq!(classify("A", "<DEL>"), Err(status::NOT_SNV));

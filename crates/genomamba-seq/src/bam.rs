@@ -10,7 +10,7 @@ use noodles::{bam, sam};
 
 use crate::{
     alphabet::reverse_complement_bases,
-    source::{Alignment, SequenceInfo, SequenceSource, context, invalid_data},
+    source::{Alignment, SequenceInfo, SequenceSource, context, invalid_data, read_error},
 };
 
 pub use self::query::QueryReader;
@@ -76,8 +76,10 @@ pub(crate) fn read_info(header: &sam::Header, raw: RawRead<'_>, bases: &mut [u8]
     if reverse {
         reverse_complement_bases(bases);
     }
-    let ref_name = raw
-        .ref_id
+    // An unmapped read placed beside its mate carries the mate's RNAME and POS (SAM §2.4): not an alignment of
+    // its own, so no reference fields; MAPQ means nothing for it either (BAM stores 0, CRAM nothing).
+    let mapped = raw.flag & UNMAPPED == 0;
+    let ref_name = (raw.ref_id.filter(|_| mapped))
         .and_then(|id| header.reference_sequences().get_index(id))
         .map(|(n, _)| String::from_utf8_lossy(n).into_owned());
     SequenceInfo {
@@ -86,10 +88,9 @@ pub(crate) fn read_info(header: &sam::Header, raw: RawRead<'_>, bases: &mut [u8]
         len: Some(bases.len() as u64),
         alignment: Some(Alignment {
             ref_name,
-            ref_start: raw.pos.map(|p| p as i64 - 1),
+            ref_start: raw.pos.filter(|_| mapped).map(|p| p as i64 - 1),
             reverse,
-            // MAPQ means nothing for an unmapped read (BAM stores 0, CRAM nothing): report none.
-            mapq: (raw.mapq != 255 && raw.flag & UNMAPPED == 0).then_some(raw.mapq),
+            mapq: (raw.mapq != 255 && mapped).then_some(raw.mapq),
             flag: raw.flag,
         }),
         ..Default::default()
@@ -175,7 +176,7 @@ impl SequenceSource for Reader {
     fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
         loop {
             let n = self.inner.read_record(&mut self.record).map_err(|e| {
-                context(
+                read_error(
                     &self.input,
                     format_args!("BAM record {}", self.count + 1),
                     e,
@@ -248,5 +249,52 @@ mod tests {
             (a.reverse, a.mapq, a.ref_start, a.flag),
             (true, None, Some(9), 0x91)
         );
+        assert_eq!(a.strand(), Some(true));
+    }
+
+    #[test]
+    fn test_unmapped_read_has_no_alignment_fields() {
+        let mut header = sam::Header::default();
+        let mut refs = sam::header::ReferenceSequences::default();
+        refs.insert(
+            b"chr1".into(),
+            sam::header::record::value::Map::<
+                sam::header::record::value::map::ReferenceSequence,
+            >::new(std::num::NonZero::<usize>::MIN),
+        );
+        *header.reference_sequences_mut() = refs;
+        let raw = |flag, mapq| RawRead {
+            name: b"q",
+            flag,
+            ref_id: Some(0),
+            pos: Some(10),
+            mapq,
+        };
+        // Placed beside its mate (RNAME and POS set), but unmapped: no alignment fields, no strand.
+        let a = read_info(&header, raw(0x1 | 0x4 | 0x40, 0), &mut Vec::new())
+            .alignment
+            .expect("alignment");
+        assert_eq!(
+            (
+                a.ref_name.as_deref(),
+                a.ref_start,
+                a.mapq,
+                a.reverse,
+                a.flag
+            ),
+            (None, None, None, false, 0x45)
+        );
+        assert_eq!((a.strand(), a.is_mapped()), (None, false));
+        let a = read_info(&header, raw(0x1 | 0x40, 42), &mut Vec::new())
+            .alignment
+            .expect("alignment");
+        assert_eq!(
+            (a.ref_name.as_deref(), a.ref_start, a.mapq, a.strand()),
+            (Some("chr1"), Some(9), Some(42), Some(false))
+        );
+        let a = read_info(&header, raw(0, 255), &mut Vec::new())
+            .alignment
+            .expect("alignment");
+        assert_eq!(a.mapq, None, "255 is 'unavailable'");
     }
 }

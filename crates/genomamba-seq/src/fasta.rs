@@ -11,7 +11,7 @@ use std::{
 };
 
 use self::lines::{LineState, peek_after_blank_lines, read_body};
-use crate::source::{SequenceInfo, SequenceSource, context, invalid_data};
+use crate::source::{SequenceInfo, SequenceSource, invalid_data, read_error};
 use crate::{Format, OpenOptions};
 
 /// Bases read per call while [`scan_lengths`] counts a record.
@@ -52,6 +52,8 @@ pub struct Reader {
     wanted: Option<HashSet<String>>,
     found: HashSet<String>,
     header: Vec<u8>,
+    /// The name of the last header read, for messages.
+    last: Option<String>,
 }
 
 impl Reader {
@@ -69,21 +71,30 @@ impl Reader {
             wanted: (!names.is_empty()).then(|| names.iter().cloned().collect()),
             found: HashSet::new(),
             header: Vec::new(),
+            last: None,
         }
     }
 
-    fn skip_rest(&mut self) -> io::Result<()> {
+    fn skip_rest(&mut self, name: &str) -> io::Result<()> {
         while read_body(&mut *self.inner, &mut self.state, None, usize::MAX)
-            .map_err(|e| context(&self.input, "reading", e))?
+            .map_err(|e| read_error(&self.input, format_args!("record '{name}'"), e))?
             > 0
         {}
         Ok(())
     }
 
+    /// Where the reader stands between records, for messages.
+    fn between(&self) -> String {
+        match &self.last {
+            Some(name) => format!("the record after '{name}'"),
+            None => "the first record".into(),
+        }
+    }
+
     /// Reads the next header line; `None` at EOF.
     fn read_header(&mut self) -> io::Result<Option<String>> {
         let first = peek_after_blank_lines(&mut *self.inner, &mut self.state)
-            .map_err(|e| context(&self.input, "reading", e))?;
+            .map_err(|e| read_error(&self.input, self.between(), e))?;
         match first {
             None => {
                 if !self.started {
@@ -111,7 +122,7 @@ impl Reader {
         self.header.clear();
         self.inner
             .read_until(b'\n', &mut self.header)
-            .map_err(|e| context(&self.input, "reading", e))?;
+            .map_err(|e| read_error(&self.input, self.between(), e))?;
         self.state.at_line_start = true;
         let line = self.header.trim_ascii_end();
         let name_bytes = line[1..]
@@ -126,6 +137,7 @@ impl Reader {
         }
         let name = String::from_utf8(name_bytes.to_vec())
             .map_err(|_| invalid_data(&self.input, "a record name is not valid UTF-8"))?;
+        self.last = Some(name.clone());
         if !self.seen.insert(name.clone()) {
             return Err(invalid_data(
                 &self.input,
@@ -156,8 +168,8 @@ impl Reader {
 
 impl SequenceSource for Reader {
     fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
-        if self.in_record.take().is_some() {
-            self.skip_rest()?;
+        if let Some(name) = self.in_record.take() {
+            self.skip_rest(&name)?;
         }
         loop {
             let Some(name) = self.read_header()? else {
@@ -165,7 +177,7 @@ impl SequenceSource for Reader {
                 return Ok(None);
             };
             let next = peek_after_blank_lines(&mut *self.inner, &mut self.state)
-                .map_err(|e| context(&self.input, format_args!("record '{name}'"), e))?;
+                .map_err(|e| read_error(&self.input, format_args!("record '{name}'"), e))?;
             match next {
                 None | Some(b'>') => {
                     return Err(invalid_data(
@@ -177,7 +189,7 @@ impl SequenceSource for Reader {
             }
             if let Some(w) = &self.wanted {
                 if !w.contains(&name) {
-                    self.skip_rest()?;
+                    self.skip_rest(&name)?;
                     continue;
                 }
                 self.found.insert(name.clone());
@@ -198,7 +210,7 @@ impl SequenceSource for Reader {
             return Ok(0);
         };
         read_body(&mut *self.inner, &mut self.state, Some(buf), max)
-            .map_err(|e| context(&self.input, format_args!("record '{name}'"), e))
+            .map_err(|e| read_error(&self.input, format_args!("record '{name}'"), e))
     }
 
     fn input_name(&self) -> &str {

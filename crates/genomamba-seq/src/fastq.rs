@@ -1,10 +1,13 @@
-//! FASTQ: reads streamed one record at a time (plain or gzip input), named as in the file.
+//! FASTQ: reads streamed one record at a time (plain or gzip input), named as in the file (up to the first
+//! space or tab), read by noodles-fastq. Each record is four lines; multi-line FASTQ is not read. noodles'
+//! errors are reworded to say which record and what was expected (its own words are a bare "invalid
+//! description prefix" or "failed to fill whole buffer").
 
 use std::io::{self, BufRead};
 
 use noodles::fastq;
 
-use crate::source::{SequenceInfo, SequenceSource, context, invalid_data};
+use crate::source::{SequenceInfo, SequenceSource, invalid_data, read_error};
 
 /// Streams the reads of a FASTQ file; each read is one sequence with a known length.
 pub struct Reader {
@@ -28,18 +31,49 @@ impl Reader {
             active: false,
         }
     }
+
+    /// `e`, from reading record `count + 1`, as a message naming the record (and the read, once its header
+    /// line was read) and what was expected there.
+    fn failed(&self, e: io::Error) -> io::Error {
+        let number = self.count + 1;
+        let place = match self.record.name() {
+            name if name.is_empty() => format!("FASTQ record {number}"),
+            name => format!(
+                "FASTQ record {number} ('{}')",
+                String::from_utf8_lossy(name)
+            ),
+        };
+        // noodles-fastq 0.24's words for a line that does not start as the format requires.
+        match e.to_string().as_str() {
+            "invalid description prefix" => invalid_data(
+                &self.input,
+                format_args!(
+                    "{place}: expected the '+' line after the bases (a FASTQ record is four lines; multi-line \
+                     FASTQ is not read)"
+                ),
+            ),
+            "invalid name prefix" => invalid_data(
+                &self.input,
+                format_args!("{place}: expected a '@' header line"),
+            ),
+            _ => read_error(&self.input, place, e),
+        }
+    }
 }
 
 impl SequenceSource for Reader {
     fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
         self.active = false;
-        let n = self.inner.read_record(&mut self.record).map_err(|e| {
-            context(
-                &self.input,
-                format_args!("FASTQ record {}", self.count + 1),
-                e,
-            )
-        })?;
+        if self.count == 0 {
+            let head = self.inner.get_mut().fill_buf();
+            if head.is_ok_and(crate::open::is_sam_text) {
+                return Err(crate::open::sam_text_error(&self.input));
+            }
+        }
+        let n = self
+            .inner
+            .read_record(&mut self.record)
+            .map_err(|e| self.failed(e))?;
         if n == 0 {
             if self.count == 0 {
                 return Err(invalid_data(&self.input, "empty input: no FASTQ record"));
@@ -57,7 +91,8 @@ impl SequenceSource for Reader {
             return Err(invalid_data(
                 &self.input,
                 format_args!(
-                    "read '{name}': {} bases but {} quality scores",
+                    "read '{name}' (FASTQ record {}): {} bases but {} quality scores",
+                    self.count,
                     self.record.sequence().len(),
                     self.record.quality_scores().len()
                 ),

@@ -31,6 +31,7 @@
 
 pub mod alphabet;
 pub mod bam;
+mod bgzf_eof;
 pub mod fasta;
 pub mod fastq;
 pub mod open;

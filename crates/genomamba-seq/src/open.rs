@@ -12,7 +12,9 @@ use noodles::bgzf;
 
 pub use crate::bam::ReadFilter;
 use crate::{
-    Region, bam, fasta, fastq,
+    Region, bam,
+    bgzf_eof::EofChecked,
+    fasta, fastq,
     source::{SequenceSource, context, invalid_data},
 };
 
@@ -116,6 +118,47 @@ pub(crate) fn compression(head: &[u8]) -> Compression {
     }
 }
 
+/// Whether the first bytes are a SAM text header line (`@HD`, `@SQ`, `@RG`, `@PG` or `@CO` and a tab), which
+/// would otherwise pass for a FASTQ read name.
+pub(crate) fn is_sam_text(head: &[u8]) -> bool {
+    matches!(
+        head,
+        [b'@', b'H', b'D', b'\t', ..]
+            | [b'@', b'S', b'Q', b'\t', ..]
+            | [b'@', b'R', b'G', b'\t', ..]
+            | [b'@', b'P', b'G', b'\t', ..]
+            | [b'@', b'C', b'O', b'\t', ..]
+    )
+}
+
+/// The error for SAM text given as input.
+pub(crate) fn sam_text_error(input: &str) -> io::Error {
+    invalid_data(
+        input,
+        "this is SAM text, which is not read: convert it with `samtools view -b` (BAM) or give the reads as \
+         FASTQ",
+    )
+}
+
+/// The format of the first bytes (after blank lines), else of `name`'s extension when `by_name`; SAM text, an
+/// empty input and an unknown format are errors naming the input.
+fn sniff(head: &[u8], name: &str, by_name: bool) -> io::Result<Format> {
+    if head.is_empty() {
+        return Err(invalid_data(name, "empty input"));
+    }
+    if is_sam_text(head) {
+        return Err(sam_text_error(name));
+    }
+    format_of(head)
+        .or_else(|| by_name.then(|| format_from_extension(name)).flatten())
+        .ok_or_else(|| {
+            invalid_data(
+                name,
+                "unknown format: not FASTA ('>'), FASTQ ('@'), BAM or CRAM; give the format explicitly",
+            )
+        })
+}
+
 fn format_of(head: &[u8]) -> Option<Format> {
     match head {
         [b'B', b'A', b'M', 1, ..] => Some(Format::Bam),
@@ -153,7 +196,8 @@ fn peek_nonblank(r: &mut dyn BufRead) -> io::Result<Vec<u8>> {
 }
 
 /// Opens the input at `path` (`-` = standard input), choosing the reader from the first bytes (or
-/// `opts.format`).
+/// `opts.format`). A path that is not a regular file (a named pipe, process substitution's `/dev/fd/N`) is
+/// opened once and read as a stream, as standard input is: regions are refused there.
 ///
 /// ```no_run
 /// use genomamba_seq::{open, OpenOptions, Region};
@@ -165,6 +209,21 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
     let name = path.display().to_string();
     if name == "-" {
         return open_reader(Box::new(io::stdin()), "-", opts);
+    }
+    // A named pipe (`<(zcat x.fa.gz)`, `/dev/fd/N`) can be read only once: open it once and sniff it in the
+    // same buffered stream, as standard input.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            return Err(invalid_data(&name, "is a directory, not a sequence file"));
+        }
+        if !meta.is_file() {
+            if !opts.regions.is_empty() {
+                // Refused before opening: opening a pipe waits for its writer.
+                return open_reader(Box::new(io::empty()), &name, opts);
+            }
+            let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
+            return open_reader(Box::new(file), &name, opts);
+        }
     }
     let comp = file_compression(path, &name)?;
     let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
@@ -250,20 +309,21 @@ fn sniff_file(path: &Path, comp: Compression, name: &str) -> io::Result<Format> 
         _ => Box::new(BufReader::new(MultiGzDecoder::new(file))),
     };
     let head = peek_nonblank(&mut *inner).map_err(|e| context(name, "reading", e))?;
-    if head.is_empty() {
-        return Err(invalid_data(name, "empty input"));
-    }
-    format_of(&head).or_else(|| format_from_extension(name)).ok_or_else(|| {
-        invalid_data(name, "unknown format: not FASTA ('>'), FASTQ ('@'), BAM or CRAM; give the format explicitly")
-    })
+    sniff(&head, name, true)
 }
 
 /// The format [`open`] will find at `path` (`-`: standard input), for choosing an output table before the
 /// input is opened: a file's first bytes (decompressed), else its name's extension; an empty file or one of
 /// no known format is an error naming it. Standard input is peeked at without being consumed (what the first
 /// read of it returned, at most 8 KiB, decompressed as far as it goes); `None` when that does not tell.
+///
+/// A path that is not a regular file (a named pipe, process substitution's `/dev/fd/N`) is not read at all,
+/// since what is read from a pipe is gone for [`open`]: `None`.
 pub fn detect_format(path: &Path) -> io::Result<Option<Format>> {
     let name = path.display().to_string();
+    if name != "-" && std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(None);
+    }
     if name != "-" {
         let comp = file_compression(path, &name)?;
         return sniff_file(path, comp, &name).map(Some);
@@ -289,6 +349,9 @@ pub fn detect_format(path: &Path) -> io::Result<Option<Format>> {
         .iter()
         .position(|b| !matches!(b, b'\n' | b'\r'))
         .unwrap_or(text.len());
+    if is_sam_text(&text[start..]) {
+        return Err(sam_text_error(&name));
+    }
     Ok(format_of(&text[start..]))
 }
 
@@ -302,7 +365,8 @@ pub fn open_reader(
     if !opts.regions.is_empty() {
         return Err(invalid_data(
             name,
-            "region queries need an indexed file, not a stream",
+            "region queries need an indexed file that can be read by position, not a stream (standard input, \
+             a pipe or process substitution): give the file's path",
         ));
     }
     let mut r = BufReader::with_capacity(1 << 17, inner);
@@ -314,12 +378,7 @@ pub fn open_reader(
         None => {
             let mut inner = decompress(boxed, comp, opts);
             let head = peek_nonblank(&mut *inner).map_err(|e| context(name, "reading", e))?;
-            if head.is_empty() {
-                return Err(invalid_data(name, "empty input"));
-            }
-            let format = format_of(&head).ok_or_else(|| {
-                invalid_data(name, "unknown format: not FASTA ('>'), FASTQ ('@'), BAM or CRAM; give the format explicitly")
-            })?;
+            let format = sniff(&head, name, name != "-")?;
             from_decompressed(inner, format, name.to_string(), opts)
         }
     }
@@ -336,9 +395,10 @@ fn decompress(
             1 << 17,
             MultiGzDecoder::new(inner),
         )),
+        // A stream that ends without the BGZF end-of-file marker fails there (it was cut at a block boundary).
         Compression::Bgzf => Box::new(bgzf::io::MultithreadedReader::with_worker_count(
             opts.workers(),
-            inner,
+            EofChecked::new(inner),
         )),
     }
 }
@@ -395,6 +455,9 @@ mod tests {
         assert_eq!(format_of(b"CRAM\x03"), Some(Format::Cram));
         assert_eq!(format_of(b"@r\nA"), Some(Format::Fastq));
         assert_eq!(format_of(b"ACGT"), None);
+        assert!(is_sam_text(b"@HD\tVN:1.6") && is_sam_text(b"@CO\tx"));
+        assert!(!is_sam_text(b"@HD_read1\nACGT") && !is_sam_text(b"@SQ"));
+        assert!(sniff(b"@SQ\tSN:chr1", "x", true).is_err());
         assert_eq!(format_from_extension("x/y.fna.gz"), Some(Format::Fasta));
         assert_eq!(format_from_extension("y.FASTQ"), Some(Format::Fastq));
         assert_eq!(format_from_extension("y.txt"), None);

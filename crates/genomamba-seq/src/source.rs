@@ -36,6 +36,20 @@ pub struct Alignment {
     pub flag: u16,
 }
 
+impl Alignment {
+    /// Whether the read is mapped (flag 0x4 unset); an unmapped read has no reference name, start, MAPQ or
+    /// strand.
+    pub fn is_mapped(&self) -> bool {
+        self.flag & 0x4 == 0
+    }
+
+    /// The strand the read aligned to (`true`: reverse, `-`; `false`: forward, `+`), `None` when it is unmapped:
+    /// what a strand column shows. ([`Alignment::reverse`] says only how the bases were turned.)
+    pub fn strand(&self) -> Option<bool> {
+        self.is_mapped().then_some(self.reverse)
+    }
+}
+
 /// A stream of sequences, each read in slices of bases so that no sequence has to be held whole.
 ///
 /// ```
@@ -82,6 +96,19 @@ pub(crate) fn context(input: &str, ctx: impl std::fmt::Display, e: io::Error) ->
     io::Error::new(e.kind(), format!("{input}: {ctx}: {e}"))
 }
 
+/// Like [`context`], but an input that ends early (`UnexpectedEof`) is said to be truncated inside `place`
+/// ("record 3 ('r7')"), with the lower layer's words kept in parentheses.
+pub(crate) fn read_error(input: &str, place: impl std::fmt::Display, e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        io::Error::new(
+            e.kind(),
+            format!("{input}: the input ends inside {place}: the file is truncated ({e})"),
+        )
+    } else {
+        context(input, place, e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +151,16 @@ mod tests {
         assert_eq!(
             (e.kind(), e.to_string()),
             (io::ErrorKind::UnexpectedEof, "f.fa: record 'x': eof".into())
+        );
+        let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "eof");
+        assert_eq!(
+            read_error("f.fq", "record 2 ('r')", eof()).to_string(),
+            "f.fq: the input ends inside record 2 ('r'): the file is truncated (eof)"
+        );
+        let bad = io::Error::new(io::ErrorKind::InvalidData, "bad");
+        assert_eq!(
+            read_error("f.fq", "record 2", bad).to_string(),
+            "f.fq: record 2: bad"
         );
         Ok(())
     }

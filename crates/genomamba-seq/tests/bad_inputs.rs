@@ -249,3 +249,356 @@ fn test_bam_and_cram_errors() -> io::Result<()> {
     expect(&msg, &["cut.bam"]);
     Ok(())
 }
+
+/// A `.fai` line for a FASTA of one record (header line, then lines of equal width).
+fn fai_line(fasta: &[u8], length: Option<u64>) -> String {
+    let header = fasta.iter().position(|&b| b == b'\n').unwrap_or(0);
+    let name = String::from_utf8_lossy(&fasta[1..header]);
+    let name = name
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let body = &fasta[header + 1..];
+    let width = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let bases = body.iter().filter(|&&b| b != b'\n').count() as u64;
+    format!(
+        "{name}\t{}\t{}\t{width}\t{}\n",
+        length.unwrap_or(bases),
+        header + 1,
+        width + 1
+    )
+}
+
+/// A CRAM decoded against a reference whose record has the CRAM's name but is shorter: refused before any read
+/// (lengths differ), and where the `.fai` hides that, the decoder's panic is an error, never a short clean end.
+#[test]
+fn test_cram_against_a_shorter_reference() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cram = data().join("reads/lambda.cram");
+    let head = &fs::read(derived("lambda_virus.fa"))?[..2000];
+    let small = write(tmp.path(), "small.fa", head)?;
+    let fai = fai_line(head, None);
+    write(tmp.path(), "small.fa.fai", fai.as_bytes())?;
+    let short = fai.split('\t').nth(1).unwrap_or_default().to_string();
+    let msg = error_of(&cram, &OpenOptions::default().with_reference(&small));
+    expect(
+        &msg,
+        &[
+            "lambda.cram: reference sequence 'gi|9626243|ref|NC_001416.1|' is 48502 bases long in the CRAM \
+             header (@SQ LN) but ",
+            &format!(" but {short} in the reference "),
+            "small.fa",
+            "--reference",
+        ],
+    );
+    let region: Region = "gi|9626243|ref|NC_001416.1|:1-100".parse()?;
+    let msg = error_of(
+        &cram,
+        &OpenOptions::default()
+            .with_reference(&small)
+            .with_regions(vec![region]),
+    );
+    expect(&msg, &["lambda.cram", "48502 bases long", "small.fa"]);
+
+    // The same bases behind a .fai that claims the full length: noodles panics decoding the first container.
+    let liar = write(tmp.path(), "liar.fa", head)?;
+    write(
+        tmp.path(),
+        "liar.fa.fai",
+        fai_line(head, Some(48502)).as_bytes(),
+    )?;
+    let msg = error_of(&cram, &OpenOptions::default().with_reference(&liar));
+    expect(
+        &msg,
+        &[
+            "lambda.cram: decoding a CRAM container against the reference failed before the first record (is \
+             --reference the FASTA the CRAM was written against?): ",
+            "out of range",
+        ],
+    );
+    // Many small containers: those within the short reference decode, then the error (not a clean end).
+    if !have_samtools("test_cram_against_a_shorter_reference") {
+        return Ok(());
+    }
+    let many = tmp.path().join("many.cram");
+    samtools(&[
+        "view",
+        "-C",
+        "--no-PG",
+        "-T",
+        derived("lambda_virus.fa").to_str().unwrap_or_default(),
+        "--output-fmt-option",
+        "seqs_per_slice=50",
+        "-o",
+        many.to_str().unwrap_or_default(),
+        data().join("reads/lambda.bam").to_str().unwrap_or_default(),
+    ])?;
+    let mut src = genomamba_seq::open(&many, &OpenOptions::default().with_reference(&liar))?;
+    let mut reads = 0;
+    let err = loop {
+        match src.next_sequence() {
+            Ok(Some(_)) => reads += 1,
+            Ok(None) => panic!("many.cram ended cleanly after {reads} reads"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(reads > 0, "{err}");
+    expect(
+        &err,
+        &[
+            "many.cram",
+            "decoding a CRAM container",
+            "failed after record",
+        ],
+    );
+    Ok(())
+}
+
+/// The CRAM end-of-file container: streamed, the decoder fails where the input ends; by region, the file is
+/// checked when it is opened.
+#[test]
+fn test_cram_without_its_eof_container() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let bytes = fs::read(data().join("reads/lambda.cram"))?;
+    let p = write(tmp.path(), "cut.cram", &bytes[..bytes.len() - 38])?;
+    fs::copy(
+        data().join("reads/lambda.cram.crai"),
+        tmp.path().join("cut.cram.crai"),
+    )?;
+    let opts = OpenOptions::default().with_reference(derived("lambda_virus.fa"));
+    let msg = error_of(&p, &opts);
+    expect(&msg, &["cut.cram", "truncated"]);
+    let region: Region = "gi|9626243|ref|NC_001416.1|:1-100".parse()?;
+    let msg = error_of(&p, &opts.with_regions(vec![region]));
+    expect(
+        &msg,
+        &["cut.cram: ends without the CRAM end-of-file container: the file is truncated"],
+    );
+    Ok(())
+}
+
+/// The offsets where the BGZF blocks of `bytes` start (from each block's BSIZE), and the end.
+fn bgzf_blocks(bytes: &[u8]) -> Vec<usize> {
+    let mut at = 0;
+    let mut out = vec![0];
+    while at + 18 <= bytes.len() {
+        at += usize::from(u16::from_le_bytes([bytes[at + 16], bytes[at + 17]])) + 1;
+        out.push(at);
+    }
+    out
+}
+
+const NO_MARKER: &str = "ends without the BGZF end-of-file marker: the file is truncated (or was written \
+                         by a tool that omits the marker: re-compress it with bgzip)";
+
+/// bgzip input cut at a block boundary decompresses cleanly: only the missing end-of-file marker tells. Streamed
+/// FASTA, FASTQ and BAM fail where they end; files read by region are checked when opened.
+#[test]
+fn test_bgzf_cut_at_a_block_boundary() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let ecoli = "gi|110640213|ref|NC_008253.1|";
+    let bytes = fs::read(derived("ecoli536.fa.gz"))?;
+    let blocks = bgzf_blocks(&bytes);
+    assert_eq!(blocks.last(), Some(&bytes.len()));
+    assert_eq!(&bytes[blocks[blocks.len() - 2]..][..4], &[0x1f, 0x8b, 8, 4]);
+    let cut = blocks[blocks.len() / 2];
+    let p = write(tmp.path(), "cut.fa.gz", &bytes[..cut])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &["cut.fa.gz: ", &format!("record '{ecoli}': "), NO_MARKER],
+    );
+    // The same stream from standard input (`open_reader`).
+    let run = || -> io::Result<()> {
+        let src = genomamba_seq::open_reader(
+            Box::new(io::Cursor::new(bytes[..cut].to_vec())),
+            "-",
+            &OpenOptions::default(),
+        )?;
+        for ev in Windower::new(src, WindowSpec::default()) {
+            ev?;
+        }
+        Ok(())
+    };
+    expect(&run().unwrap_err().to_string(), &["-: ", NO_MARKER]);
+    // By region, through the .fai and .gzi of the whole file: the region itself is in the blocks kept.
+    for ext in [".fai", ".gzi"] {
+        fs::copy(
+            derived(&format!("ecoli536.fa.gz{ext}")),
+            tmp.path().join(format!("cut.fa.gz{ext}")),
+        )?;
+    }
+    let region: Region = format!("{ecoli}:1-100").parse()?;
+    let msg = error_of(&p, &OpenOptions::default().with_regions(vec![region]));
+    expect(&msg, &["cut.fa.gz: ", NO_MARKER]);
+
+    // BAM: without its marker block, streamed and by region.
+    let bam = fs::read(data().join("reads/lambda.bam"))?;
+    let p = write(tmp.path(), "cut.bam", &bam[..bam.len() - 28])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(&msg, &["cut.bam: ", NO_MARKER]);
+    fs::copy(
+        data().join("reads/lambda.bam.bai"),
+        tmp.path().join("cut.bam.bai"),
+    )?;
+    let region: Region = "gi|9626243|ref|NC_001416.1|:1-100".parse()?;
+    let msg = error_of(&p, &OpenOptions::default().with_regions(vec![region]));
+    expect(&msg, &["cut.bam: ", NO_MARKER]);
+
+    // bgzip FASTQ cut at a block boundary (the text made of several blocks).
+    let mut text = Vec::new();
+    io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(fs::File::open(
+            data().join("reads/lambda_pairs_1.fq.gz"),
+        )?),
+        &mut text,
+    )?;
+    let mut writer = noodles::bgzf::io::Writer::new(Vec::new());
+    io::Write::write_all(&mut writer, &text)?;
+    let fq = writer.finish()?;
+    let whole = write(tmp.path(), "whole.fq.gz", &fq)?;
+    assert_eq!(read_all(&whole, &OpenOptions::default())?.len(), 1000);
+    let blocks = bgzf_blocks(&fq);
+    assert!(blocks.len() > 3, "{} blocks", blocks.len());
+    let p = write(tmp.path(), "cut.fq.gz", &fq[..blocks[1]])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(&msg, &["cut.fq.gz: ", NO_MARKER]);
+    Ok(())
+}
+
+/// Truncated input says it is truncated, and where.
+#[test]
+fn test_truncation_is_named() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    // bgzip cut inside a block (not at a boundary): no marker at the end either.
+    let bytes = fs::read(derived("ecoli536.fa.gz"))?;
+    let p = write(tmp.path(), "half.fa.gz", &bytes[..bytes.len() / 2 + 7])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &[
+            "half.fa.gz: record 'gi|110640213|ref|NC_008253.1|': ",
+            NO_MARKER,
+        ],
+    );
+    // FASTQ cut inside its second record: plain, gzip of the cut text, and a cut gzip stream.
+    let mut text = Vec::new();
+    io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(fs::File::open(
+            data().join("reads/lambda_long.fq.gz"),
+        )?),
+        &mut text,
+    )?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            text.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let cut = &text[..line_starts[5] + 10];
+    let p = write(tmp.path(), "cut.fq", cut)?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &["cut.fq: the input ends inside FASTQ record 2 ('r2'): the file is truncated"],
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    io::Write::write_all(&mut gz, cut)?;
+    let p = write(tmp.path(), "cut.fq.gz", &gz.finish()?)?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &["cut.fq.gz: the input ends inside FASTQ record 2 ('r2')"],
+    );
+    let gz = fs::read(data().join("reads/lambda_long.fq.gz"))?;
+    let p = write(tmp.path(), "half.fq.gz", &gz[..gz.len() / 2])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &[
+            "half.fq.gz: the input ends inside FASTQ record ",
+            "truncated",
+        ],
+    );
+    // Cut inside the quality line of the last record: fewer scores than bases.
+    let p = write(tmp.path(), "q.fq", &text[..line_starts[8] - 5])?;
+    let msg = error_of(&p, &OpenOptions::default());
+    expect(
+        &msg,
+        &["q.fq: read 'r2' (FASTQ record 2): ", " quality scores"],
+    );
+    Ok(())
+}
+
+/// FASTQ structure errors name the record and say what was expected; SAM text is not taken for FASTQ.
+#[test]
+fn test_fastq_structure_and_sam_text() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "noplus.fq",
+            b"@r1 x\nACGT\n+\nIIII\n@r2\nACGT\nIIII\n@r3\nAC\n+\nII\n",
+            "noplus.fq: FASTQ record 2 ('r2'): expected the '+' line after the bases",
+        ),
+        (
+            "multi.fq",
+            b"@r1\nACGT\nACGT\n+\nIIII\nIIII\n",
+            "multi.fq: FASTQ record 1 ('r1'): expected the '+' line after the bases (a FASTQ record is four \
+             lines; multi-line FASTQ is not read)",
+        ),
+        (
+            "lengths.fq",
+            b"@r1\nACGT\n+\nIII\n",
+            "lengths.fq: read 'r1' (FASTQ record 1): 4 bases but 3 quality scores",
+        ),
+        (
+            "header.fq",
+            b"@r1\nACGT\n+\nIIII\nr2\nAC\n+\nII\n",
+            "header.fq: FASTQ record 2: expected a '@' header line",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let p = write(tmp.path(), name, bytes)?;
+        let msg = error_of(&p, &OpenOptions::default());
+        expect(&msg, &[want]);
+    }
+    // A repeated name on the '+' line, a description after a tab and a missing last line end are fine.
+    let p = write(tmp.path(), "ok.fq", b"@r1\nAC\n+r1\nII\n@r2\tx\nG\n+\nI")?;
+    let got = names_bases(read_all(&p, &OpenOptions::default())?);
+    assert_eq!(
+        got,
+        vec![("r1".into(), b"AC".to_vec()), ("r2".into(), b"G".to_vec())]
+    );
+
+    let sam = b"@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:chr1\tLN:10\nr1\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIIII\n";
+    let want = "x.sam: this is SAM text, which is not read: convert it with `samtools view -b`";
+    let p = write(tmp.path(), "x.sam", sam)?;
+    expect(&error_of(&p, &OpenOptions::default()), &[want]);
+    expect(
+        &error_of(
+            &p,
+            &OpenOptions::default().with_format(genomamba_seq::Format::Fastq),
+        ),
+        &[want],
+    );
+    let msg = genomamba_seq::open::detect_format(&p)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    expect(&msg, &[want]);
+    for head in ["@SQ\tSN:a", "@RG\tID:x", "@PG\tID:bwa", "@CO\thello"] {
+        let e = genomamba_seq::open_reader(
+            Box::new(io::Cursor::new(format!("{head}\n").into_bytes())),
+            "-",
+            &OpenOptions::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        expect(&e, &["-: this is SAM text"]);
+    }
+    Ok(())
+}

@@ -343,3 +343,62 @@ fn test_bam_regions_equal_samtools_view() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Unmapped reads (flag 0x4) have no alignment fields, even those placed beside their mate (RNAME and POS set);
+/// mapped ones have them, as `samtools view` lists them.
+#[test]
+fn test_unmapped_reads_have_no_alignment_fields() -> io::Result<()> {
+    if !have_samtools("test_unmapped_reads_have_no_alignment_fields") {
+        return Ok(());
+    }
+    let bam = data().join("reads/lambda.bam");
+    let b = bam.to_string_lossy().to_string();
+    let view = String::from_utf8_lossy(&samtools(&["view", "-F", "0xF00", &b])?).into_owned();
+    let placed = view
+        .lines()
+        .filter(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            let flag: u16 = cols[1].parse().unwrap_or(0);
+            flag & 4 != 0 && cols[2] != "*"
+        })
+        .count();
+    assert!(
+        placed > 0,
+        "lambda.bam has no unmapped read placed beside its mate"
+    );
+    let cram = data().join("reads/lambda.cram");
+    let reference = derived("lambda_virus.fa");
+    for (what, reads) in [
+        ("BAM", read_all(&bam, &OpenOptions::default())?),
+        (
+            "CRAM",
+            read_all(&cram, &OpenOptions::default().with_reference(&reference))?,
+        ),
+    ] {
+        assert_eq!(reads.len(), view.lines().count(), "{what}");
+        for ((info, _), line) in reads.iter().zip(view.lines()) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let a = info.alignment.as_ref().expect("alignment");
+            assert_eq!(a.flag.to_string(), cols[1], "{what} {}", info.name);
+            let expected = if a.flag & 4 != 0 {
+                (None, None, None, None)
+            } else {
+                let mapq: u8 = cols[4].parse().unwrap_or(255);
+                let pos: i64 = cols[3].parse().unwrap_or(0);
+                (
+                    Some(cols[2].to_string()),
+                    Some(pos - 1),
+                    (mapq != 255).then_some(mapq),
+                    Some(a.flag & 0x10 != 0),
+                )
+            };
+            assert_eq!(
+                (a.ref_name.clone(), a.ref_start, a.mapq, a.strand()),
+                expected,
+                "{what} {}",
+                info.name
+            );
+        }
+    }
+    Ok(())
+}

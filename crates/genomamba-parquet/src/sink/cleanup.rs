@@ -1,15 +1,9 @@
 //! A process-wide list of unfinished temporary files, so an interrupt handler can remove them.
 //!
 //! Every [`super::ParquetSink`] registers its temporary file while it is open. A binary that wants interrupted
-//! runs to leave nothing behind installs a Ctrl-C handler that runs on an ordinary thread (the `ctrlc` crate
-//! does this) and calls [`remove_temp_files`] before exiting:
-//!
-//! ```text
-//! ctrlc::set_handler(|| {
-//!     genomamba_parquet::remove_temp_files();
-//!     std::process::exit(130);
-//! })?;
-//! ```
+//! runs to leave nothing behind calls [`remove_temp_files`] from an ordinary thread before exiting, for example
+//! one that a signal handler wakes (signal-hook's iterator does this), or after a signal handler has set a flag
+//! that the run checks (what the `genomamba` binary does: the run stops and drops its sink).
 //!
 //! Do not call it from a raw POSIX signal handler: it takes a mutex and touches the file system.
 

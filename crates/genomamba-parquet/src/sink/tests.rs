@@ -1,6 +1,7 @@
 //! Round trips through real files, read back with the parquet crate's Arrow reader.
 
 use std::fs::File;
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
@@ -220,6 +221,26 @@ fn test_existing_target_refused_and_untouched() -> TestResult {
     assert_eq!(std::fs::read(&path)?, b"precious");
     sink.finish()?;
     assert_eq!(&std::fs::read(&path)?[..4], b"PAR1");
+    Ok(())
+}
+
+/// A pipe (or a device, such as /dev/null) is never replaced by a Parquet file, even with force.
+#[test]
+fn test_non_regular_target_refused_even_with_force() -> TestResult {
+    let _shared = shared();
+    let dir = tempfile::tempdir()?;
+    let fifo = dir.path().join("pipe.parquet");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+    assert!(made.success());
+    for force in [false, true] {
+        let err = ParquetSink::create(&fifo, schema::variants(), "{}".to_owned(), force)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo)?.file_type().is_fifo());
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
     Ok(())
 }
 

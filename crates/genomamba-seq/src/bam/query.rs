@@ -42,6 +42,8 @@ impl QueryReader {
                 format!("{input}: a region query needs a BAM index ({input}.bai or .csi; create it with `samtools index`): {e}"),
             )
         })?;
+        // Queries never reach the end in order: check once that the file is whole.
+        crate::bgzf_eof::check_file(path, &input)?;
         let file = File::open(path).map_err(|e| context(&input, "opening", e))?;
         let mut inner = bam::io::Reader::new(file);
         let header = inner

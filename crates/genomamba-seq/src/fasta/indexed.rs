@@ -154,6 +154,10 @@ impl IndexedReader {
                 )
             })?
             .into();
+        if bgzf_compressed {
+            // Region reads never reach the end in order: check once that the file is whole.
+            crate::bgzf_eof::check_file(path, &input)?;
+        }
         let file = File::open(path).map_err(|e| context(&input, "opening", e))?;
         let inner: Box<dyn BufReadSeek> = if bgzf_compressed {
             let gzi_path = with_suffix(path, ".gzi");
