@@ -1027,3 +1027,78 @@ fn default_model_reproduces_the_training_evaluation() {
         }
     }
 }
+
+#[test]
+fn empty_fasta_records_give_no_rows_a_warning_and_no_shard() {
+    // Two pieces of lambda with headers of no bases around them (as filtering tools leave behind; samtools 1.16
+    // cannot index a file whose last record is empty, so none is last here).
+    let lambda = std::fs::read_to_string(data("genomes/lambda_virus.fa")).expect("lambda");
+    let bases: String = lambda.lines().skip(1).collect();
+    let dir = Dir::new();
+    let fasta = format!(
+        ">start\n>a\n{}\n>gap\n>b\n{}\n",
+        &bases[..3000],
+        &bases[3000..6000]
+    );
+    let genome = dir.write("g.fa", fasta);
+    let out = dir.path("g.parquet");
+    let (run, _) = genomamba(["predict", "--quiet", "-o"])
+        .arg(&out)
+        .arg(&genome)
+        .output();
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("warning: 2 records have no bases, so no rows: start, gap"),
+        "--quiet keeps warnings: {stderr}"
+    );
+    let (batch, meta) = read(&out);
+    assert_eq!(names(&batch, "chrom").len(), 6000);
+    let listed: Vec<(String, u64)> = meta["inputs"][0]["sequences"]
+        .as_array()
+        .expect("listed")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                s["length"].as_u64().expect("length"),
+            )
+        })
+        .collect();
+    let want = [("start", 0), ("a", 3000), ("gap", 0), ("b", 3000)];
+    assert_eq!(
+        listed,
+        want.map(|(n, l)| (n.to_owned(), l)).to_vec(),
+        "empty records are listed with length 0"
+    );
+    // Record `b` starts afresh after the empty record: its rows are those of `b` run alone.
+    let alone = dir.write("b.fa", format!(">b\n{}\n", &bases[3000..6000]));
+    let alone_out = dir.path("b.parquet");
+    genomamba(["predict", "--quiet", "-o"])
+        .arg(&alone_out)
+        .arg(&alone)
+        .ok();
+    let (b, _) = read(&alone_out);
+    assert_eq!(f32s(&batch, "logp_ref")[3000..], f32s(&b, "logp_ref")[..]);
+
+    // Shards cover the records with bases only, read by streaming or through samtools' index (which leaves
+    // empty records out).
+    let shards = || {
+        genomamba(["regions", "--max-bases", "2000", "--window", "1000"])
+            .arg(&genome)
+            .ok()
+    };
+    let streamed = shards();
+    let chroms: Vec<&str> = streamed
+        .lines()
+        .map(|l| l.split('\t').next().expect("chrom"))
+        .collect();
+    assert_eq!(chroms, ["a", "a", "b", "b"]);
+    let status = std::process::Command::new("samtools")
+        .arg("faidx")
+        .arg(&genome)
+        .status()
+        .expect("samtools");
+    assert!(status.success());
+    assert_eq!(shards(), streamed);
+}

@@ -184,7 +184,7 @@ pub struct EngineArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// No progress and no summary on stderr.
+    /// No progress and no summary on stderr (warnings and errors are still written).
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -120,10 +120,11 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         &INTERRUPTED,
     )
     .with_context(|| format!("no output written to {}", plan.settings.output.display()))?;
+    // Warnings are about the output's content, so --quiet keeps them.
+    for warning in &summary.warnings {
+        eprintln!("genomamba: warning: {warning}");
+    }
     if !plan.settings.quiet {
-        for warning in &summary.warnings {
-            eprintln!("genomamba: warning: {warning}");
-        }
         eprintln!(
             "genomamba: {} records, {} bases, {} rows in {:.1} s ({:.0} bases/s) on {} -> {}",
             summary.records,

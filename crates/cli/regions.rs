@@ -91,7 +91,8 @@ pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
     }
     let lengths = record_lengths(&args.genome)?;
     let mut text = String::new();
-    for (name, len) in lengths {
+    // A record with no bases has nothing to run, so no shard.
+    for (name, len) in lengths.into_iter().filter(|(_, len)| *len > 0) {
         for shard in split(&name, len, args.max_bases, args.window) {
             text.push_str(&format!(
                 "{}\t{}\t{}\tchrom={}/part-{:05}\n",

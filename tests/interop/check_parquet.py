@@ -191,6 +191,18 @@ class Checker:
                 "abs(p_a::DOUBLE + p_c + p_g + p_t - 1) > 1e-5", p
             ).fetchone()[0]
             self.check(r, bad == 0, f"{bad} rows with p_a+p_c+p_g+p_t != 1")
+        if self.args.table == "predictions":
+            # Every row group has min/max statistics, and they bound the values (the float ones are in IEEE 754
+            # total order, which DuckDB reads and pyarrow 26 does not yet).
+            for col, typ in (("start", "BIGINT"), ("logp_ref", "FLOAT")):
+                groups, missing, lo, hi = con.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE stats_min_value IS NULL), "
+                    f"min(stats_min_value::{typ}), max(stats_max_value::{typ}) "
+                    "FROM parquet_metadata($f) WHERE path_in_schema = $c", {"f": self.args.file, "c": col}
+                ).fetchone()
+                self.check(r, missing == 0, f"{col}: {missing} of {groups} row groups lack statistics")
+                got = con.execute(f'SELECT min("{col}"), max("{col}") FROM {src}', p).fetchone()
+                self.check(r, (lo, hi) == got, f"{col}: statistics say {lo}..{hi}, the values are {got[0]}..{got[1]}")
         if self.args.table == "variants":
             # A row is scored exactly when its status is ok, and its score is logp_alt - logp_ref.
             bad = con.execute(

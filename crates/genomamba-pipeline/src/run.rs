@@ -139,6 +139,7 @@ pub fn run(
 
         let computed = compute(
             settings.batch,
+            kind == InputKind::Genome,
             &piece_rx,
             &batch_tx,
             engine,
@@ -171,6 +172,8 @@ struct Rows<'a> {
     progress: &'a mut Progress,
     summary: &'a mut Summary,
     batches: &'a Sender<RecordBatch>,
+    /// Genome records with no bases.
+    empty_records: EmptyRecords,
 }
 
 impl Rows<'_> {
@@ -187,6 +190,9 @@ impl Rows<'_> {
     fn end(&mut self, input: usize, end: &SequenceSummary) -> Result<()> {
         self.summary.rows += self.heads.end_sequence(end)?;
         self.summary.records += 1;
+        if end.length == 0 {
+            self.empty_records.add(&end.info.name);
+        }
         self.meta
             .add_sequence(input, InputRecord::from_summary(end));
         self.send(false)
@@ -215,6 +221,7 @@ impl Rows<'_> {
 #[allow(clippy::too_many_arguments)]
 fn compute(
     batch: usize,
+    genome: bool,
     pieces: &Receiver<FromReader>,
     batches: &Sender<RecordBatch>,
     engine: &mut dyn Engine,
@@ -231,6 +238,10 @@ fn compute(
         progress,
         summary,
         batches,
+        empty_records: EmptyRecords {
+            genome,
+            ..EmptyRecords::default()
+        },
     };
     for message in pieces {
         if interrupted.load(Ordering::Relaxed) {
@@ -260,7 +271,54 @@ fn compute(
     feed.drain(engine, |fed| rows.fed(fed))?;
     rows.summary.rows += rows.heads.finish()?;
     rows.summary.warnings = rows.heads.warnings();
+    rows.summary.warnings.extend(rows.empty_records.warning());
     rows.send(true)
+}
+
+/// Genome records that held no bases: counted, the first few named for the warning. Reads of no bases (a
+/// FASTQ record trimmed to nothing) are common and not worth a word.
+#[derive(Default)]
+struct EmptyRecords {
+    genome: bool,
+    count: u64,
+    names: Vec<String>,
+}
+
+impl EmptyRecords {
+    /// Names given in the warning at most.
+    const NAMED: usize = 5;
+
+    fn add(&mut self, name: &str) {
+        if !self.genome {
+            return;
+        }
+        self.count += 1;
+        if self.names.len() < Self::NAMED {
+            self.names.push(name.to_owned());
+        }
+    }
+
+    /// "N record(s) with no bases, so no rows: a, b, ..." or nothing.
+    fn warning(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let more = if self.count > self.names.len() as u64 {
+            format!(" and {} more", self.count - self.names.len() as u64)
+        } else {
+            String::new()
+        };
+        let (records, have) = if self.count == 1 {
+            ("record", "has")
+        } else {
+            ("records", "have")
+        };
+        Some(format!(
+            "{} {records} {have} no bases, so no rows: {}{more}",
+            self.count,
+            self.names.join(", ")
+        ))
+    }
 }
 
 /// The reader thread: opens each input in turn and streams its events; stops quietly when the engine side hangs up.
@@ -305,4 +363,33 @@ fn write_batches(mut sink: ParquetSink, batches: Receiver<RecordBatch>) -> Resul
         sink.write(&batch)?;
     }
     Ok(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmptyRecords;
+
+    #[test]
+    fn empty_records_are_named_up_to_five_and_reads_never() {
+        let mut genome = EmptyRecords {
+            genome: true,
+            ..EmptyRecords::default()
+        };
+        assert_eq!(genome.warning(), None);
+        genome.add("chrUn_1");
+        assert_eq!(
+            genome.warning().as_deref(),
+            Some("1 record has no bases, so no rows: chrUn_1")
+        );
+        (2..=7).for_each(|i| genome.add(&format!("chrUn_{i}")));
+        assert_eq!(
+            genome.warning().as_deref(),
+            Some(
+                "7 records have no bases, so no rows: chrUn_1, chrUn_2, chrUn_3, chrUn_4, chrUn_5 and 2 more"
+            )
+        );
+        let mut reads = EmptyRecords::default();
+        reads.add("trimmed_read");
+        assert_eq!(reads.warning(), None);
+    }
 }

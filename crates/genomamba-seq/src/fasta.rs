@@ -40,8 +40,8 @@ pub fn scan_lengths(path: &Path) -> io::Result<Vec<(String, u64)>> {
 
 /// Streams the records of a FASTA file in order, optionally keeping only the records named in `names`.
 ///
-/// Errors (as `InvalidData`, message naming the input and record): no `>` header at the start, a record with no
-/// bases, a duplicate record name, a requested name missing from the file.
+/// Errors (as `InvalidData`, message naming the input and record): no `>` header at the start, a duplicate record
+/// name, a requested name missing from the file. A record with no bases is a sequence of length 0.
 pub struct Reader {
     inner: Box<dyn BufRead + Send>,
     input: String,
@@ -176,17 +176,10 @@ impl SequenceSource for Reader {
                 self.check_missing()?;
                 return Ok(None);
             };
-            let next = peek_after_blank_lines(&mut *self.inner, &mut self.state)
+            // A record with no bases (a header followed by the next header or the end) is a sequence of
+            // length 0: no rows, as for an empty read. samtools faidx leaves such records out of the index.
+            peek_after_blank_lines(&mut *self.inner, &mut self.state)
                 .map_err(|e| read_error(&self.input, format_args!("record '{name}'"), e))?;
-            match next {
-                None | Some(b'>') => {
-                    return Err(invalid_data(
-                        &self.input,
-                        format_args!("record '{name}' is empty (no bases)"),
-                    ));
-                }
-                Some(_) => {}
-            }
             if let Some(w) = &self.wanted {
                 if !w.contains(&name) {
                     self.skip_rest(&name)?;
@@ -263,20 +256,29 @@ mod tests {
     }
 
     #[test]
+    fn test_empty_records_have_no_bases() -> io::Result<()> {
+        let got = all(&mut reader(b">a\n>b\nAC\n>c\n\n>d\r\n", &[]))?;
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), Vec::new()),
+                ("b".into(), b"AC".to_vec()),
+                ("c".into(), Vec::new()),
+                ("d".into(), Vec::new())
+            ]
+        );
+        let got = all(&mut reader(b">a\n>b\nAC\n", &["a"]))?;
+        assert_eq!(got, vec![("a".into(), Vec::new())]);
+        Ok(())
+    }
+
+    #[test]
     fn test_bad_inputs() {
         let err =
             |d: &'static [u8], names: &[&str]| all(&mut reader(d, names)).unwrap_err().to_string();
         assert_eq!(
             err(b"ACGT\n", &[]),
             "t.fa: not FASTA: expected a '>' header line, found 'A'"
-        );
-        assert_eq!(
-            err(b">a\n>b\nAC\n", &[]),
-            "t.fa: record 'a' is empty (no bases)"
-        );
-        assert_eq!(
-            err(b">a\nAC\n>b\n", &[]),
-            "t.fa: record 'b' is empty (no bases)"
         );
         assert_eq!(
             err(b">a\nAC\n>a\nAC\n", &[]),

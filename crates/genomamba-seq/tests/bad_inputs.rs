@@ -55,11 +55,6 @@ fn test_fasta_structure_errors() -> io::Result<()> {
     let cases: &[(&str, &[u8], &[&str])] = &[
         ("noheader.fa", b"ACGTACGT\n", &["not FASTA"]),
         (
-            "empty_record.fa",
-            b">a\nACGT\n>b\n>c\nAC\n",
-            &["record 'b' is empty"],
-        ),
-        (
             "dup.fa",
             b">a\nACGT\n>b\nAC\n>a\nGG\n",
             &["duplicate record name 'a'"],
