@@ -764,3 +764,36 @@ fn bad_vcfs_and_bad_use_fail_cleanly_and_leave_nothing() {
         "no output and no temporary file"
     );
 }
+
+#[test]
+fn sites_on_a_record_with_no_bases_are_out_of_bounds_or_unknown() {
+    let dir = Dir::new();
+    let lambda = &fasta(&derived("lambda_virus.fa"))[0].1;
+    let reference = dir.write(
+        "g.fa",
+        format!(">gap\n>a\n{}\n", String::from_utf8_lossy(&lambda[..2000])),
+    );
+    let base = lambda[999].to_ascii_uppercase();
+    let other = b"ACGT"[(base_index(base).expect("base") + 1) % 4] as char;
+    let vcf = dir.write(
+        "s.vcf",
+        format!(
+            "{HEADER}gap\t1\t.\tA\tC\t.\t.\t.\na\t1000\t.\t{}\t{other}\t.\t.\t.\n",
+            base as char
+        ),
+    );
+    // Read whole, the empty record is known and has no base 1; samtools' index leaves it out.
+    let statuses = |stderr_must_not: &str| {
+        let (rows, _, stderr) = score_telling(&dir, &vcf, &reference, &[]);
+        assert!(!stderr.contains(stderr_must_not), "{stderr}");
+        rows.into_iter().map(|r| r.status).collect::<Vec<_>>()
+    };
+    assert_eq!(statuses("no bases"), ["out_of_bounds", "ok"]);
+    let status = std::process::Command::new("samtools")
+        .arg("faidx")
+        .arg(&reference)
+        .status()
+        .expect("samtools");
+    assert!(status.success());
+    assert_eq!(statuses("no bases"), ["unknown_contig", "ok"]);
+}

@@ -137,9 +137,11 @@ pub fn run(
         scope.spawn(move || read_inputs(inputs, open, spec, piece_tx));
         let writer = scope.spawn(move || write_batches(sink, batch_rx));
 
+        // score's rows are the VCF's, whose statuses already say what a site on an empty record got.
+        let warn_empty = kind == InputKind::Genome && !matches!(settings.task, Task::Score(_));
         let computed = compute(
             settings.batch,
-            kind == InputKind::Genome,
+            warn_empty,
             &piece_rx,
             &batch_tx,
             engine,
