@@ -5,7 +5,7 @@ mod util;
 use std::collections::BTreeMap;
 
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
-use util::{Dir, data, genomamba, read, root};
+use util::{Dir, data, genomamba, read, root, samtools_faidx};
 
 /// The lambda genome's record name (its FASTA header up to the first space).
 const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
@@ -1094,11 +1094,29 @@ fn empty_fasta_records_give_no_rows_a_warning_and_no_shard() {
         .map(|l| l.split('\t').next().expect("chrom"))
         .collect();
     assert_eq!(chroms, ["a", "a", "b", "b"]);
-    let status = std::process::Command::new("samtools")
-        .arg("faidx")
-        .arg(&genome)
-        .status()
-        .expect("samtools");
-    assert!(status.success());
+    samtools_faidx(&genome);
     assert_eq!(shards(), streamed);
+
+    // A read of no bases (trimmed to nothing) gives no rows and no warning.
+    let reads = dir.write(
+        "r.fq",
+        "@r1
+
++
+
+@r2
+ACGT
++
+IIII
+",
+    );
+    let reads_out = dir.path("r.parquet");
+    let (run, _) = genomamba(["predict", "-o"])
+        .arg(&reads_out)
+        .arg(&reads)
+        .output();
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(names(&read(&reads_out).0, "read_name"), ["r2"; 4]);
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
 use sha2::Digest as _;
-use util::{Dir, data, derived, genomamba, read, root};
+use util::{Dir, data, derived, genomamba, read, root, samtools_faidx};
 
 /// The lambda genome's record name.
 const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
@@ -789,11 +789,6 @@ fn sites_on_a_record_with_no_bases_are_out_of_bounds_or_unknown() {
         rows.into_iter().map(|r| r.status).collect::<Vec<_>>()
     };
     assert_eq!(statuses("no bases"), ["out_of_bounds", "ok"]);
-    let status = std::process::Command::new("samtools")
-        .arg("faidx")
-        .arg(&reference)
-        .status()
-        .expect("samtools");
-    assert!(status.success());
+    samtools_faidx(&reference);
     assert_eq!(statuses("no bases"), ["unknown_contig", "ok"]);
 }

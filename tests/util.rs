@@ -177,6 +177,16 @@ impl Cmd {
     }
 }
 
+/// Indexes a FASTA with `samtools faidx` (writes `path.fai`).
+pub fn samtools_faidx(path: &Path) {
+    let status = Command::new("samtools")
+        .arg("faidx")
+        .arg(path)
+        .status()
+        .expect("samtools");
+    assert!(status.success(), "samtools faidx {}", path.display());
+}
+
 /// Reads a whole Parquet file into one batch plus its `genomamba` metadata JSON.
 pub fn read(path: &Path) -> (arrow_array::RecordBatch, serde_json::Value) {
     let file = std::fs::File::open(path).expect("open parquet");

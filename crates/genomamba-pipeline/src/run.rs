@@ -137,7 +137,8 @@ pub fn run(
         scope.spawn(move || read_inputs(inputs, open, spec, piece_tx));
         let writer = scope.spawn(move || write_batches(sink, batch_rx));
 
-        // score's rows are the VCF's, whose statuses already say what a site on an empty record got.
+        // Reads of no bases (FASTQ records trimmed to nothing) are common and not worth a word; score's rows
+        // are the VCF's, whose statuses already say what a site on an empty record got.
         let warn_empty = kind == InputKind::Genome && !matches!(settings.task, Task::Score(_));
         let computed = compute(
             settings.batch,
@@ -174,8 +175,8 @@ struct Rows<'a> {
     progress: &'a mut Progress,
     summary: &'a mut Summary,
     batches: &'a Sender<RecordBatch>,
-    /// Genome records with no bases.
-    empty_records: EmptyRecords,
+    /// Records with no bases, when the run warns of them.
+    empty_records: Option<EmptyRecords>,
 }
 
 impl Rows<'_> {
@@ -192,8 +193,8 @@ impl Rows<'_> {
     fn end(&mut self, input: usize, end: &SequenceSummary) -> Result<()> {
         self.summary.rows += self.heads.end_sequence(end)?;
         self.summary.records += 1;
-        if end.length == 0 {
-            self.empty_records.add(&end.info.name);
+        if let Some(empty) = self.empty_records.as_mut().filter(|_| end.length == 0) {
+            empty.add(&end.info.name);
         }
         self.meta
             .add_sequence(input, InputRecord::from_summary(end));
@@ -223,7 +224,7 @@ impl Rows<'_> {
 #[allow(clippy::too_many_arguments)]
 fn compute(
     batch: usize,
-    genome: bool,
+    warn_empty: bool,
     pieces: &Receiver<FromReader>,
     batches: &Sender<RecordBatch>,
     engine: &mut dyn Engine,
@@ -240,10 +241,7 @@ fn compute(
         progress,
         summary,
         batches,
-        empty_records: EmptyRecords {
-            genome,
-            ..EmptyRecords::default()
-        },
+        empty_records: warn_empty.then(EmptyRecords::default),
     };
     for message in pieces {
         if interrupted.load(Ordering::Relaxed) {
@@ -273,15 +271,15 @@ fn compute(
     feed.drain(engine, |fed| rows.fed(fed))?;
     rows.summary.rows += rows.heads.finish()?;
     rows.summary.warnings = rows.heads.warnings();
-    rows.summary.warnings.extend(rows.empty_records.warning());
+    rows.summary
+        .warnings
+        .extend(rows.empty_records.as_ref().and_then(EmptyRecords::warning));
     rows.send(true)
 }
 
-/// Genome records that held no bases: counted, the first few named for the warning. Reads of no bases (a
-/// FASTQ record trimmed to nothing) are common and not worth a word.
+/// Records that held no bases: counted, the first few named for the warning.
 #[derive(Default)]
 struct EmptyRecords {
-    genome: bool,
     count: u64,
     names: Vec<String>,
 }
@@ -291,9 +289,6 @@ impl EmptyRecords {
     const NAMED: usize = 5;
 
     fn add(&mut self, name: &str) {
-        if !self.genome {
-            return;
-        }
         self.count += 1;
         if self.names.len() < Self::NAMED {
             self.names.push(name.to_owned());
@@ -372,11 +367,8 @@ mod tests {
     use super::EmptyRecords;
 
     #[test]
-    fn empty_records_are_named_up_to_five_and_reads_never() {
-        let mut genome = EmptyRecords {
-            genome: true,
-            ..EmptyRecords::default()
-        };
+    fn empty_records_are_named_up_to_five() {
+        let mut genome = EmptyRecords::default();
         assert_eq!(genome.warning(), None);
         genome.add("chrUn_1");
         assert_eq!(
@@ -390,8 +382,5 @@ mod tests {
                 "7 records have no bases, so no rows: chrUn_1, chrUn_2, chrUn_3, chrUn_4, chrUn_5 and 2 more"
             )
         );
-        let mut reads = EmptyRecords::default();
-        reads.add("trimmed_read");
-        assert_eq!(reads.warning(), None);
     }
 }
