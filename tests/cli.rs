@@ -777,6 +777,40 @@ fn outputs_must_be_files_and_an_empty_bed_runs_nothing() {
     assert_eq!(dir.listing(), vec!["empty.bed", "pipe.parquet"]);
 }
 
+#[test]
+fn gzip_and_bgzip_bed_files_give_the_rows_of_the_plain_one() {
+    let dir = Dir::new();
+    let genome = util::derived("lambda_virus.fa");
+    let bed = dir.write(
+        "r.bed",
+        "track name=two\ngi|9626243|ref|NC_001416.1|\t100\t400\tfirst\n\
+         gi|9626243|ref|NC_001416.1|\t30000\t30250\n",
+    );
+    let run = |bed: &std::path::Path, out: &str| {
+        genomamba(["predict"])
+            .arg(&genome)
+            .args(["--device", "cpu", "-q", "--regions"])
+            .arg(bed)
+            .args(["-o", out])
+            .current_dir(dir.path(""))
+            .ok();
+        read(&dir.path(out)).0
+    };
+    let plain = run(&bed, "plain.parquet");
+    assert_eq!(plain.num_rows(), 550);
+    for (program, name) in [("gzip", "r.gz.bed.gz"), ("bgzip", "r.bgzip.bed.gz")] {
+        let compressed = std::process::Command::new(program)
+            .arg("-c")
+            .arg(&bed)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(compressed.status.success(), "{program}");
+        let path = dir.write(name, compressed.stdout);
+        let got = run(&path, &format!("{program}.parquet"));
+        assert!(same_table(&got, &plain), "{program}: the plain BED's rows");
+    }
+}
+
 /// Runs `args` once over the whole genome and once over the shards `genomamba regions` cuts (through
 /// `--regions`, bgzip input), and returns both tables.
 fn whole_and_sharded(args: &[&str], window: &str) -> (RecordBatch, RecordBatch) {

@@ -118,6 +118,52 @@ pub(crate) fn compression(head: &[u8]) -> Compression {
     }
 }
 
+/// A file format genomamba does not read, recognised by its first bytes so that the error says what it is and
+/// how to convert it (rather than "unknown format"): (what it is, the program that writes it out as text, which
+/// is followed by the file's name).
+fn foreign_container(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    match head {
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(("xz-compressed", "xz -dc")),
+        [b'B', b'Z', b'h', b'1'..=b'9', ..] => Some(("bzip2-compressed", "bzip2 -dc")),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(("zstd-compressed", "zstd -dc")),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some(("lz4-compressed", "lz4 -dc")),
+        [b'P', b'K', 3, 4, ..] => Some(("a zip archive", "unzip -p")),
+        // UCSC .2bit, either byte order.
+        [0x43, 0x27, 0x41, 0x1a, ..] | [0x1a, 0x41, 0x27, 0x43, ..] => {
+            Some(("a UCSC .2bit file", "twoBitToFa"))
+        }
+        _ => None,
+    }
+}
+
+/// Why a file in a compression or container genomamba does not read (xz, bzip2, zstd, lz4, zip, .2bit) is
+/// refused, with the command that converts it; `None` for any other first bytes (at least 6 tell).
+pub(crate) fn foreign_reason(head: &[u8], name: &str) -> Option<String> {
+    let (what, program) = foreign_container(head)?;
+    let out = if program == "twoBitToFa" {
+        " stdout"
+    } else {
+        ""
+    };
+    let how = if name == "-" {
+        format!("convert it before the pipe, `{program} FILE{out} | genomamba <command> - ...`")
+    } else {
+        format!("convert it with `{program} {name}{out} | bgzip > converted.gz`")
+    };
+    Some(format!(
+        "this is {what}, which genomamba does not read (it reads plain text, gzip and bgzip, BAM and CRAM): \
+         {how}"
+    ))
+}
+
+/// [`foreign_reason`] as an error naming the input.
+pub(crate) fn refuse_foreign(head: &[u8], name: &str) -> io::Result<()> {
+    match foreign_reason(head, name) {
+        Some(why) => Err(invalid_data(name, why)),
+        None => Ok(()),
+    }
+}
+
 /// Whether the first bytes are a SAM text header line (`@HD`, `@SQ`, `@RG`, `@PG` or `@CO` and a tab), which
 /// would otherwise pass for a FASTQ read name.
 pub(crate) fn is_sam_text(head: &[u8]) -> bool {
@@ -299,6 +345,7 @@ pub(crate) fn file_compression(path: &Path, name: &str) -> io::Result<Compressio
     let mut file = File::open(path).map_err(|e| context(name, "opening", e))?;
     let mut head = [0u8; 18];
     let n = read_up_to(&mut file, &mut head).map_err(|e| context(name, "reading", e))?;
+    refuse_foreign(&head[..n], name)?;
     Ok(compression(&head[..n]))
 }
 
@@ -331,6 +378,7 @@ pub fn detect_format(path: &Path) -> io::Result<Option<Format>> {
     let mut stdin = io::stdin().lock();
     // `Stdin` is buffered process-wide: bytes seen here are read again by whoever reads it next.
     let head = stdin.fill_buf().map_err(|e| context(&name, "reading", e))?;
+    refuse_foreign(head, &name)?;
     let mut text = Vec::with_capacity(64);
     if compression(head) == Compression::None {
         text.extend_from_slice(&head[..head.len().min(4096)]);
@@ -371,6 +419,7 @@ pub fn open_reader(
     }
     let mut r = BufReader::with_capacity(1 << 17, inner);
     let head = r.fill_buf().map_err(|e| context(name, "reading", e))?;
+    refuse_foreign(head, name)?;
     let comp = compression(head);
     let boxed: Box<dyn BufRead + Send> = Box::new(r);
     match opts.format {

@@ -136,24 +136,33 @@ impl FromStr for Region {
 /// assert_eq!(regions[1], genomamba_seq::Region::new("chr2", 10, Some(20)));
 /// # Ok::<(), genomamba_seq::Error>(())
 /// ```
-pub fn read_bed<R: BufRead>(reader: R, source: &str) -> Result<Vec<Region>, Error> {
+pub fn read_bed<R: BufRead>(mut reader: R, source: &str) -> Result<Vec<Region>, Error> {
     let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Error::Io {
+    let mut bytes = Vec::new();
+    for i in 1.. {
+        bytes.clear();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Error::Io {
+                path: format!("{source}: line {i}"),
+                source: e,
+            })?;
+        if n == 0 {
+            break;
+        }
+        let bad = |why: &str| Error::InvalidBed {
             path: source.to_string(),
-            source: e,
-        })?;
-        let line = line.trim_end_matches('\r');
+            line: i,
+            reason: why.to_string(),
+        };
+        let line = std::str::from_utf8(&bytes)
+            .map_err(|_| bad("not text (a binary file, or not UTF-8)"))?
+            .trim_end_matches(['\n', '\r']);
         let t = line.trim_start();
         if t.is_empty() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser")
         {
             continue;
         }
-        let bad = |why: &str| Error::InvalidBed {
-            path: source.to_string(),
-            line: i + 1,
-            reason: why.to_string(),
-        };
         let mut cols = t.split(['\t', ' ']).filter(|c| !c.is_empty());
         let (Some(name), Some(s), Some(e)) = (cols.next(), cols.next(), cols.next()) else {
             return Err(bad("expected at least 3 columns: chrom, start, end"));
@@ -172,14 +181,29 @@ pub fn read_bed<R: BufRead>(reader: R, source: &str) -> Result<Vec<Region>, Erro
     Ok(out)
 }
 
-/// Reads a BED file from a path (see [`read_bed`]).
+/// Reads a BED file from a path, plain, gzip or bgzip (`.bed.gz`, told by its first bytes; see [`read_bed`]).
 pub fn read_bed_path(path: &std::path::Path) -> Result<Vec<Region>, Error> {
     let name = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+    let io = |e: std::io::Error| Error::Io {
         path: name.clone(),
         source: e,
-    })?;
-    read_bed(std::io::BufReader::new(f), &name)
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let head = file.fill_buf().map_err(io)?;
+    if let Some(why) = crate::open::foreign_reason(head, &name) {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            why,
+        )));
+    }
+    if crate::open::compression(head) == crate::open::Compression::None {
+        read_bed(file, &name)
+    } else {
+        read_bed(
+            std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)),
+            &name,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -240,5 +264,33 @@ mod tests {
             "r.bed:2: invalid BED line: expected at least 3 columns: chrom, start, end"
         );
         assert!(read_bed(&b"chr1\t10\t10\n"[..], "r.bed").is_err());
+        let err = read_bed(&b"chr1\t0\t10\n\x1f\x8b\x08\xff\n"[..], "r.bed").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.bed:2: invalid BED line: not text (a binary file, or not UTF-8)"
+        );
+    }
+
+    #[test]
+    fn test_read_bed_path_reads_gzip_and_bgzip() -> Result<(), Box<dyn std::error::Error>> {
+        use std::io::Write as _;
+        let text = b"track name=t\nchr1\t0\t10\nchr2 5 20 x\n";
+        let want = read_bed(&text[..], "r.bed")?;
+        assert_eq!(want.len(), 2);
+        let dir = tempfile::tempdir()?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text)?;
+        let mut bgz = noodles::bgzf::io::Writer::new(Vec::new());
+        bgz.write_all(text)?;
+        for (name, bytes) in [
+            ("r.bed", text.to_vec()),
+            ("r.bed.gz", gz.finish()?),
+            ("r.bgz.bed.gz", bgz.finish()?),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes)?;
+            assert_eq!(read_bed_path(&path)?, want, "{name}");
+        }
+        Ok(())
     }
 }

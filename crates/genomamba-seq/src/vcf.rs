@@ -39,7 +39,7 @@ use noodles::vcf::{
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    open::{Compression, compression, read_up_to},
+    open::{Compression, compression, read_up_to, refuse_foreign},
     source::{context, invalid_data},
 };
 
@@ -157,8 +157,9 @@ impl<R: BufRead> BufRead for Sha256Reader<R> {
 /// ```
 pub fn read<R: BufRead>(mut reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
     // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front.
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 6];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
+    refuse_foreign(&head[..n], source)?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
     let compressed = compression(&head[..n]) != Compression::None;
     let mut text: Box<dyn Read + '_> = if compressed {

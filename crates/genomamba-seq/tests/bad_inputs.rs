@@ -597,3 +597,84 @@ fn test_fastq_structure_and_sam_text() -> io::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn test_foreign_compressions_are_named_with_their_converter() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    // Each container's own first bytes (what `xz`, `bzip2 -9`, `zstd`, `lz4`, `zip` and `faToTwoBit` write).
+    let cases: &[(&str, &[u8], &str, &str)] = &[
+        (
+            "g.fa.xz",
+            b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4F",
+            "xz-compressed",
+            "xz -dc",
+        ),
+        ("g.fa.bz2", b"BZh91AY&SY", "bzip2-compressed", "bzip2 -dc"),
+        (
+            "g.fa.zst",
+            b"\x28\xb5\x2f\xfd\x24\x00",
+            "zstd-compressed",
+            "zstd -dc",
+        ),
+        (
+            "g.fa.lz4",
+            b"\x04\x22\x4d\x18\x64\x40",
+            "lz4-compressed",
+            "lz4 -dc",
+        ),
+        ("g.zip", b"PK\x03\x04\x14\x00", "a zip archive", "unzip -p"),
+        (
+            "g.2bit",
+            b"\x43\x27\x41\x1a\x00\x00",
+            "a UCSC .2bit file",
+            "twoBitToFa",
+        ),
+    ];
+    for (name, bytes, what, program) in cases {
+        let p = write(tmp.path(), name, bytes)?;
+        let path = p.display().to_string();
+        let want = format!("{path}: this is {what}, which genomamba does not read");
+        let how = format!("`{program} {path}");
+        // Sniffed, forced to a format, told by detect_format, and on standard input.
+        for opts in [
+            OpenOptions::default(),
+            OpenOptions::default().with_format(genomamba_seq::Format::Fasta),
+        ] {
+            expect(
+                &error_of(&p, &opts),
+                &[&want, &how, "| bgzip > converted.gz`"],
+            );
+        }
+        let msg = genomamba_seq::open::detect_format(&p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        expect(&msg, &[&want]);
+        let e = genomamba_seq::open_reader(
+            Box::new(io::Cursor::new(bytes.to_vec())),
+            "-",
+            &OpenOptions::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        expect(
+            &e,
+            &[
+                &format!("-: this is {what}"),
+                "FILE",
+                "| genomamba <command> -",
+            ],
+        );
+        // As a BED of regions, and as a VCF.
+        let e = genomamba_seq::region::read_bed_path(&p)
+            .unwrap_err()
+            .to_string();
+        expect(&e, &[&want]);
+        let e = genomamba_seq::vcf::read(io::Cursor::new(bytes.to_vec()), name)
+            .unwrap_err()
+            .to_string();
+        expect(&e, &[&format!("{name}: this is {what}")]);
+    }
+    Ok(())
+}
