@@ -863,6 +863,122 @@ fn sharded_predictions_equal_one_run_over_the_whole_genome() {
     }
 }
 
+/// Lays `model_dir`'s files out as `huggingface-cli download owner/name` does under the cache `hub`: blobs named
+/// by their sha256, a snapshot of symbolic links named by `commit`, and the refs `main` and `v1` pointing at it.
+fn hf_cache_entry(hub: &std::path::Path, id: &str, model_dir: &std::path::Path, commit: &str) {
+    use sha2::Digest as _;
+    let repo = hub.join(format!("models--{}", id.replace('/', "--")));
+    let snapshot = repo.join("snapshots").join(commit);
+    for dir in [repo.join("blobs"), repo.join("refs"), snapshot.clone()] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    for file in ["config.json", "model.safetensors"] {
+        let bytes = std::fs::read(model_dir.join(file)).expect("model file");
+        let blob: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(repo.join("blobs").join(&blob), bytes).expect("blob");
+        std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snapshot.join(file))
+            .expect("symlink");
+    }
+    for r in ["main", "v1"] {
+        std::fs::write(repo.join("refs").join(r), commit).expect("ref");
+    }
+}
+
+#[test]
+fn models_in_the_hugging_face_cache_are_found_by_name() {
+    let dir = Dir::new();
+    let commit = "4f7c1a0e9d2b3c5a6e8f0a1b2c3d4e5f60718293";
+    hf_cache_entry(
+        &dir.path("home/hub"),
+        "genomamba/ecoli-mamba-small",
+        &data("models/ecoli-mamba-small"),
+        commit,
+    );
+    let lambda = data("genomes/lambda_virus.fa");
+    let run = |model: &str, env: &[(&str, std::path::PathBuf)], out: &str| {
+        let mut cmd = genomamba(["predict"])
+            .arg(&lambda)
+            .args(["--device", "cpu", "-q", "-o", out])
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_HOME")
+            .current_dir(dir.path(""));
+        for (key, value) in env {
+            cmd = cmd.env(key, value);
+        }
+        if model.is_empty() {
+            cmd.ok();
+        } else {
+            cmd.args(["--model", model]).ok();
+        }
+        read(&dir.path(out))
+    };
+    let (want, want_meta) = run(
+        &data("models/ecoli-mamba-small").display().to_string(),
+        &[],
+        "dir.parquet",
+    );
+    let hub = [("HF_HUB_CACHE", dir.path("home/hub"))];
+    let home = [("HF_HOME", dir.path("home"))];
+    for (model, env, out) in [
+        ("genomamba/ecoli-mamba-small", &hub, "main.parquet"),
+        ("genomamba/ecoli-mamba-small@v1", &home, "tag.parquet"),
+        (
+            &*format!("genomamba/ecoli-mamba-small@{commit}"),
+            &hub,
+            "commit.parquet",
+        ),
+    ] {
+        let (got, meta) = run(model, env, out);
+        assert!(same_table(&got, &want), "{model}: the directory's rows");
+        assert_eq!(meta["model"]["sha256"], want_meta["model"]["sha256"]);
+        assert_eq!(
+            meta["model"]["name"],
+            format!("genomamba/ecoli-mamba-small@{commit}"),
+            "{model}: named by repository and commit"
+        );
+    }
+    let (got, _) = run(
+        "",
+        &[
+            ("HF_HUB_CACHE", dir.path("home/hub")),
+            ("GENOMAMBA_MODEL", "genomamba/ecoli-mamba-small".into()),
+        ],
+        "env.parquet",
+    );
+    assert!(same_table(&got, &want), "GENOMAMBA_MODEL takes a name too");
+
+    let err = genomamba(["predict"])
+        .arg(&lambda)
+        .args([
+            "--device",
+            "cpu",
+            "--model",
+            "genomamba/absent@v2",
+            "-o",
+            "absent.parquet",
+        ])
+        .env("HF_HUB_CACHE", dir.path("home/hub"))
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(
+        err.contains(
+            "genomamba/absent@v2: no such directory, and not in the Hugging Face cache at"
+        ) && err.contains("`huggingface-cli download genomamba/absent --revision v2`"),
+        "{err}"
+    );
+    assert!(!dir.path("absent.parquet").exists());
+    let shown = genomamba(["inspect", "genomamba/ecoli-mamba-small@v1"])
+        .env("HF_HUB_CACHE", dir.path("home/hub"))
+        .ok();
+    assert!(
+        shown.contains(&format!("genomamba/ecoli-mamba-small@{commit}")),
+        "{shown}"
+    );
+}
+
 #[test]
 fn sharded_embeddings_with_flanks_equal_one_run_over_the_whole_genome() {
     // `--strand both` windows with flanks on both sides, as a bidirectional model does.
@@ -899,9 +1015,9 @@ fn inspect_describes_the_embedded_model() {
     assert!(counts["layers"].is_some_and(|n| n >= 4));
 }
 
-/// Runs tests/interop/check_parquet.py (pyarrow, Polars, DuckDB) on fresh outputs; needs the test venv.
+/// Runs tests/interop/check_parquet.py (pyarrow, Polars, DuckDB, pandas) on fresh outputs; needs the test venv.
 #[test]
-fn outputs_open_in_pyarrow_polars_and_duckdb() {
+fn outputs_open_in_pyarrow_polars_duckdb_and_pandas() {
     let Some(python) = std::env::var_os("GENOMAMBA_TEST_PYTHON") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -950,25 +1066,42 @@ fn outputs_open_in_pyarrow_polars_and_duckdb() {
         .arg("-o")
         .arg(&var)
         .ok();
-    let checks: [(&str, &std::path::Path, Vec<String>); 3] = [
+    // Aligned reads: read names, alignment columns, and null mapq for the unmapped mates.
+    let reads = dir.path("reads.parquet");
+    genomamba(["embed"])
+        .arg(data("reads/lambda.bam"))
+        .args(["--device", "cpu", "-q", "-o"])
+        .arg(&reads)
+        .ok();
+    let lengths = lengths_path.display().to_string();
+    let total = total.to_string();
+    let checks: [(&str, &std::path::Path, Vec<&str>); 4] = [
         (
             "predictions",
             &pred,
-            vec!["--rows".into(), total.to_string()],
+            vec!["--rows", &total, "--lengths", &lengths],
         ),
         (
             "embeddings",
             &emb,
-            vec!["--dim".into(), "128".into(), "--dtype".into(), "f16".into()],
+            vec!["--dim", "128", "--dtype", "f16", "--lengths", &lengths],
         ),
-        ("variants", &var, vec!["--rows".into(), "35".into()]),
+        (
+            "variants",
+            &var,
+            vec!["--rows", "35", "--lengths", &lengths],
+        ),
+        (
+            "embeddings",
+            &reads,
+            vec!["--dim", "128", "--keys", "aligned"],
+        ),
     ];
     for (table, path, extra) in checks {
         let status = std::process::Command::new(&python)
             .arg(root().join("tests/interop/check_parquet.py"))
             .arg(path)
-            .args(["--table", table, "--lengths"])
-            .arg(&lengths_path)
+            .args(["--table", table])
             .args(extra)
             .status()
             .expect("run python");

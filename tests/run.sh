@@ -43,6 +43,13 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "no network client is linked (nothing is fetched at run time)"
+linked=$(cargo tree --workspace -e normal --prefix none --format '{p}' | cut -d' ' -f1 | sort -u)
+if grep -xE 'reqwest|ureq|hyper|curl|curl-sys|isahc|attohttpc|surf|native-tls|rustls' <<<"$linked"; then
+  echo "a network client is among the dependencies above: genomamba fetches nothing at run time" >&2
+  exit 1
+fi
+
 step "cargo test (GPU tests show as ignored)"
 cargo test --workspace --no-fail-fast
 

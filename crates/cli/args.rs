@@ -35,8 +35,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(
     mut_arg("model", |a| a.help(
-        "Causal Mamba model directory (config.json + weights; bidirectional Caduceus models are refused). \
-         Default: the model embedded in the binary"
+        "Causal Mamba model directory (config.json + weights; bidirectional Caduceus models are refused), or \
+         owner/name[@revision] of one already in the Hugging Face cache. Default: the model embedded in the binary"
     ).long_help(None::<&str>)),
     mut_arg("window", |a| a.help(
         "Window length in bases: each window restarts the model after its burn-in; 0 = each record is one \
@@ -143,7 +143,8 @@ pub struct RunArgs {
 /// Options of every command that runs a model: which model, where, in what windows, and the output file's fate.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Model directory (config.json + weights). Default: the model embedded in the binary.
+    /// Model directory (config.json + weights), or owner/name[@revision] of a model already in the Hugging Face
+    /// cache (HF_HUB_CACHE, HF_HOME; nothing is downloaded). Default: the model embedded in the binary.
     #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
     pub model: Option<PathBuf>,
 
@@ -227,7 +228,8 @@ pub struct EmbedArgs {
 /// `genomamba inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Model directory. Default: the model embedded in the binary.
+    /// Model directory, or owner/name[@revision] of a model in the Hugging Face cache. Default: the model embedded
+    /// in the binary.
     #[arg(value_name = "MODEL")]
     pub model: Option<PathBuf>,
 

@@ -80,11 +80,7 @@ fn caduceus_json(m: &CaduceusModel, hidden: Hidden) -> Vec<(&'static str, Value)
 /// Runs `genomamba inspect`.
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let (model, card) = match &args.model {
-        Some(dir) => (
-            AnyModel::from_dir(dir)
-                .with_context(|| format!("loading the model in {}", dir.display()))?,
-            None,
-        ),
+        Some(dir) => (crate::plan::load_model_dir(dir)?, None),
         None => (
             AnyModel::Mamba(Arc::new(
                 crate::embedded::load().context("loading the embedded model")?,

@@ -306,8 +306,7 @@ impl Plan {
     /// Loads `--model` (any supported architecture), or the embedded default model.
     pub fn load_model(&self) -> anyhow::Result<AnyModel> {
         match &self.model {
-            Some(dir) => AnyModel::from_dir(dir)
-                .with_context(|| format!("loading the model in {}", dir.display())),
+            Some(dir) => load_model_dir(dir),
             None => Ok(AnyModel::Mamba(Arc::new(
                 crate::embedded::load().context("loading the embedded model")?,
             ))),
@@ -347,6 +346,18 @@ impl Plan {
             Hidden::Symmetric
         })
     }
+}
+
+/// Loads the model `--model` names: a directory, or `owner/name[@revision]` already in the Hugging Face cache.
+pub fn load_model_dir(arg: &Path) -> anyhow::Result<AnyModel> {
+    let dir = genomamba_model::hub::locate(arg)?;
+    let from = if dir == arg {
+        String::new()
+    } else {
+        format!(" ({} in the Hugging Face cache)", arg.display())
+    };
+    AnyModel::from_dir(&dir)
+        .with_context(|| format!("loading the model in {}{from}", dir.display()))
 }
 
 /// What the inputs hold, from `--format` or what each input's first bytes (else its name) say, as the reader

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Check a genomamba Parquet file with pyarrow, Polars and DuckDB.
+"""Check a genomamba Parquet file with pyarrow, Polars, DuckDB and pandas.
 
 Each reader must see the same table: column names and types, the fixed embedding size, the `genomamba`
-key-value metadata entry (JSON with schema_version and table), the row count, for predictions that
+key-value metadata entry (JSON with schema_version and table; pandas has no reader of it), the row count, for predictions that
 p_a + p_c + p_g + p_t = 1 (within 1e-5) wherever they are not null, and for variants that exactly the rows of
 status ok have a score, and that it is logp_alt - logp_ref. With --lengths, every sequence named in the
 JSON object {name: length} must be covered exactly: per-base tables have one row per base 0..length, binned
@@ -155,6 +155,48 @@ class Checker:
             keys = df[self.key].cast(pl.String).to_list()
             self.check_coverage(r, coverage(zip(keys, df["start"].to_list(), df["end"].to_list())))
 
+    # pandas ------------------------------------------------------------------------------------------------
+    def run_pandas(self):
+        import numpy as np
+        import pandas as pd
+
+        r = "pandas"
+        elem = np.float16 if self.args.dtype == "f16" else np.float32
+        df = pd.read_parquet(self.args.file)
+        self.check(r, list(df.columns) == [c for c, _ in self.cols], f"columns {list(df.columns)}")
+        for name, kind in self.cols:
+            if name not in df.columns:
+                continue
+            typ = df[name].dtype
+            if kind == "emb":
+                values = df[name]
+                ok = all(isinstance(v, np.ndarray) and v.dtype == elem and
+                         (self.args.dim is None or v.shape == (self.args.dim,)) for v in values)
+                self.check(r, ok, f"embeddings are not {elem.__name__} arrays of length {self.args.dim}")
+                self.check(r, values.isna().sum() == 0, "null embeddings")
+            elif kind == "dict":
+                self.check(r, isinstance(typ, pd.CategoricalDtype), f"{name}: type {typ}, expected category")
+            elif kind == "str":
+                self.check(r, pd.api.types.is_string_dtype(typ), f"{name}: type {typ}, expected strings")
+            elif kind in ("i64", "u8", "u16"):
+                # pandas turns an integer column that holds nulls (ref_start and mapq of unmapped reads) into
+                # float64; dtype_backend="pyarrow" keeps it integer.
+                want = np.dtype({"i64": "int64", "u8": "uint8", "u16": "uint16"}[kind])
+                ok = typ == want or (typ == np.float64 and df[name].isna().any())
+                self.check(r, ok, f"{name}: type {typ}, expected {want} (float64 with nulls)")
+                kept = pd.read_parquet(self.args.file, columns=[name], dtype_backend="pyarrow")[name].dtype
+                self.check(r, str(kept) == f"{want}[pyarrow]", f"{name}: pyarrow backend type {kept}")
+            else:
+                self.check(r, typ == np.float32, f"{name}: type {typ}, expected float32")
+        self.check_rows(r, len(df))
+        if self.args.table == "predictions":
+            total = df[PROBS].astype("float64").sum(axis=1, min_count=4)
+            bad = int(((total - 1.0).abs() > 1e-5).sum())
+            self.check(r, bad == 0, f"{bad} rows with p_a+p_c+p_g+p_t != 1")
+        if self.args.lengths and self.args.table != "variants":
+            keys = df[self.key].astype(str).tolist()
+            self.check_coverage(r, coverage(zip(keys, df["start"].tolist(), df["end"].tolist())))
+
     # DuckDB ------------------------------------------------------------------------------------------------
     def run_duckdb(self):
         import duckdb
@@ -235,7 +277,7 @@ def main():
     ap.add_argument("--keys", choices=["contig", "read", "aligned"], default="contig",
                     help="sequence key: contigs (chrom), reads (read_name) or aligned reads (+ alignment columns)")
     ap.add_argument("--lengths", help="JSON object {sequence name: length} the rows must cover exactly")
-    ap.add_argument("--readers", default="pyarrow,polars,duckdb", help="comma-separated readers to run")
+    ap.add_argument("--readers", default="pyarrow,polars,duckdb,pandas", help="comma-separated readers to run")
     args = ap.parse_args()
     if args.table == "embeddings" and args.dim is None:
         ap.error("--dim is required for embeddings")

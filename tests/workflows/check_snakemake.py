@@ -3,7 +3,7 @@
 
 For `predict` and `embed`, in a temporary results folder:
 - the gathered Hive dataset (<genome>/<command>/chrom=<name>/part-<k>.parquet) opens as one table in pyarrow,
-  Polars and DuckDB, with the partition column giving back each contig's name;
+  Polars, DuckDB and pandas, with the partition column giving back each contig's name;
 - predict: one row per base (row count = sum of the contig lengths), coordinates contiguous per contig;
 - values identical to one un-sharded genomamba run of the same options;
 - per-job logs and benchmark files exist; a second `snakemake` run has nothing to do; removing one shard's
@@ -47,6 +47,7 @@ def jobs_run(proc: subprocess.CompletedProcess, rule: str) -> int:
 
 def run_command(command: str, binary: Path, results: Path, lengths: dict[str, int]) -> None:
     import duckdb
+    import pandas as pd
     import polars as pl
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -83,6 +84,9 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
     duck_rows = sum(n for _, n in duck)
     check(polars_rows == duck_rows == table.num_rows and {c for c, _ in duck} == set(lengths),
           f"{command}: Polars and DuckDB read {polars_rows}, {duck_rows} rows, every contig")
+    frame = pd.read_parquet(dataset_dir)
+    check(len(frame) == table.num_rows and set(frame["chrom"].astype(str)) == set(lengths),
+          f"{command}: pandas reads the folder: {len(frame)} rows, every contig")
 
     # Order the gathered rows as an un-sharded run writes them: contigs in file order, then by start.
     order = {name: i for i, name in enumerate(lengths)}

@@ -25,6 +25,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `--model` that is neither a directory nor a model in the Hugging Face cache.
+    #[error("{0}")]
+    NotFound(String),
     /// The model is not a Mamba-1 model this crate can run.
     #[error("unsupported model: {0}")]
     Unsupported(String),

@@ -21,6 +21,7 @@ pub mod cpu;
 pub mod engine;
 mod error;
 pub mod heads;
+pub mod hub;
 pub mod model;
 pub mod reference;
 pub mod state;

@@ -58,11 +58,7 @@ impl Model {
     pub fn from_dir(dir: &Path) -> Result<Model> {
         let config = Config::from_json(&read(&dir.join("config.json"))?)?;
         let tensors = Tensors::from_dir(dir)?;
-        let name = dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| dir.display().to_string());
+        let name = crate::hub::model_name(dir);
         Model::from_parts(&config, tensors, name)
     }
 
