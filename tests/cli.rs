@@ -1287,3 +1287,61 @@ IIII
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(names(&read(&reads_out).0, "read_name"), ["r2"; 4]);
 }
+
+/// The concatenated `ref` column of a predictions table.
+fn ref_bases(batch: &RecordBatch) -> String {
+    names(batch, "ref").concat()
+}
+
+#[test]
+fn region_names_with_colons_are_read_as_samtools_reads_them() {
+    // GRCh38's HLA contigs have ':' in their names; here, pieces of lambda named like them.
+    let dir = Dir::new();
+    let lambda = std::fs::read_to_string(data("genomes/lambda_virus.fa")).expect("lambda");
+    let bases: String = lambda.lines().skip(1).collect();
+    let fasta = dir.write(
+        "hla.fa",
+        format!(
+            ">HLA-A*01:01:01:01\n{}\n>HLA-B*07:02\n{}\n>HLA-B*07\n{}\n",
+            &bases[..400],
+            &bases[1000..1300],
+            &bases[2000..2250]
+        ),
+    );
+    util::samtools_faidx(&fasta);
+    for (region, record) in [
+        ("HLA-A*01:01:01:01", "HLA-A*01:01:01:01"),
+        ("HLA-A*01:01:01:01:101-200", "HLA-A*01:01:01:01"),
+        ("{HLA-B*07:02}", "HLA-B*07:02"),
+        ("{HLA-B*07}:02", "HLA-B*07"),
+    ] {
+        let out = format!("{}.parquet", dir.listing().len());
+        genomamba([
+            "predict", "hla.fa", "--device", "cpu", "-q", "-r", region, "-o", &out,
+        ])
+        .current_dir(dir.path(""))
+        .ok();
+        let got = read(&dir.path(&out)).0;
+        let faidx = std::process::Command::new("samtools")
+            .args(["faidx", "hla.fa", region])
+            .current_dir(dir.path(""))
+            .output()
+            .expect("samtools");
+        let want: String = String::from_utf8_lossy(&faidx.stdout)
+            .lines()
+            .skip(1)
+            .collect();
+        assert!(!want.is_empty(), "samtools reads {region}");
+        assert_eq!(ref_bases(&got), want, "{region}: samtools' bases");
+        assert!(names(&got, "chrom").iter().all(|c| c == record), "{region}");
+    }
+    // Both a record and a range of another: refused, as samtools does, with both spellings.
+    let err = genomamba(["predict", "hla.fa", "-r", "HLA-B*07:02", "-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(
+        err.contains("ambiguous") && err.contains("{HLA-B*07:02}") && err.contains("{HLA-B*07}:02"),
+        "{err}"
+    );
+    assert!(!dir.path("x.parquet").exists());
+}

@@ -104,7 +104,8 @@ pub struct RunArgs {
     pub output: PathBuf,
 
     /// Region to read, `chr`, `chr:start-end` or `chr:start-` (1-based inclusive); repeatable. Needs an index
-    /// (.fai, and .gzi for bgzip; .bai/.csi for BAM; .crai for CRAM).
+    /// (.fai, and .gzi for bgzip; .bai/.csi for BAM; .crai for CRAM). A record whose name has ':' is read as
+    /// samtools reads it: `{name}` or `{name}:start-end` when the plain text would be ambiguous.
     #[arg(short, long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 

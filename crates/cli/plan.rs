@@ -197,9 +197,23 @@ impl Plan {
         check_paths(&run.inputs, &run.output)?;
         let kind = input_kind(&run.inputs, format)?;
         let mut regions = Vec::new();
+        // A region's text may itself be a record's name (`HLA-A*01:01:01:01`): read as samtools reads it, against
+        // the inputs' record names, when any text has a ':'.
+        let names = if run.regions.iter().any(|t| t.contains(':')) {
+            let mut names = std::collections::HashSet::new();
+            for input in &run.inputs {
+                // An input that cannot tell is reported when it is opened.
+                if let Ok(Some(of_input)) = genomamba_seq::open::record_names(input) {
+                    names.extend(of_input);
+                }
+            }
+            names
+        } else {
+            Default::default()
+        };
         for text in &run.regions {
             regions.push(
-                text.parse::<Region>()
+                Region::parse_with_names(text, |n| names.contains(n))
                     .map_err(|e| UsageError(format!("-r {text}: {e}")))?,
             );
         }

@@ -326,6 +326,42 @@ pub fn open(path: &Path, opts: &OpenOptions) -> io::Result<Box<dyn SequenceSourc
     }
 }
 
+/// The record names regions of the input at `path` are looked up in: an indexed FASTA's `.fai`, a BAM's or
+/// CRAM's header (`@SQ`). `None` for what cannot be read by region (FASTQ, a FASTA without its index, a pipe).
+pub fn record_names(path: &Path) -> io::Result<Option<Vec<String>>> {
+    let name = path.display().to_string();
+    if name == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let comp = file_compression(path, &name)?;
+    let header = match sniff_file(path, comp, &name)? {
+        Format::Fasta => {
+            return Ok(match fasta::indexed::region_index(path, &[])? {
+                fasta::indexed::RegionIndex::Ready(records) => {
+                    Some(records.into_iter().map(|(n, _)| n).collect())
+                }
+                _ => None,
+            });
+        }
+        Format::Fastq => return Ok(None),
+        Format::Bam => noodles::bam::io::Reader::new(File::open(path)?)
+            .read_header()
+            .map_err(|e| context(&name, "reading the BAM header", e))?,
+        Format::Cram => noodles::cram::io::reader::Builder::default()
+            .build_from_path(path)
+            .map_err(|e| context(&name, "opening", e))?
+            .read_header()
+            .map_err(|e| context(&name, "reading the CRAM header", e))?,
+    };
+    Ok(Some(
+        header
+            .reference_sequences()
+            .keys()
+            .map(|k| k.to_string())
+            .collect(),
+    ))
+}
+
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
 pub(crate) fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;

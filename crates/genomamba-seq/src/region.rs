@@ -30,6 +30,45 @@ impl Region {
         Self::new(name, 0, None)
     }
 
+    /// Parses `text` as samtools does once it knows the input's record names (`is_record`): a text that is itself
+    /// a record's name is that whole record even where its end reads as a range (GRCh38's `HLA-A*01:01:01:01`
+    /// is not bases 1.. of `HLA-A*01:01:01`), and a text that names a record both ways is refused as ambiguous.
+    /// `{name}` and `{name}:range` are never ambiguous.
+    ///
+    /// ```
+    /// use genomamba_seq::Region;
+    /// let names = ["chr1", "HLA-A*01:01:01:01", "x", "x:5"];
+    /// let is_record = |n: &str| names.contains(&n);
+    /// assert_eq!(Region::parse_with_names("chr1:11-20", is_record)?, Region::new("chr1", 10, Some(20)));
+    /// assert_eq!(
+    ///     Region::parse_with_names("HLA-A*01:01:01:01", is_record)?,
+    ///     Region::whole("HLA-A*01:01:01:01")
+    /// );
+    /// assert!(Region::parse_with_names("x:5", is_record).is_err());
+    /// assert_eq!(Region::parse_with_names("{x}:5", is_record)?, Region::new("x", 4, None));
+    /// # Ok::<(), genomamba_seq::Error>(())
+    /// ```
+    pub fn parse_with_names(text: &str, is_record: impl Fn(&str) -> bool) -> Result<Self, Error> {
+        let parsed = text.parse::<Region>();
+        if text.starts_with('{') || !is_record(text) {
+            return parsed;
+        }
+        match parsed {
+            Ok(range) if range.name != text && is_record(&range.name) => {
+                Err(Error::InvalidRegion {
+                    text: text.to_string(),
+                    reason: format!(
+                        "ambiguous: it is the name of a record, and a range of record '{0}'; write {{{text}}} \
+                         for the whole record or {{{0}}}:{1} for the range",
+                        range.name,
+                        &text[range.name.len() + 1..]
+                    ),
+                })
+            }
+            _ => Ok(Self::whole(text)),
+        }
+    }
+
     /// Resolves `end` against the record length and checks the bounds: returns a non-empty `[start, end)`.
     pub fn resolve(&self, record_len: u64) -> Result<(u64, u64), Error> {
         let end = self.end.unwrap_or(record_len);

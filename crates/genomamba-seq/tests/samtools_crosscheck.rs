@@ -402,3 +402,38 @@ fn test_unmapped_reads_have_no_alignment_fields() -> io::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn test_record_names_are_the_index_or_header_names() -> io::Result<()> {
+    if !have_samtools("test_record_names_are_the_index_or_header_names") {
+        return Ok(());
+    }
+    let names = genomamba_seq::open::record_names;
+    for reads in ["lambda.bam", "lambda.cram"] {
+        let path = data().join("reads").join(reads);
+        let header =
+            String::from_utf8_lossy(&samtools(&["view", "-H", &path.display().to_string()])?)
+                .into_owned();
+        let want: Vec<String> = header
+            .lines()
+            .filter(|l| l.starts_with("@SQ"))
+            .filter_map(|l| l.split('\t').find_map(|f| f.strip_prefix("SN:")))
+            .map(str::to_string)
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(names(&path)?, Some(want), "{reads}");
+    }
+    let fai = std::fs::read_to_string(derived("mixed.fa.fai"))?;
+    let want: Vec<String> = fai
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names(&derived("mixed.fa"))?, Some(want));
+    // No index, or no coordinates: no names to read regions in.
+    let tmp = tempfile::tempdir()?;
+    let unindexed = tmp.path().join("lambda.fa");
+    std::fs::copy(data().join("genomes/lambda_virus.fa"), &unindexed)?;
+    assert_eq!(names(&unindexed)?, None);
+    assert_eq!(names(&data().join("reads/lambda_long.fq.gz"))?, None);
+    Ok(())
+}
