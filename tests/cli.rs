@@ -1345,3 +1345,45 @@ fn region_names_with_colons_are_read_as_samtools_reads_them() {
     );
     assert!(!dir.path("x.parquet").exists());
 }
+
+#[test]
+fn names_repeated_across_inputs_are_warned_of() {
+    let dir = Dir::new();
+    let run = |args: &[&str], inputs: &[&str]| {
+        let (out, line) = genomamba(args.iter().copied())
+            .args(inputs.iter().map(|i| data(i)))
+            .args(["--device", "cpu", "-q", "--force", "-o", "out.parquet"])
+            .current_dir(dir.path(""))
+            .output();
+        assert!(out.status.success(), "{line}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The bundled mates are both named r1, r2, ...
+    let err = run(
+        &["embed"],
+        &["reads/lambda_pairs_1.fq.gz", "reads/lambda_pairs_2.fq.gz"],
+    );
+    assert!(
+        err.contains("warning: inputs ")
+            && err.contains("lambda_pairs_1.fq.gz and ")
+            && err.contains("lambda_pairs_2.fq.gz both begin with read 'r1'"),
+        "{err}"
+    );
+    let err = run(&["predict"], &["mixed.fa", "genomes/lambda_virus.fa"]);
+    assert!(!err.contains("warning"), "distinct names: {err}");
+    let err = run(&["predict"], &["mixed.fa", "mixed_crlf.fa"]);
+    assert!(
+        err.contains(
+            "warning: 4 record names appear in more than one input, so their rows share chrom values: \
+             'lambda_0_3000' ("
+        ) && err.contains("and 1 more; rows follow the inputs' order"),
+        "{err}"
+    );
+    let err = run(
+        &["embed"],
+        &["reads/lambda_pairs_1.fq.gz", "reads/lambda_long.fq.gz"],
+    );
+    assert!(err.contains("both begin with read 'r1'"), "{err}");
+    let err = run(&["embed"], &["reads/lambda.bam"]);
+    assert!(!err.contains("warning"), "one input: {err}");
+}

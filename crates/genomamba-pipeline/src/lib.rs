@@ -8,6 +8,7 @@ pub mod heads;
 pub mod metadata;
 pub mod pooling;
 pub mod progress;
+mod repeats;
 pub mod run;
 pub mod scoring;
 pub mod settings;

@@ -210,6 +210,11 @@ impl RunMetadata {
         self.inputs.push(InputEntry::new(path, self.listed));
     }
 
+    /// The name of input `index` as the metadata records it.
+    pub fn input_path(&self, index: usize) -> &str {
+        self.paths.get(index).map_or("", String::as_str)
+    }
+
     /// Adds a finished sequence of input `index`.
     pub fn add_sequence(&mut self, index: usize, record: InputRecord) {
         let path = self.paths.get(index).cloned().unwrap_or_default();

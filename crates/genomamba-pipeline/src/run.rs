@@ -15,6 +15,7 @@ use crate::feed::{Computed, Fed, Feed};
 use crate::heads::Heads;
 use crate::metadata::{InputRecord, RunMetadata};
 use crate::progress::Progress;
+use crate::repeats::RepeatedNames;
 use crate::settings::{ReferenceRead, Settings, Strand, Task};
 use crate::{Error, Result};
 
@@ -140,9 +141,16 @@ pub fn run(
         // Reads of no bases (FASTQ records trimmed to nothing) are common and not worth a word; score's rows
         // are the VCF's, whose statuses already say what a site on an empty record got.
         let warn_empty = kind == InputKind::Genome && !matches!(settings.task, Task::Score(_));
+        // Score's rows are the VCF's, keyed by its sites.
+        let repeated = match (&settings.task, kind) {
+            (Task::Score(_), _) => None,
+            (_, InputKind::Genome) => Some(RepeatedNames::records()),
+            (_, InputKind::Reads | InputKind::AlignedReads) => Some(RepeatedNames::reads()),
+        };
         let computed = compute(
             settings.batch,
             warn_empty,
+            repeated,
             &piece_rx,
             &batch_tx,
             engine,
@@ -177,6 +185,8 @@ struct Rows<'a> {
     batches: &'a Sender<RecordBatch>,
     /// Records with no bases, when the run warns of them.
     empty_records: Option<EmptyRecords>,
+    /// Sequence names repeated across inputs, when the run warns of them.
+    repeated: Option<RepeatedNames>,
 }
 
 impl Rows<'_> {
@@ -195,6 +205,9 @@ impl Rows<'_> {
         self.summary.records += 1;
         if let Some(empty) = self.empty_records.as_mut().filter(|_| end.length == 0) {
             empty.add(&end.info.name);
+        }
+        if let Some(repeated) = self.repeated.as_mut() {
+            repeated.add(input, &end.info.name);
         }
         self.meta
             .add_sequence(input, InputRecord::from_summary(end));
@@ -225,6 +238,7 @@ impl Rows<'_> {
 fn compute(
     batch: usize,
     warn_empty: bool,
+    repeated: Option<RepeatedNames>,
     pieces: &Receiver<FromReader>,
     batches: &Sender<RecordBatch>,
     engine: &mut dyn Engine,
@@ -242,6 +256,7 @@ fn compute(
         summary,
         batches,
         empty_records: warn_empty.then(EmptyRecords::default),
+        repeated,
     };
     for message in pieces {
         if interrupted.load(Ordering::Relaxed) {
@@ -274,6 +289,10 @@ fn compute(
     rows.summary
         .warnings
         .extend(rows.empty_records.as_ref().and_then(EmptyRecords::warning));
+    let meta = &*rows.meta;
+    rows.summary
+        .warnings
+        .extend((rows.repeated.as_ref()).and_then(|r| r.warning(|input| meta.input_path(input))));
     rows.send(true)
 }
 
