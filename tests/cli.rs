@@ -1387,3 +1387,56 @@ fn names_repeated_across_inputs_are_warned_of() {
     let err = run(&["embed"], &["reads/lambda.bam"]);
     assert!(!err.contains("warning"), "one input: {err}");
 }
+
+#[test]
+fn completion_scripts_complete_commands_options_and_values() {
+    let script = genomamba(["completions", "bash"]).ok();
+    let dir = Dir::new();
+    let path = dir.write("genomamba.bash", script);
+    // What bash offers after each command line, through the script's own function.
+    let offers = |words: &[&str]| -> String {
+        let line = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cword = words.len() - 1;
+        let cur = words[cword];
+        let prev = words[cword - 1];
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; COMP_WORDS=({line}); COMP_CWORD={cword}; _genomamba genomamba '{cur}' '{prev}'; \
+                 echo \"${{COMPREPLY[@]}}\"",
+                path.display()
+            ))
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(offers(&["genomamba", "pr"]), "predict");
+    assert_eq!(offers(&["genomamba", "predict", "--mo"]), "--model");
+    assert_eq!(
+        offers(&["genomamba", "embed", "--strand", ""]),
+        "forward both"
+    );
+    assert_eq!(offers(&["genomamba", "score", "--ref"]), "--reference");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = genomamba(["completions", shell]).ok();
+        // Each shell spells options its own way (fish: `-l model`).
+        assert!(
+            script.contains("predict") && script.contains("model") && script.contains("reference"),
+            "{shell}"
+        );
+    }
+    let err = genomamba(["completions", "tcsh"]).fails_with(2);
+    assert!(
+        err.contains("possible values: bash, elvish, fish, powershell, zsh"),
+        "{err}"
+    );
+}

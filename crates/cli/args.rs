@@ -29,6 +29,20 @@ pub enum Command {
     Score(ScoreArgs),
     /// Split a genome into balanced shards cut at window boundaries, as BED, for scattering over a cluster.
     Regions(RegionsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    ///
+    /// bash: `genomamba completions bash > ~/.local/share/bash-completion/completions/genomamba`;
+    /// zsh: `genomamba completions zsh > ~/.zfunc/_genomamba` (with `fpath+=~/.zfunc` before `compinit`);
+    /// fish: `genomamba completions fish > ~/.config/fish/completions/genomamba.fish`.
+    Completions(CompletionsArgs),
+}
+
+/// `genomamba completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `genomamba score`. The shared engine options' help is narrowed to causal models (score refuses Caduceus).

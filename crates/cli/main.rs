@@ -90,6 +90,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => run_model(plan::Plan::score(args)?),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Regions(args) => regions::regions(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Into memory first: clap_complete panics on a failed write (a closed pipe), which is only an error.
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "genomamba", &mut script);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script)
+                .and_then(|()| out.flush())
+                .context("writing the completion script")
+        }
     }
 }
 
