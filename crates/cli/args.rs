@@ -158,7 +158,7 @@ pub struct RunArgs {
 /// Options of every command that runs a model: which model, where, in what windows, and the output file's fate.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Model directory (config.json + weights), or owner/name[@revision] of a model already in the Hugging Face
+    /// Model directory (config.json + weights), or `owner/name[@revision]` of a model already in the Hugging Face
     /// cache (HF_HUB_CACHE, HF_HOME; nothing is downloaded). Default: the model embedded in the binary.
     #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
     pub model: Option<PathBuf>,
@@ -243,7 +243,7 @@ pub struct EmbedArgs {
 /// `genomamba inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Model directory, or owner/name[@revision] of a model in the Hugging Face cache. Default: the model embedded
+    /// Model directory, or `owner/name[@revision]` of a model in the Hugging Face cache. Default: the model embedded
     /// in the binary.
     #[arg(value_name = "MODEL")]
     pub model: Option<PathBuf>,
