@@ -2,7 +2,8 @@
 //
 // One block per row (blockDim.x a multiple of 32, <= 1024; gridDim.x = rows).
 // resid: (rows, d) f32, updated in place: resid += delta when delta != 0 (delta: (rows, d) act_t, the mixer
-// output of the previous block). out = resid * rsqrt(mean(resid^2) + eps) * w, w: (d,) f32.
+// output of the previous block). out = resid * rsqrt(mean(resid^2) + eps) * w, w: (d,) f32; w == 0 (a model cut
+// after a block, `--layer`): out = resid, the residual stream unnormalised.
 
 template <typename OutT>
 __device__ __forceinline__ void add_rmsnorm_row(float* __restrict__ resid, const act_t* __restrict__ delta,
@@ -26,6 +27,11 @@ __device__ __forceinline__ void add_rmsnorm_row(float* __restrict__ resid, const
         }
     }
     ss = block_sum(ss);
+    if (w == 0) {
+        // Uniform across the block, after the reduction's barriers.
+        for (int c = threadIdx.x; c < d; c += blockDim.x) st(o + c, r[c]);
+        return;
+    }
     float inv = rsqrtf(ss / (float)d + eps);
     // Each thread re-reads only the columns it wrote above, so no barrier is needed for resid.
     for (int c = threadIdx.x; c < d; c += blockDim.x) st(o + c, r[c] * inv * w[c]);

@@ -186,6 +186,8 @@ fn caduceus_refusals_are_clear() {
     };
     let err = run(&["embed", "--raw"], "ph-fused").fails_with(2);
     assert!(err.contains("--raw needs a Caduceus-PS"), "{err}");
+    let err = run(&["embed", "--layer", "1"], "ps-fused").fails_with(2);
+    assert!(err.contains("--layer applies to Mamba models"), "{err}");
     if !std::path::Path::new("/dev/nvidia0").exists() {
         // Caduceus has a CUDA engine too: without a GPU it fails like the Mamba one, cleanly.
         let err = genomamba(["predict", "--device", "cuda", "-q", "-o"])

@@ -1440,3 +1440,96 @@ fn completion_scripts_complete_commands_options_and_values() {
         "{err}"
     );
 }
+
+#[test]
+fn embed_layer_gives_transformers_hidden_states_of_that_block() {
+    let golden = root().join("tests/golden/mamba/small");
+    let bytes = std::fs::read(golden.join("expected-layers.safetensors")).expect("golden");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let rows: Vec<usize> = tensors
+        .tensor("hidden_rows")
+        .expect("rows")
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .collect();
+    let layers = tensors.tensor("layer_hidden").expect("layer_hidden");
+    let [n_layer, m, d] = layers.shape() else {
+        panic!("layer_hidden is (n_layer, rows, D)");
+    };
+    let want: Vec<f32> = layers
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let dir = Dir::new();
+    for k in 1..=*n_layer {
+        let out = dir.path(&format!("layer{k}.parquet"));
+        genomamba([
+            "embed",
+            "--pool",
+            "1",
+            "--layer",
+            &k.to_string(),
+            "--chunk",
+            "700",
+        ])
+        .arg(util::derived("lambda_virus.fa"))
+        .args(["-r", &format!("{LAMBDA}:1-2000"), "--model"])
+        .arg(golden.join("hf"))
+        .args(["--device", "cpu", "-q", "-o"])
+        .arg(&out)
+        .ok();
+        let (batch, meta) = read(&out);
+        assert_eq!(batch.num_rows(), 2000);
+        let emb = batch
+            .column_by_name("embedding")
+            .expect("embedding")
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeListArray>()
+            .expect("fixed size list");
+        let values = emb
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("f32");
+        let mut worst = 0f64;
+        for (i, &row) in rows.iter().enumerate() {
+            let w = &want[((k - 1) * m + i) * d..((k - 1) * m + i + 1) * d];
+            let g = &values.values()[row * d..(row + 1) * d];
+            let num: f64 = w.iter().zip(g).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+            let den: f64 = w.iter().map(|a| f64::from(*a).powi(2)).sum();
+            worst = worst.max((num / den).sqrt());
+        }
+        assert!(worst < 1e-4, "layer {k}: max rel err {worst:e}");
+        assert_eq!(meta["model"]["embedding_layer"], k);
+        assert_eq!(meta["model"]["n_layer"], *n_layer, "the model as given");
+        assert!(
+            meta["model"]["hidden_state"].as_str().is_some_and(
+                |h| h.starts_with(&format!("residual stream after block {k} of {n_layer}"))
+            ),
+            "{}",
+            meta["model"]
+        );
+    }
+    let err = genomamba(["embed", "--layer", "3", "--model"])
+        .arg(golden.join("hf"))
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(
+        err.contains("--layer 3: the model has layers 1 to 2"),
+        "{err}"
+    );
+    let err = genomamba(["embed", "--layer", "0"])
+        .arg(data("genomes/lambda_virus.fa"))
+        .args(["-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(
+        err.contains("--layer 0: the model has layers 1 to 5"),
+        "{err}"
+    );
+    assert!(!dir.path("x.parquet").exists());
+}

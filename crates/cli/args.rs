@@ -238,6 +238,12 @@ pub struct EmbedArgs {
     /// d_model embedding (h1 + reverse_channels(h2)) / 2.
     #[arg(long)]
     pub raw: bool,
+
+    /// Mamba models: embed the residual stream after block K (1 to n_layer; transformers' hidden_states[K-1]
+    /// with output_hidden_states=True, no final norm) instead of the final hidden state after norm_f. Intermediate
+    /// layers often serve downstream tasks better; only blocks 1..K run.
+    #[arg(long, value_name = "K")]
+    pub layer: Option<usize>,
 }
 
 /// `genomamba inspect`.

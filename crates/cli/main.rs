@@ -111,8 +111,23 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         .build_global()
         .context("starting the thread pool")?;
     let mut plan = plan;
-    let model = plan.load_model()?;
+    let mut model = plan.load_model()?;
     let hidden = plan.fit_model(&model)?;
+    // The model as given, before --layer cuts it.
+    let mut model_json = inspect::model_json(&model, hidden);
+    if let (Some(k), serde_json::Value::Object(map)) = (plan.layer, &mut model_json) {
+        map.insert("embedding_layer".into(), k.into());
+        map.insert(
+            "hidden_state".into(),
+            format!(
+                "residual stream after block {k} of {} (transformers' hidden_states[{}]; no norm_f)",
+                model.info().dims.n_layer,
+                k - 1
+            )
+            .into(),
+        );
+    }
+    plan.cut_model(&mut model)?;
     let mut engine = device::engine(
         &plan.device,
         plan.precision,
@@ -122,7 +137,6 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         hidden,
         plan.settings.quiet,
     )?;
-    let model_json = inspect::model_json(&model, hidden);
     let summary = genomamba_pipeline::run(
         &plan.settings,
         plan.kind,

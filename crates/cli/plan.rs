@@ -54,6 +54,8 @@ pub struct Plan {
     overlap: Option<u64>,
     /// `embed --raw`.
     raw: bool,
+    /// `embed --layer`: the block whose residual stream is embedded (1-based).
+    pub layer: Option<usize>,
 }
 
 impl Plan {
@@ -70,8 +72,9 @@ impl Plan {
             strand,
             dtype,
             raw,
+            layer,
         } = args;
-        Plan::new(run, raw, move |kind, has_regions| {
+        let mut plan = Plan::new(run, raw, move |kind, has_regions| {
             let pool = match pool.as_deref() {
                 None if kind != InputKind::Genome || has_regions => Pool::Record,
                 None => Pool::Bases(1000),
@@ -99,7 +102,9 @@ impl Plan {
                 strand,
                 dtype,
             }))
-        })
+        })?;
+        plan.layer = layer;
+        Ok(plan)
     }
 
     /// The plan of `genomamba score`: the VCF read and classified, and, when the reference has a .fai, the
@@ -314,7 +319,17 @@ impl Plan {
             window: engine.window,
             overlap: engine.overlap,
             raw,
+            layer: None,
         })
+    }
+
+    /// Cuts a Mamba model after block `--layer` ([`genomamba_model::Model::truncate`]), after
+    /// [`Plan::fit_model`] has checked that it can be.
+    pub fn cut_model(&self, model: &mut AnyModel) -> anyhow::Result<()> {
+        if let (Some(k), AnyModel::Mamba(m)) = (self.layer, model) {
+            Arc::make_mut(m).truncate(k)?;
+        }
+        Ok(())
     }
 
     /// Loads `--model` (any supported architecture), or the embedded default model.
@@ -349,6 +364,22 @@ impl Plan {
                  bases before it, and a bidirectional model's would see the site itself"
                     .into(),
             ));
+        }
+        match (self.layer, model) {
+            (Some(_), AnyModel::Caduceus(_)) => {
+                return Err(UsageError(
+                    "--layer applies to Mamba models; a Caduceus model's blocks are bidirectional pairs whose \
+                     intermediate states genomamba does not give"
+                        .into(),
+                ));
+            }
+            (Some(k), AnyModel::Mamba(m)) if k == 0 || k > m.layers.len() => {
+                return Err(UsageError(format!(
+                    "--layer {k}: the model has layers 1 to {}",
+                    m.layers.len()
+                )));
+            }
+            _ => {}
         }
         if let AnyModel::Caduceus(_) = model {
             self.settings.window = self.window.unwrap_or(CADUCEUS_WINDOW);

@@ -49,6 +49,8 @@ pub struct DevModel {
     pub head4: Option<DevBuf>,
     /// Final norm `(D,)` f32.
     pub norm_f: DevBuf,
+    /// Whether the hidden state is normalised by `norm_f` ([`genomamba_model::Model::final_norm`]).
+    pub final_norm: bool,
     /// Blocks.
     pub layers: Vec<DevLayer>,
 }
@@ -168,6 +170,7 @@ pub fn upload(stream: &Arc<CudaStream>, model: &Model, dtype: Dtype) -> Result<D
         embedding: DevBuf::from_f32(stream, &model.embedding)?,
         head4,
         norm_f: DevBuf::from_f32(stream, &model.norm_f)?,
+        final_norm: model.final_norm,
         layers,
     })
 }

@@ -464,6 +464,40 @@ fn gpu_golden_models_match_cpu() -> R {
     Ok(())
 }
 
+/// Models cut after block K (`embed --layer K`): the residual stream with no norm_f, GPU f32 vs the CPU engine
+/// (which the model crate checks against transformers' `hidden_states[K - 1]`), in one pass and in chunks.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_truncated_models_match_cpu() -> R {
+    let root = repo::repo_root().join("tests/golden/mamba");
+    let mut models = vec![random_model(128, 4, 21)];
+    for case in ["odd", "small"] {
+        models.push(Model::from_dir(&root.join(case).join("hf"))?);
+    }
+    let tokens = random_tokens(3000, 22);
+    for full in models {
+        for k in 1..=full.layers.len() {
+            let mut model = full.clone();
+            model.truncate(k)?;
+            let want = cpu_run(&model, &tokens)?;
+            for chunk in [0, 333] {
+                let got = gpu_run(&model, Dtype::F32, chunk, &tokens)?;
+                let eh = rel_err(&got.hidden, &want.hidden);
+                println!(
+                    "{} cut after block {k}, chunk {chunk}: hidden rel err {eh:.3e}",
+                    full.info.name
+                );
+                assert!(
+                    eh < 1e-4,
+                    "{} layer {k} chunk {chunk}: {eh:e}",
+                    full.info.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs everywhere (CI included): without a driver or GPU, building an engine is an error, never a panic.
 #[test]
 fn engine_without_gpu_is_an_error_not_a_panic() {

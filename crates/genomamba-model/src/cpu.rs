@@ -394,13 +394,17 @@ fn finish(
         l - 1..l
     };
     let hid = &mut sc.u[..l * d];
-    rms_norm_rows(
-        &sc.s[rows.start * d..l * d],
-        &m.norm_f,
-        eps,
-        &mut hid[rows.start * d..],
-        d,
-    );
+    if m.final_norm {
+        rms_norm_rows(
+            &sc.s[rows.start * d..l * d],
+            &m.norm_f,
+            eps,
+            &mut hid[rows.start * d..],
+            d,
+        );
+    } else {
+        hid[rows.start * d..].copy_from_slice(&sc.s[rows.start * d..l * d]);
+    }
     if want.hidden {
         out.hidden.extend_from_slice(hid);
     }

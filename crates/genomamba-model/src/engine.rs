@@ -10,7 +10,8 @@ use crate::{Error, Result};
 /// What a [`Engine::run`] call should compute. Asking for less saves work (no LM head, no hidden copy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Want {
-    /// Fill [`Output::hidden`] with the final hidden state after `norm_f` (transformers' `last_hidden_state`).
+    /// Fill [`Output::hidden`] with the final hidden state after `norm_f` (transformers' `last_hidden_state`), or
+    /// the residual stream after the last block of a truncated model ([`crate::Model::truncate`]).
     pub hidden: bool,
     /// Fill [`Output::base_probs`] with the four-base distribution of each position given the bases before it.
     pub base_probs: bool,

@@ -51,6 +51,9 @@ pub struct Model {
     pub layers: Vec<LayerWeights>,
     /// `backbone.norm_f.weight`, `(D,)`.
     pub norm_f: Vec<f32>,
+    /// Whether the hidden state the engines give is normalised by [`Model::norm_f`] (the model's final hidden
+    /// state), or is the raw residual stream after the last block ([`Model::truncate`]).
+    pub final_norm: bool,
 }
 
 impl Model {
@@ -161,9 +164,26 @@ impl Model {
             lm_head,
             layers,
             norm_f,
+            final_norm: true,
         };
         model.info.n_params = model.param_count();
         Ok(model)
+    }
+
+    /// Keeps blocks `1..=layers` only (1-based) and gives the residual stream after block `layers`, with no
+    /// `norm_f`: transformers' `hidden_states[layers - 1]` with `output_hidden_states=True`. The base head then
+    /// reads an unnormalised state, so only the hidden state means anything. `layers` is `1..=n_layer`.
+    pub fn truncate(&mut self, layers: usize) -> Result<()> {
+        let n_layer = self.layers.len();
+        if layers == 0 || layers > n_layer {
+            return Err(Error::Usage(format!(
+                "layer {layers} does not exist: the model has layers 1 to {n_layer}"
+            )));
+        }
+        self.layers.truncate(layers);
+        self.info.dims.n_layer = layers;
+        self.final_norm = false;
+        Ok(())
     }
 
     /// The LM head matrix `(vocab, D)`: the stored one, or the embedding when tied.

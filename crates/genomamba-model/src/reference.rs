@@ -123,7 +123,8 @@ impl ReferenceEngine {
         matvec(&w.out_proj, w.out_proj_bias.as_deref(), &y)
     }
 
-    /// Runs one token through all blocks; returns the final hidden state after `norm_f`, `(D,)`.
+    /// Runs one token through all blocks; returns the final hidden state after `norm_f` (the residual stream when
+    /// the model is truncated), `(D,)`.
     pub fn step(&mut self, token: u8) -> Vec<f64> {
         let m = &*self.model;
         let dims = m.info.dims;
@@ -138,7 +139,11 @@ impl ReferenceEngine {
             let o = Self::mixer(w, st, &u, &dims);
             s.iter_mut().zip(o).for_each(|(s, o)| *s += o);
         }
-        rms_norm(&s, &m.norm_f, m.info.norm_eps)
+        if m.final_norm {
+            rms_norm(&s, &m.norm_f, m.info.norm_eps)
+        } else {
+            s
+        }
     }
 }
 

@@ -116,6 +116,64 @@ fn test_every_simd_level_matches_transformers() -> TestResult {
     Ok(())
 }
 
+/// `Model::truncate(K)` (`embed --layer K`): the residual stream after block K, as transformers'
+/// `hidden_states[K - 1]`, from both engines, in chunks and at every SIMD level.
+#[test]
+fn test_truncated_models_give_transformers_hidden_states_per_layer() -> TestResult {
+    for name in ["odd", "small"] {
+        let exp = expected(&golden(name).join("expected.safetensors"))?;
+        let (rows, layers) =
+            support::layer_hidden(&golden(name).join("expected-layers.safetensors"))?;
+        assert_eq!(rows, exp.rows);
+        let full = Model::from_dir(&golden(name).join("hf"))?;
+        assert_eq!(layers.len(), full.layers.len());
+        for (k, hidden) in (1..).zip(layers) {
+            let mut cut = full.clone();
+            cut.truncate(k)?;
+            assert_eq!((cut.layers.len(), cut.info.dims.n_layer), (k, k));
+            let m = Arc::new(cut);
+            let want = Expected {
+                ids: exp.ids.clone(),
+                rows: rows.clone(),
+                hidden,
+                probs: Vec::new(),
+            };
+            let mut engines: Vec<(String, Box<dyn Engine>)> = vec![
+                (
+                    "reference".into(),
+                    Box::new(ReferenceEngine::new(Arc::clone(&m))),
+                ),
+                (
+                    "cpu chunk 333".into(),
+                    Box::new(CpuEngine::new(Arc::clone(&m), 1, 333)?),
+                ),
+            ];
+            for simd in Simd::available() {
+                let mut engine = CpuEngine::new(Arc::clone(&m), 2, 65536)?;
+                engine.set_simd(simd)?;
+                engines.push((format!("cpu {simd}"), Box::new(engine)));
+            }
+            for (what, mut engine) in engines {
+                let mut out = Output::default();
+                let hidden_only = Want {
+                    hidden: true,
+                    base_probs: false,
+                };
+                engine.run(&want.ids, true, hidden_only, &mut out)?;
+                let (h, _) = compare(&out, &want, m.info.dims.d_model);
+                eprintln!("{name} layer {k} {what}: hidden max rel {h:.2e}");
+                assert!(
+                    h < 1e-4,
+                    "{name} layer {k} {what}: hidden max rel err {h:e}"
+                );
+            }
+        }
+        let mut cut = full.clone();
+        assert!(cut.truncate(0).is_err() && cut.truncate(full.layers.len() + 1).is_err());
+    }
+    Ok(())
+}
+
 #[test]
 fn test_half_precision_copies_load_and_match() -> TestResult {
     let full = Model::from_dir(&golden("small").join("hf"))?;

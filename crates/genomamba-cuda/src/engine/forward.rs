@@ -66,13 +66,19 @@ impl CudaEngine {
         } else {
             ws.mix.ptr()
         };
+        // A model cut after a block (`--layer`) gives its residual stream: no weights, no norm.
+        let norm_f = if self.model.final_norm {
+            self.model.norm_f.ptr()
+        } else {
+            null
+        };
         launch!(
             self,
             &k.add_rmsnorm_f32,
             cfg((rows as u32, 1, 1), norm_threads(d)),
             &resid,
             &delta,
-            &self.model.norm_f.ptr(),
+            &norm_f,
             &hidden,
             &d_i,
             &eps

@@ -59,6 +59,7 @@ pub fn random_model(d_model: usize, n_layer: usize, seed: u64) -> Model {
         lm_head: None,
         layers,
         norm_f: (0..d).map(|_| 1.0 + rng.random_range(-0.1..0.1)).collect(),
+        final_norm: true,
     };
     model.info.n_params = model.param_count();
     model

@@ -65,6 +65,7 @@ impl Model {
             lm_head: None,
             layers,
             norm_f: r.vec(d, 1.0, 0.3),
+            final_norm: true,
         };
         m.info.n_params = m.param_count();
         m

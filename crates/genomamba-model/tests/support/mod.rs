@@ -62,3 +62,26 @@ pub fn lambda(skip: usize, n: usize) -> Result<Vec<u8>, Box<dyn std::error::Erro
     }
     Ok(tokens.into_iter().skip(skip).take(n).collect())
 }
+
+/// Rows kept, and per block the residual stream after it at those rows `(rows, D)`, flattened.
+pub type LayerHidden = (Vec<usize>, Vec<Vec<f32>>);
+
+/// An `expected-layers.safetensors` written by make_layer_goldens.py: the rows kept and, per block `K` (index
+/// `K - 1`), the residual stream after it at those rows `(rows, D)`, flattened.
+pub fn layer_hidden(path: &Path) -> Result<LayerHidden, Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(path)?;
+    let st = SafeTensors::deserialize(&bytes)?;
+    let rows: Vec<usize> = st
+        .tensor("hidden_rows")?
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
+        .collect();
+    let shape = st.tensor("layer_hidden")?.shape().to_vec();
+    let all = f32s(&st, "layer_hidden")?;
+    let per_layer = shape[1] * shape[2];
+    Ok((
+        rows,
+        all.chunks_exact(per_layer).map(<[f32]>::to_vec).collect(),
+    ))
+}
