@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -105,13 +106,17 @@ API Result nvrtcCompileProgram(void* prog, int num_options, const char* const* o
     std::string stem = cache + "/" + p->name + "-" + hex;
     std::string so = stem + ".so";
     if (access(so.c_str(), R_OK) != 0) {
-        std::string cpp = stem + ".cpp";
+        // Names of this call's own: two threads (or processes) may compile the same kernel at once, and each
+        // renames its finished library into place.
+        static std::atomic<unsigned> calls{0};
+        std::string unique = "." + std::to_string(getpid()) + "-" + std::to_string(calls++);
+        std::string cpp = stem + unique + ".cpp";
         {
             std::ofstream f(cpp, std::ios::binary);
             f << text;
         }
-        std::string log = stem + ".log";
-        std::string tmp = stem + "." + std::to_string(getpid()) + ".tmp.so";
+        std::string log = stem + unique + ".log";
+        std::string tmp = stem + unique + ".tmp.so";
         std::string cmd = compiler + " -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -fno-gnu-unique -Wno-unknown-pragmas -include " + quote(header) +
                           defines + " " + quote(cpp) + " -o " + quote(tmp) + " > " + quote(log) + " 2>&1";
         int rc = std::system(cmd.c_str());
@@ -121,6 +126,8 @@ API Result nvrtcCompileProgram(void* prog, int num_options, const char* const* o
             std::remove(tmp.c_str());
             return COMPILATION;
         }
+        std::rename(cpp.c_str(), (stem + ".cpp").c_str());
+        std::rename(log.c_str(), (stem + ".log").c_str());
     }
     p->image = std::string(MAGIC) + so;
     p->image.push_back('\0');
