@@ -1441,6 +1441,161 @@ fn completion_scripts_complete_commands_options_and_values() {
     );
 }
 
+/// `genomamba version --json`, parsed.
+fn version_json(cmd: util::Cmd) -> serde_json::Value {
+    let out = cmd.args(["version", "--json"]).ok();
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("version --json is not JSON ({e}):\n{out}"))
+}
+
+#[test]
+fn version_reports_the_build_this_machine_and_the_embedded_model() {
+    let v = version_json(genomamba(Vec::<&str>::new()));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(v["version"], version);
+    assert_eq!(
+        genomamba(["--version"]).ok().trim(),
+        format!("genomamba {version}"),
+        "--version stays one parseable line"
+    );
+    // The commit the binary was built from, where this is a git checkout.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(util::root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(head) => assert_eq!(v["commit"], head.as_str()),
+        None => assert_eq!(v["commit"], "unknown"),
+    }
+    // SIMD levels as the kernel reports the CPU's flags.
+    let levels: Vec<&str> = v["cpu"]["simd_levels"]
+        .as_array()
+        .expect("simd_levels")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    let flags = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find(|l| l.starts_with("flags"))
+            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    });
+    if let (Some(flags), true) = (flags, cfg!(target_arch = "x86_64")) {
+        let has = |f: &str| flags.iter().any(|x| x == f);
+        let mut expected = vec!["portable"];
+        if has("avx2") && has("fma") {
+            expected.push("avx2");
+        }
+        if has("avx512f") && has("avx512dq") {
+            expected.push("avx512");
+        }
+        assert_eq!(levels, expected);
+    }
+    assert_eq!(
+        v["cpu"]["simd"].as_str(),
+        levels.last().copied(),
+        "the best level runs"
+    );
+    assert!(v["cpu"]["threads_available"].as_u64() >= Some(1));
+    // The embedded model is the bundled one.
+    let sha =
+        std::fs::read_to_string(data("models/ecoli-mamba-small/model.safetensors.sha256")).unwrap();
+    assert_eq!(
+        v["embedded_model"]["sha256"],
+        sha.split_whitespace().next().unwrap()
+    );
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data("models/ecoli-mamba-small/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["embedded_model"]["n_layer"], config["num_hidden_layers"]);
+    assert_eq!(v["embedded_model"]["d_model"], config["hidden_size"]);
+    // Where auto runs agrees with what was found.
+    let cuda = &v["cuda"];
+    assert_eq!(cuda["built_for_driver"], "580 (CUDA 13.0)");
+    let devices = cuda["devices"].as_array().expect("devices");
+    if devices.is_empty() {
+        assert_eq!(cuda["auto_device"], "cpu");
+        assert!(
+            cuda["auto_reason"].is_string() && !cuda["problems"].as_array().unwrap().is_empty()
+        );
+    }
+    if cuda["auto_device"] == "cuda:0" {
+        assert!(cuda["auto_reason"].is_null() && cuda["cublas"] == true);
+    }
+    // The text form says the same.
+    let text = genomamba(["version"]).ok();
+    assert!(
+        text.starts_with(&format!(
+            "genomamba {version} (commit {}",
+            v["commit"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    let auto = text.lines().find(|l| l.starts_with("auto:")).expect(&text);
+    assert_eq!(
+        auto.contains("runs on the CPU"),
+        cuda["auto_device"] == "cpu",
+        "{text}"
+    );
+    assert!(
+        text.contains(sha.split_whitespace().next().unwrap()),
+        "{text}"
+    );
+    // Outputs record the same build beside the version.
+    let dir = Dir::new();
+    let out = dir.path("p.parquet");
+    genomamba([
+        "predict",
+        "--device",
+        "cpu",
+        "-q",
+        "-r",
+        "lambda_0_3000:1-50",
+        "-o",
+    ])
+    .arg(&out)
+    .arg(data("mixed.fa"))
+    .ok();
+    let (_, meta) = read(&out);
+    assert_eq!(
+        (&meta["version"], &meta["commit"]),
+        (&v["version"], &v["commit"])
+    );
+}
+
+/// Run with a GPU, or with the CUDA emulation on the loader path (tests/gpu/emu/run.sh).
+#[test]
+#[ignore = "needs a GPU or the CUDA emulation"]
+fn version_finds_the_gpu_and_auto_takes_it() {
+    let v = version_json(genomamba(Vec::<&str>::new()));
+    let cuda = &v["cuda"];
+    let devices = cuda["devices"].as_array().expect("devices");
+    assert!(!devices.is_empty(), "{v:#}");
+    assert_eq!(devices[0]["ordinal"], 0);
+    assert!(devices[0]["memory_bytes"].as_u64() > Some(0));
+    let driver: f64 = cuda["driver_cuda_version"]
+        .as_str()
+        .expect("driver")
+        .parse()
+        .unwrap();
+    assert!(driver >= 13.0, "{v:#}");
+    assert_eq!(cuda["cublas"], true);
+    assert_eq!(cuda["auto_device"], "cuda:0", "{v:#}");
+    let text = genomamba(["version"]).ok();
+    let name = devices[0]["name"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("gpu:        cuda:0 {name}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("auto:       --device auto runs on cuda:0"),
+        "{text}"
+    );
+}
+
 #[test]
 fn embed_layer_gives_transformers_hidden_states_of_that_block() {
     let golden = root().join("tests/golden/mamba/small");

@@ -35,6 +35,17 @@ pub enum Command {
     /// zsh: `genomamba completions zsh > ~/.zfunc/_genomamba` (with `fpath+=~/.zfunc` before `compinit`);
     /// fish: `genomamba completions fish > ~/.config/fish/completions/genomamba.fish`.
     Completions(CompletionsArgs),
+    /// What this build is and what it finds here: commit, CPU SIMD level, NVIDIA driver, NVRTC, cuBLAS, GPUs,
+    /// where `--device auto` would run, the embedded model. For bug reports; `--version` prints one line.
+    Version(VersionArgs),
+}
+
+/// `genomamba version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `genomamba completions`.

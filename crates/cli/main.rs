@@ -8,6 +8,7 @@ mod embedded;
 mod inspect;
 mod plan;
 mod regions;
+mod version;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -90,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => run_model(plan::Plan::score(args)?),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Regions(args) => regions::regions(&args),
+        Command::Version(args) => version::version(&args),
         Command::Completions(args) => {
             use clap::CommandFactory as _;
             use std::io::Write as _;

@@ -304,6 +304,7 @@ impl Plan {
             batch: engine.batch,
             quiet: engine.quiet,
             command_line: recorded_command_line(),
+            commit: crate::version::COMMIT.to_owned(),
             row_group_bytes: 128 << 20,
         };
         Ok(Plan {

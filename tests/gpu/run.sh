@@ -81,7 +81,8 @@ timeout -k 5 "$(limit 120)" "$C/gpu_caduceus" --ignored --test-threads=1 --nocap
 echo "caduceus gpu tests exit: ${PIPESTATUS[0]}"
 
 step "end to end: --device cuda vs --device cpu through the CLI (Mamba genome windows and read batches; Caduceus)"
-for t in "cli cuda_matches_cpu_end_to_end" "caduceus_cli caduceus_cuda_matches_cpu_end_to_end"; do
+for t in "cli version_finds_the_gpu_and_auto_takes_it" "cli cuda_matches_cpu_end_to_end" \
+    "caduceus_cli caduceus_cuda_matches_cpu_end_to_end"; do
     set -- $t
     GENOMAMBA_TEST_BIN=$PWD/$C/genomamba timeout -k 5 "$(limit 90)" "$C/$1" --ignored --exact --nocapture "$2" \
         >> "$OUT/e2e.log" 2>&1
@@ -95,7 +96,7 @@ GENOMAMBA_BENCH_OUT="$OUT/bench.jsonl" timeout -k 5 "$(limit 150)" "$C/gpu_bench
 step "end to end: whole E. coli genome (read, compute, write Parquet)"
 ecoli=data/genomes/ecoli536.fna.gz
 if [ -x "$C/genomamba" ] && [ -f "$ecoli" ]; then
-    "$C/genomamba" --version
+    "$C/genomamba" version
     timed "$(limit 90)" "$C/genomamba" predict "$ecoli" -o /tmp/ecoli.parquet --device cuda --force \
         > "$OUT/ecoli.log" 2>&1
     echo "predict exit: $?"; tail -25 "$OUT/ecoli.log"; ls -la /tmp/ecoli.parquet 2>/dev/null

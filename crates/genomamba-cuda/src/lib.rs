@@ -35,7 +35,10 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use kernels::Dtype;
-pub use probe::{DeviceInfo, MIN_DRIVER, cublas_present, driver_present, nvrtc_present, probe};
+pub use probe::{
+    DeviceInfo, MIN_DRIVER, cublas_present, device_count, driver_cuda_version, driver_present,
+    nvrtc_present, probe,
+};
 
 use genomamba_model::caduceus::{CaduceusModel, Hidden};
 use genomamba_model::engine::Engine;

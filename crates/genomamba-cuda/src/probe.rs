@@ -77,14 +77,7 @@ pub fn cublas_present() -> bool {
 
 /// Opens a context on `ordinal` after checking that the driver library exists; Err instead of cudarc's panic.
 pub(crate) fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
-    if !driver_present() {
-        return Err(unavailable(
-            "the NVIDIA driver library libcuda.so.1 is not on the loader path (no driver installed?)",
-        ));
-    }
-    let count = CudaContext::device_count()
-        .map_err(|e| unavailable(format!("cuInit/cuDeviceGetCount: {e}")))?;
-    let count = usize::try_from(count).unwrap_or(0);
+    let count = device_count()?;
     if ordinal >= count {
         return Err(unavailable(format!(
             "device {ordinal} requested, the driver sees {count} device(s)"
@@ -96,10 +89,34 @@ pub(crate) fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
 
 fn driver_version() -> Result<i32> {
     let mut v = 0i32;
-    // SAFETY: the driver library is loaded (checked by `context`), and `v` is a valid out pointer.
+    // SAFETY: the driver library is loaded (checked by `context` or `driver_cuda_version`), and `v` is a valid
+    // out pointer.
     let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
     r.result()?;
     Ok(v)
+}
+
+/// The CUDA version of the installed driver as `major * 1000 + minor * 10` (13000 for CUDA 13.0), with no GPU
+/// touched; `Err(GpuUnavailable)` when there is no driver library.
+pub fn driver_cuda_version() -> Result<i32> {
+    if !driver_present() {
+        return Err(unavailable(
+            "the NVIDIA driver library libcuda.so.1 is not on the loader path (no driver installed?)",
+        ));
+    }
+    driver_version()
+}
+
+/// Number of GPUs the driver sees; `Err(GpuUnavailable)` without a driver, or when it fails to initialise.
+pub fn device_count() -> Result<usize> {
+    if !driver_present() {
+        return Err(unavailable(
+            "the NVIDIA driver library libcuda.so.1 is not on the loader path (no driver installed?)",
+        ));
+    }
+    let count = CudaContext::device_count()
+        .map_err(|e| unavailable(format!("cuInit/cuDeviceGetCount: {e}")))?;
+    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 /// Probes device `ordinal`: name, compute capability, memory. `Err(GpuUnavailable)` without a driver or GPU.

@@ -155,6 +155,7 @@ impl RunMetadata {
             "schema_version": SCHEMA_VERSION,
             "tool": "genomamba",
             "version": env!("CARGO_PKG_VERSION"),
+            "commit": settings.commit,
             "command_line": settings.command_line,
             "table": table,
             "model": model,

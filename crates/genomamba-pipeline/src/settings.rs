@@ -132,6 +132,9 @@ pub struct Settings {
     pub quiet: bool,
     /// The command line recorded in the metadata (without options that do not change the output).
     pub command_line: Vec<String>,
+    /// The git commit the binary was built from (`unknown` when not built from a checkout), recorded beside the
+    /// version.
+    pub commit: String,
     /// Upper bound of one Parquet row group, uncompressed bytes.
     pub row_group_bytes: usize,
 }

@@ -21,6 +21,7 @@ export LD_LIBRARY_PATH=$emu
 cargo test -p genomamba-cuda --lib --test gpu --test gpu_caduceus -- --ignored --test-threads=1 --nocapture \
     --skip gpu_caduceus_ps_1mb_window
 cargo test --test cli -- --ignored --exact --nocapture cuda_matches_cpu_end_to_end
+cargo test --test cli -- --ignored --exact --nocapture version_finds_the_gpu_and_auto_takes_it
 cargo test --test caduceus_cli -- --ignored --exact --nocapture caduceus_cuda_matches_cpu_end_to_end
 GENOMAMBA_BENCH_WINDOW=1024 GENOMAMBA_BENCH_ONLY=128x4 GENOMAMBA_BENCH_OUT=$target/gpu-bench-emu.jsonl \
     cargo test -p genomamba-cuda --test gpu_bench -- --ignored --nocapture
