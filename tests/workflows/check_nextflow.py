@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Checks the Nextflow side of genomamba without Nextflow (its launcher needs a jar that cannot be fetched here).
 
-(a) Static: the nf-core-shaped modules (workflows/nextflow/modules/genomamba/{embed,predict}) have the required
-    fields in main.nf and meta.yml, meta.yml documents every input and output of main.nf, the nf-test files exist,
-    and the pipeline (main.nf, nextflow.config) has its profiles and Hive publish layout.
+(a) Static: the nf-core-shaped modules (workflows/nextflow/modules/genomamba/{embed,predict,score}) have the
+    required fields in main.nf and meta.yml, meta.yml documents every input and output of main.nf, the nf-test
+    files exist, and the pipeline (main.nf, nextflow.config) has its commands, profiles and publish layout.
 (b) Dynamic: takes the `script:` and `stub:` templates out of main.nf, substitutes the Groovy variables the way
     Nextflow would for a run on data/mixed.fa (shards from the pipeline's own GENOMAMBA_REGIONS script, ext.args,
     ext.prefix and publishDir taken from nextflow.config), runs them with the real binary in task folders, and
     checks: the stub makes the declared files, the gathered per-shard Parquet equals one un-sharded run of the same
-    command, and the versions `eval` parses.
+    command, and the versions `eval` parses. GENOMAMBA_SCORE runs the same way on data/variants/lambda_calls
+    (.vcf.gz and .bcf) against data/genomes/lambda_virus.fa, with and without the .fai, and its Parquet must equal
+    a direct `genomamba score` run of the same command.
 
 Usage (from the repository root): python tests/workflows/check_nextflow.py
 Env: GENOMAMBA_BIN (default target/release/genomamba, else target/debug/genomamba), GENOMAMBA_SNAKEMAKE_RESULTS=DIR
@@ -32,7 +34,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NF = ROOT / "workflows" / "nextflow"
-COMMANDS = ("predict", "embed")
+COMMANDS = ("predict", "embed")  # the sharded commands of the pipeline
+MODULES = (*COMMANDS, "score")
+# Each module's inputs as nf-core channels: predict and embed take a genome (or shard), score a VCF and its reference.
+INPUTS = {
+    "predict": [["meta", "fasta", "fai"], ["meta2", "region_bed"], ["model"]],
+    "embed": [["meta", "fasta", "fai"], ["meta2", "region_bed"], ["model"]],
+    "score": [["meta", "vcf"], ["meta2", "fasta", "fai"], ["model"]],
+}
 WINDOW, SHARD_BASES, POOL, CPUS = 1024, 2048, 256, 2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -260,9 +269,13 @@ def static_module(cmd: str) -> None:
     check(f"genomamba {cmd} " in script, f"main.nf: script runs genomamba {cmd}")
     check("stub" in sec and "touch" in sec["stub"], "main.nf: stub: touches the outputs")
 
+    if cmd == "score":
+        check("--vcf ${vcf}" in script and "--reference ${fasta}" in script,
+              "main.nf: script passes --vcf ${vcf} --reference ${fasta} (the .fai is staged beside the FASTA)")
+
     inputs = [[n for _, n in c["elements"]] for c in parse_channels(sec["input"])]
-    check(inputs == [["meta", "fasta", "fai"], ["meta2", "region_bed"], ["model"]],
-          f"main.nf: inputs (meta, fasta, fai) (meta2, region_bed) (model): {inputs}")
+    want_inputs = " ".join("(" + ", ".join(c) + ")" for c in INPUTS[cmd])
+    check(inputs == INPUTS[cmd], f"main.nf: inputs {want_inputs}: {inputs}")
     outputs = {c["emit"]: c for c in parse_channels(sec["output"])}
     check(outputs.get("parquet", {}).get("elements") == [("val", "meta"), ("path", "*.parquet")],
           'main.nf: tuple val(meta), path("*.parquet"), emit: parquet')
@@ -324,6 +337,22 @@ def static_pipeline() -> None:
         except GroovyError:
             publish = ""
         check(f"/{cmd}/${{meta.partition}}" in publish, f"nextflow.config: {cmd} publishes to <outdir>/{cmd}/chrom=...")
+    # score: one job per VCF, published unsharded as <outdir>/score/<meta.id>.parquet
+    inc = re.search(r"include\s*\{\s*GENOMAMBA_SCORE\s*\}\s*from\s*'\./(\S+)'", main)
+    check(bool(inc) and (NF / f"{inc.group(1)}.nf").exists(), "main.nf: includes the score module")
+    try:
+        score_cfg = config_with_name(config, "GENOMAMBA_SCORE")
+    except GroovyError:
+        score_cfg = {}
+    check(score_cfg.get("publish_path") == '"${params.outdir}/score"' and "ext.prefix" not in score_cfg,
+          "nextflow.config: score publishes <outdir>/score/<meta.id>.parquet")
+    check("vcf" in config_params(config) and "params.vcf" in main, "nextflow.config and main.nf: params.vcf")
+    allowed = re.search(r"params\.command\s+in\s+\[([^\]]*)\]", main)
+    allowed = re.findall(r"'(\w+)'", allowed.group(1)) if allowed else []
+    message = re.search(r'error\s+"--command must be ([^"]*)"', main)
+    check(sorted(allowed) == sorted(MODULES) and bool(message)
+          and all(re.search(rf"\b{c}\b", message.group(1)) for c in MODULES),
+          f"main.nf: --command allows {allowed} and its error message lists them")
     check("process GENOMAMBA_REGIONS" in main and "genomamba regions" in main, "main.nf: regions runs as a process")
     check("channel.topic('versions')" in main, "main.nf: collects the versions topic")
     profiles = re.search(r"^profiles\s*\{(.*)^\}", config, re.S | re.M)
@@ -373,13 +402,26 @@ def explain_difference(a, b) -> str:
     if not differ:
         return "equal values, different layout"
     first = min(differ)
-    where = f"{a['chrom'][first]}:{a['start'][first]}" if "chrom" in a.column_names else f"row {first}"
+    pos = "start" if "start" in a.column_names else "pos"
+    where = f"{a['chrom'][first]}:{a[pos][first]}" if "chrom" in a.column_names else f"row {first}"
     return f"{len(differ)} of {a.num_rows} rows differ (columns {sorted(columns)}), first at {where}"
 
 
-def dynamic(binary: Path, workdir: Path) -> None:
-    import pyarrow.parquet as pq
+def index_fasta(fasta: Path) -> Path | None:
+    """Writes <fasta>.fai beside a copy of a data/ FASTA: samtools faidx, else the index data/make.sh derived."""
+    fai = fasta.with_name(fasta.name + ".fai")
+    derived = ROOT / "data" / "derived" / fai.name
+    if shutil.which("samtools"):
+        subprocess.run(["samtools", "faidx", str(fasta)], check=True)
+    elif derived.exists():
+        shutil.copyfile(derived, fai)
+    else:
+        check(False, f"need samtools (or data/derived/{fai.name} from data/make.sh) for the .fai")
+        return None
+    return fai
 
+
+def dynamic(binary: Path, workdir: Path) -> None:
     bindir = workdir / "bin"
     bindir.mkdir()
     (bindir / "genomamba").symlink_to(binary)
@@ -387,25 +429,27 @@ def dynamic(binary: Path, workdir: Path) -> None:
     full_version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     check(re.fullmatch(r"genomamba \d+\.\d+\.\d+\S*", full_version) is not None,
           f"genomamba --version is one parseable line: {full_version!r}")
+    config = (NF / "nextflow.config").read_text()
+    params = config_params(config) | {"window": WINDOW, "shard_bases": SHARD_BASES, "pool": POOL,
+                                      "outdir": str(workdir / "results")}
+    use_gpu = os.environ.get("GENOMAMBA_CHECK_GPU") == "1"
+    dynamic_sharded(workdir, path_env, full_version, config, params, use_gpu)
+    dynamic_score(binary, workdir, path_env, full_version, config, params, use_gpu)
+
+
+def dynamic_sharded(workdir: Path, path_env: str, full_version: str, config: str, params: dict,
+                    use_gpu: bool) -> None:
+    """predict and embed: the pipeline's shards through the module templates, gathered, against one whole run."""
+    import pyarrow.parquet as pq
 
     inputs = workdir / "inputs"
     inputs.mkdir()
     fasta = inputs / "mixed.fa"
     shutil.copyfile(ROOT / "data" / "mixed.fa", fasta)
-    if shutil.which("samtools"):
-        subprocess.run(["samtools", "faidx", str(fasta)], check=True)
-    elif (ROOT / "data" / "derived" / "mixed.fa.fai").exists():
-        shutil.copyfile(ROOT / "data" / "derived" / "mixed.fa.fai", inputs / "mixed.fa.fai")
-    else:
-        check(False, "need samtools (or data/derived/mixed.fa.fai from data/make.sh) for the .fai")
+    fai = index_fasta(fasta)
+    if fai is None:
         return
-    fai = inputs / "mixed.fa.fai"
     lengths = {line.split("\t")[0]: int(line.split("\t")[1]) for line in fai.read_text().splitlines()}
-
-    config = (NF / "nextflow.config").read_text()
-    params = config_params(config) | {"window": WINDOW, "shard_bases": SHARD_BASES, "pool": POOL,
-                                      "outdir": str(workdir / "results")}
-    use_gpu = os.environ.get("GENOMAMBA_CHECK_GPU") == "1"
 
     print("[dynamic] GENOMAMBA_REGIONS (pipeline main.nf)")
     regions = sections(process_body((NF / "main.nf").read_text(), "GENOMAMBA_REGIONS"))
@@ -522,6 +566,141 @@ def dynamic(binary: Path, workdir: Path) -> None:
         except ImportError:
             print("  note  duckdb not installed: skipped the DuckDB read")
 
+def score_metadata(path: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.ParquetFile(path).metadata.metadata[b"genomamba"])
+
+
+def dynamic_score(binary: Path, workdir: Path, path_env: str, full_version: str, config: str, params: dict,
+                  use_gpu: bool) -> None:
+    """score: the module template on the bundled calls (VCF and BCF, with and without the .fai) against one direct
+    `genomamba score` run of the same command."""
+    import gzip
+
+    import pyarrow.parquet as pq
+
+    name = "GENOMAMBA_SCORE"
+    print(f"[dynamic] {name}")
+    sec = sections(process_body((NF / "modules" / "genomamba" / "score" / "main.nf").read_text(), name))
+    outs = {c["emit"]: c for c in parse_channels(sec["output"])}
+    out_glob = outs["parquet"]["elements"][1][1]
+    version_cmd = outs["versions_genomamba"]["elements"][2][1]
+    cfg = config_with_name(config, name)
+    args = eval_expr(cfg["ext.args"], {"params": params})
+    device = "cuda" if use_gpu else "cpu"
+
+    # The reference the calls were made against (data/call.sh). Its .fai goes to a folder of its own, so a task
+    # sees an index only where the template stages one beside the FASTA (never one beside a symlink's target).
+    reference = workdir / "inputs" / "lambda"
+    reference.mkdir(parents=True)
+    fasta = reference / "lambda_virus.fa"
+    shutil.copyfile(ROOT / "data" / "genomes" / "lambda_virus.fa", fasta)
+    made = index_fasta(fasta)
+    if made is None:
+        return
+    fai = workdir / "inputs" / "lambda_index" / made.name
+    fai.parent.mkdir()
+    made.rename(fai)
+    vcf = ROOT / "data" / "variants" / "lambda_calls.vcf.gz"
+    bcf = ROOT / "data" / "variants" / "lambda_calls.bcf"
+
+    # The nf-test writes lambda_virus.fa's .fai itself (data/genomes/ has none committed): it must be the real one.
+    test = (NF / "modules" / "genomamba" / "score" / "tests" / "main.nf.test").read_text()
+    line = re.search(r'fai\.text = "(.*)"', test)
+    written = line.group(1).replace("\\\\t", "\t").replace("\\\\n", "\n") if line else None
+    check(written == fai.read_text(),
+          f"score tests/main.nf.test: the .fai it writes equals samtools faidx's: {written!r}")
+
+    # What the VCF holds: one row per record and ALT allele; the SNVs are the rows scored.
+    alleles = snvs = 0
+    with gzip.open(vcf, "rt") as f:
+        for record in f:
+            if not record.startswith("#"):
+                ref, alts = record.split("\t")[3:5]
+                alleles += len(alts.split(","))
+                snvs += sum(len(ref) == 1 and len(alt) == 1 and alt in "ACGT" for alt in alts.split(","))
+
+    def task_env(meta, variants, index):
+        ext = {"args": args, "use_gpu": use_gpu, "when": None}
+        if "ext.prefix" in cfg:
+            ext["prefix"] = eval_expr(cfg["ext.prefix"], {"meta": meta, "params": params})
+        return {"meta": meta, "meta2": {"id": "lambda_virus"}, "vcf": variants.name, "fasta": fasta.name,
+                "fai": index.name if index else [], "model": [], "params": params,
+                "task": {"process": name, "cpus": CPUS, "ext": ext}}
+
+    # The pipeline's meta.id is the VCF's simpleName (its name up to the first dot).
+    meta = {"id": vcf.name.split(".")[0]}
+    task = run_task(workdir, "score-stub", template(sec["stub"], task_env(meta, vcf, fai)), [vcf, fasta, fai], path_env)
+    if task:
+        made = sorted(Path(p).name for p in glob.glob(str(task / out_glob)))
+        check(made == [f"{meta['id']}.parquet"],
+              f"score stub: creates {meta['id']}.parquet matching {out_glob!r}: {made}")
+        version = eval_version(task, version_cmd, path_env)
+        check(re.fullmatch(r"\d+\.\d+\.\d+\S*", version) is not None and full_version.endswith(version),
+              f"score stub: versions eval gives {version!r}")
+
+    # The direct run: the same command by hand, in a folder holding the same names as the task folders, so that the
+    # metadata's paths match too and only its command line differs.
+    direct = workdir / "work" / "score-direct"
+    direct.mkdir(parents=True)
+    for f in (vcf, fasta, fai):
+        (direct / f.name).symlink_to(f)
+    command = [str(binary), "score", "--vcf", vcf.name, "--reference", fasta.name, *args.split(), "--device", device,
+               "--threads", str(CPUS), "-o", "direct.parquet"]
+    proc = subprocess.run(command, cwd=direct, capture_output=True, text=True)
+    if not check(proc.returncode == 0, f"score direct: {' '.join(command[1:])} exits 0"):
+        print(f"        stderr: {proc.stderr.strip()[-2000:]}")
+        return
+    want = normalise(pq.read_table(direct / "direct.parquet"))
+    want_meta = score_metadata(direct / "direct.parquet")
+    check(want.num_rows == alleles and want["status"].to_pylist().count("ok") == snvs,
+          f"score direct: one row per ALT allele ({want.num_rows} of {alleles}), every SNV scored ({snvs})")
+
+    # The template on: the bgzip VCF with the .fai (as the pipeline runs it), the same without the .fai (`[]`), and
+    # the same calls as BCF. Each must give the direct run's rows; the metadata says how the reference was read.
+    cases = [("vcf", vcf, fai, "windows holding sites"), ("vcf-nofai", vcf, None, "whole records"),
+             ("bcf", bcf, fai, "windows holding sites")]
+    for label, variants, index, read in cases:
+        meta = {"id": variants.name.split(".")[0]}
+        staged = [variants, fasta] + ([index] if index else [])
+        task = run_task(workdir, f"score-{label}", template(sec["script"], task_env(meta, variants, index)), staged,
+                        path_env)
+        if task is None:
+            return
+        made = [Path(p) for p in glob.glob(str(task / out_glob))]
+        if not check([p.name for p in made] == [f"{meta['id']}.parquet"],
+                     f"score {label}: one output, {meta['id']}.parquet (prefix defaults to meta.id)"):
+            return
+        got = normalise(pq.read_table(made[0]))
+        same = got.equals(want)
+        check(same, f"score {label}: the template's rows equal the direct run's ({got.num_rows} rows)"
+              + ("" if same else f": {explain_difference(got, want)}"))
+        got_meta = score_metadata(made[0])
+        reference_read = got_meta.get("variants", {}).get("reference_read", "")
+        check(reference_read.startswith(read), f"score {label}: genomamba read {reference_read!r}")
+        if label == "vcf":
+            # Everything the metadata records but the command line (--threads, --quiet, option order) is the same.
+            differ = sorted(k for k in set(got_meta) | set(want_meta)
+                            if k != "command_line" and got_meta.get(k) != want_meta.get(k))
+            check(not differ, f"score {label}: metadata equals the direct run's but for command_line"
+                  + (f" (differs: {differ})" if differ else ""))
+            version = eval_version(task, version_cmd, path_env)
+            check(full_version.endswith(version) and version != "", f"score: versions eval gives {version!r}")
+            # Published as the pipeline's publishDir says, and read back as a table.
+            dest = Path(gstring(cfg["publish_path"][1:-1], {"params": params, "meta": meta}))
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(made[0], dest / made[0].name)
+            published = str((dest / made[0].name).relative_to(workdir / "results"))
+            check(published == f"score/{meta['id']}.parquet", f"score: published as {published}")
+            try:
+                import duckdb
+
+                n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{dest / made[0].name}')").fetchall()
+                check(n[0][0] == want.num_rows, f"score: DuckDB reads the published file ({n[0][0]} rows)")
+            except ImportError:
+                print("  note  duckdb not installed: skipped the DuckDB read")
+
 
 def main() -> int:
     try:
@@ -530,7 +709,7 @@ def main() -> int:
     except ImportError as err:
         print(f"check_nextflow: needs pyarrow and pyyaml ({err}); use the test venv (tests/requirements.txt)")
         return 1
-    for cmd in COMMANDS:
+    for cmd in MODULES:
         static_module(cmd)
     static_pipeline()
     binary = find_binary()
