@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the Snakemake workflow (workflows/snakemake) for real on data/mixed.fa and checks what it made.
+"""Runs the Snakemake workflow (workflows/snakemake) for real on the bundled data and checks what it made.
 
 For `predict` and `embed`, in a temporary results folder:
 - the gathered Hive dataset (<genome>/<command>/chrom=<name>/part-<k>.parquet) opens as one table in pyarrow,
@@ -8,6 +8,15 @@ For `predict` and `embed`, in a temporary results folder:
 - values identical to one un-sharded genomamba run of the same options;
 - per-job logs and benchmark files exist; a second `snakemake` run has nothing to do; removing one shard's
   output reruns that shard only.
+
+For `score`, on data/variants/lambda_calls (.vcf.gz and .bcf, one job each) against a copy of
+data/genomes/lambda_virus.fa indexed in the temporary folder (data/genomes/ has no .fai, and must keep it so):
+- <genome>/score/<name>.parquet holds the rows of a direct `genomamba score` run of the same options (35 rows,
+  18 scored) and its metadata but for the command line; a log and a benchmark file per job; a second run has
+  nothing to do;
+- without a .fai it warns, reads each record whole, and gives the same rows;
+- config errors (score without variants, an unknown genome, a missing VCF) stop it before anything runs, with a
+  message naming the problem.
 
 Usage (from the repository root): python tests/workflows/check_snakemake.py [--keep DIR]
 Env: GENOMAMBA_BIN (default target/release/genomamba, else target/debug/genomamba).
@@ -32,10 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checks import check, failures, find_binary, normalise  # noqa: E402
 
 
-def snakemake(config: dict, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+def snakemake(config: dict, workdir: Path, *extra: str,
+              configfile: Path | None = None) -> subprocess.CompletedProcess:
     overrides = [f"{k}={v}" for k, v in config.items()]
+    # Nested entries (variants:) go in a config file: --config values are parsed as YAML, so a path holding `: `
+    # or `, ` would not survive.
+    files = ["--configfile", str(configfile)] if configfile else []
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", "--directory", str(ROOT),
-           "--config", *overrides, *extra]
+           *files, "--config", *overrides, *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
 
@@ -122,6 +135,119 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
           f"{command}: removing one shard's output reruns that shard only ({jobs_run(redo, 'shard')} shard jobs)")
 
 
+def index_fasta(fasta: Path) -> bool:
+    """Writes <fasta>.fai beside a copy of a data/ FASTA: samtools faidx, else the index data/make.sh derived."""
+    derived = ROOT / "data" / "derived" / (fasta.name + ".fai")
+    if shutil.which("samtools"):
+        subprocess.run(["samtools", "faidx", str(fasta)], check=True)
+    elif derived.exists():
+        shutil.copyfile(derived, fasta.with_name(fasta.name + ".fai"))
+    else:
+        return check(False, f"score: need samtools (or data/derived/{derived.name} from data/make.sh) for the .fai")
+    return True
+
+
+def run_score(binary: Path, results: Path) -> None:
+    import pyarrow.parquet as pq
+    import yaml
+
+    print("[score]")
+    # The genome the calls were made against (data/call.sh), copied and indexed here: data/genomes/ has no .fai.
+    inputs = results / "inputs"
+    (inputs / "noindex").mkdir(parents=True)
+    fasta = inputs / "lambda_virus.fa"
+    shutil.copyfile(ROOT / "data" / "genomes" / "lambda_virus.fa", fasta)
+    if not index_fasta(fasta):
+        return
+    bare = inputs / "noindex" / fasta.name
+    shutil.copyfile(fasta, bare)
+    vcf = ROOT / "data" / "variants" / "lambda_calls.vcf.gz"
+    bcf = ROOT / "data" / "variants" / "lambda_calls.bcf"
+    config = {"genomamba": binary, "command": "score", "outdir": results, "threads": 1}
+    configfile = results / "score-config.yaml"
+    configfile.write_text(yaml.safe_dump({
+        "genomes": {"lambda": str(fasta)},
+        "variants": {"lambda_calls": {"vcf": str(vcf), "genome": "lambda"},
+                     "lambda_calls_bcf": {"vcf": str(bcf), "genome": "lambda"}}}))
+
+    # Config errors stop the workflow before any job, with the message (a dry run: were a check missing, still
+    # nothing would run).
+    errors = results / "score-errors.yaml"
+    cases = [
+        ("score without variants", {}, "command score needs `variants:`"),
+        ("a variant set naming an unknown genome", {"calls": {"vcf": str(vcf), "genome": "hg38"}},
+         "variants 'calls' names genome 'hg38', which is not in `genomes:`"),
+        ("a missing VCF", {"calls": {"vcf": str(results / "absent.vcf.gz"), "genome": "lambda"}},
+         f"variants 'calls': no VCF file {results / 'absent.vcf.gz'}"),
+    ]
+    for what, variants, message in cases:
+        errors.write_text(yaml.safe_dump({"genomes": {"lambda": str(fasta)}, "variants": variants}))
+        proc = snakemake(config | {"outdir": results / "errors"}, results, "-n", configfile=errors)
+        check(proc.returncode != 0 and message in proc.stdout + proc.stderr,
+              f"score: {what} fails with {message!r}")
+
+    proc = snakemake(config, results, configfile=configfile)
+    if not check(proc.returncode == 0, "score: snakemake succeeds"):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return
+    names = ("lambda_calls", "lambda_calls_bcf")
+    outputs = {name: results / "lambda" / "score" / f"{name}.parquet" for name in names}
+    check(jobs_run(proc, "score") == 2 and all(p.exists() for p in outputs.values()),
+          f"score: one job per VCF ({jobs_run(proc, 'score')}), writing <genome>/score/<name>.parquet")
+    check(all((results / "logs" / "lambda" / "score" / f"{name}.log").exists() for name in outputs),
+          "score: a log per job")
+    check(all((results / "benchmarks" / "lambda" / "score" / f"{name}.tsv").exists() for name in outputs),
+          "score: a benchmark file per job")
+
+    # The direct run, with the options the workflow passes and the same paths, so that the metadata matches too.
+    cfg = read_config()
+    direct = results / "direct-score.parquet"
+    subprocess.run([str(binary), "score", "--vcf", str(vcf), "--reference", str(fasta), "--window",
+                    str(cfg["window"]), "--overlap", str(cfg["overlap"]), "--device", "cpu", "--threads", "1", "-q",
+                    "-o", str(direct)], check=True, cwd=ROOT)
+    want = normalise(pq.read_table(direct))
+    check(want.num_rows == 35 and want["status"].to_pylist().count("ok") == 18,
+          f"score: the direct run has 35 rows, 18 ok ({want.num_rows}, {want['status'].to_pylist().count('ok')})")
+    for name, path in outputs.items():
+        got = normalise(pq.read_table(path))
+        check(got.equals(want), f"score: {name}: the rows equal the direct run's ({got.num_rows} rows, every value)")
+    got_meta, want_meta = score_metadata(outputs["lambda_calls"]), score_metadata(direct)
+    differ = sorted(k for k in set(got_meta) | set(want_meta)
+                    if k != "command_line" and got_meta.get(k) != want_meta.get(k))
+    check(not differ, "score: lambda_calls: metadata equals the direct run's but for command_line"
+          + (f" (differs: {differ})" if differ else ""))
+    read = got_meta.get("variants", {}).get("reference_read", "")
+    check(read.startswith("windows holding sites"), f"score: genomamba read {read!r} (the .fai was used)")
+
+    again = snakemake(config, results, configfile=configfile)
+    check(again.returncode == 0 and jobs_run(again, "score") == 0, "score: a second run has nothing to do")
+
+    # Without a .fai: a warning, each record read whole, the same rows.
+    bare_config = results / "score-bare.yaml"
+    bare_config.write_text(yaml.safe_dump({
+        "genomes": {"lambda_bare": str(bare)},
+        "variants": {"lambda_calls": {"vcf": str(vcf), "genome": "lambda_bare"}}}))
+    proc = snakemake(config, results, configfile=bare_config)
+    out = results / "lambda_bare" / "score" / "lambda_calls.parquet"
+    if not check(proc.returncode == 0 and out.exists(), "score: a genome without .fai runs"):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return
+    check(f"has no {bare}.fai" in proc.stderr, "score: ... with a warning that names the missing .fai")
+    got = normalise(pq.read_table(out))
+    read = score_metadata(out).get("variants", {}).get("reference_read", "")
+    check(got.equals(want) and read.startswith("whole records"),
+          f"score: ... reading {read!r}, the same rows as the direct run ({got.num_rows})")
+    check(not bare.with_name(bare.name + ".fai").exists(), "score: ... and writes no .fai")
+
+
+def score_metadata(path: Path) -> dict:
+    import json
+
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.ParquetFile(path).metadata.metadata[b"genomamba"])
+
+
 def read_config() -> dict:
     import yaml
 
@@ -142,6 +268,7 @@ def main() -> int:
     try:
         for command in ("predict", "embed"):
             run_command(command, binary, results, lengths)
+        run_score(binary, results)
     finally:
         if not opts.keep:
             shutil.rmtree(results, ignore_errors=True)
