@@ -146,6 +146,58 @@ impl DevBuf {
     }
 }
 
+/// Copies each pair's host f32 values to the start of its device buffer: all copies enqueued on `stream`, then
+/// one wait for them all (a saved state of many layers costs one round trip, not one per buffer). Every size
+/// is checked before anything is enqueued; the wait happens even when enqueueing fails part way, so no copy
+/// outlives the borrowed host slices.
+pub fn upload_f32_each(stream: &Arc<CudaStream>, pairs: &[(&[f32], &DevBuf)]) -> Result<()> {
+    for (host, buf) in pairs {
+        need(buf, std::mem::size_of_val(*host))?;
+    }
+    let mut enqueued = Ok(());
+    for (host, buf) in pairs {
+        // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed until this
+        // function returns, and the stream is synchronised below before it does, on every path.
+        let r = unsafe { result::memcpy_htod_async(buf.ptr, host, stream.cu_stream()) };
+        if let Err(e) = r {
+            enqueued = Err(e);
+            break;
+        }
+    }
+    let waited = stream.synchronize();
+    enqueued?;
+    waited?;
+    Ok(())
+}
+
+/// Copies the start of each pair's device buffer into its host f32 slice (as many values as the slice holds):
+/// all copies enqueued on `stream` after its work so far, then one wait for them all. Every size is checked
+/// before anything is enqueued; the wait happens even when enqueueing fails part way, so no copy outlives the
+/// borrowed host slices.
+pub fn download_f32_each(
+    stream: &Arc<CudaStream>,
+    pairs: &mut [(&DevBuf, &mut [f32])],
+) -> Result<()> {
+    for (buf, host) in pairs.iter() {
+        need(buf, std::mem::size_of_val(*host))?;
+    }
+    let mut enqueued = Ok(());
+    for (buf, host) in pairs.iter_mut() {
+        // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed mutably until
+        // this function returns, and the stream is synchronised below before it does, on every path, so
+        // nothing else reads or writes it while the copy is in flight.
+        let r = unsafe { result::memcpy_dtoh_async(host, buf.ptr, stream.cu_stream()) };
+        if let Err(e) = r {
+            enqueued = Err(e);
+            break;
+        }
+    }
+    let waited = stream.synchronize();
+    enqueued?;
+    waited?;
+    Ok(())
+}
+
 /// Errors unless `buf` holds at least `bytes` bytes.
 pub fn need(buf: &DevBuf, bytes: usize) -> Result<()> {
     if buf.bytes < bytes {

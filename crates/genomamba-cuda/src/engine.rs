@@ -11,6 +11,7 @@ mod caduceus;
 mod forward;
 mod launch;
 mod mixer;
+mod saved;
 mod scan;
 mod stream;
 mod sums;
@@ -29,6 +30,7 @@ use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaEvent, CudaStream};
 use genomamba_model::engine::{Dims, Engine, ModelInfo, Output, Want};
 use genomamba_model::model::Model;
+use genomamba_model::state::State;
 
 use crate::buf::Pinned;
 use crate::kernels::{D_CONVS, D_STATES, Dtype};
@@ -61,6 +63,9 @@ pub struct CudaEngine {
     sums: sums::SumBufs,
     /// Whether slot 0's carried state belongs to the stream of `run` calls (a batch call clobbers it).
     streaming: bool,
+    /// Tokens run in slot 0's window since its fresh start, or since the position of a restored state
+    /// ([`genomamba_model::State::pos`]).
+    pos: u64,
     blas: CudaBlas,
     copy: Arc<CudaStream>,
     stream: Arc<CudaStream>,
@@ -218,6 +223,7 @@ impl CudaEngine {
             copied,
             sums: sums::SumBufs::default(),
             streaming: true,
+            pos: 0,
             blas,
             copy,
             stream,
@@ -326,6 +332,23 @@ impl Engine for CudaEngine {
     ) -> genomamba_model::Result<()> {
         self.bind()?;
         Ok(self.run_stream(tokens, fresh, want, out)?)
+    }
+
+    /// Saves the state the last `run` (or `run_sums`, `run_pooled`) left, after waiting for the GPU: per
+    /// layer conv `(E, K-1)` and SSM `(E, N)` f32, the next base's distribution (`None` before any context)
+    /// and `pos` (tokens since the fresh start, counted by this engine, plus the `pos` of a restored state).
+    /// Errors after a batch call, which leaves no state to continue from.
+    fn save_state(&mut self, into: &mut State) -> genomamba_model::Result<()> {
+        self.bind()?;
+        Ok(self.save_state_into(into)?)
+    }
+
+    /// Makes `from` (saved by this or another engine of the same model, the CPU's included) the state the next
+    /// `run(.., fresh = false, ..)` continues from, also after a batch call; errors unless its shapes fit this
+    /// model. The upload is finished when this returns.
+    fn restore_state(&mut self, from: &State) -> genomamba_model::Result<()> {
+        self.bind()?;
+        Ok(self.restore_state_from(from)?)
     }
 
     fn prefers_batches(&self) -> bool {

@@ -1,6 +1,6 @@
-//! GPU tests: parity with the CPU engine, chunking invariance, batching, pooling, golden models. Each is
-//! `#[ignore = "needs a CUDA device"]`; run with `-- --ignored` on a GPU machine (tests/gpu/run.sh), where a
-//! failed probe fails the test.
+//! GPU tests: parity with the CPU engine, chunking invariance, batching, pooling, saved states, golden models.
+//! Each is `#[ignore = "needs a CUDA device"]`; run with `-- --ignored` on a GPU machine (tests/gpu/run.sh),
+//! where a failed probe fails the test.
 //!
 //! Errors are relative to the reference's largest magnitude: `max |gpu - ref| / max |ref|` over the tensor.
 
@@ -494,6 +494,211 @@ fn gpu_truncated_models_match_cpu() -> R {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The last `rows` rows of `out`: hidden `(rows, d)` and probabilities flattened `(rows, 4)`.
+fn tail(out: &Output, rows: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = out.rows;
+    assert!(rows <= n, "{rows} rows of {n}");
+    (
+        out.hidden[(n - rows) * d..].to_vec(),
+        flat(&out.base_probs[n - rows..]),
+    )
+}
+
+/// Largest elementwise `|got - want|` (NaN in both counts as equal; NaN in one as infinite).
+fn max_abs(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len(), "length mismatch");
+    got.iter().zip(want).fold(0.0, |m, (&g, &w)| {
+        let e = if g.is_nan() && w.is_nan() {
+            0.0
+        } else {
+            f64::from((g - w).abs())
+        };
+        if e.is_nan() { f64::INFINITY } else { m.max(e) }
+    })
+}
+
+/// Whether two outputs are bit for bit the same (hidden and probabilities).
+fn same_bits(a: &Output, b: &Output) -> bool {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    bits(&a.hidden) == bits(&b.hidden) && bits(&flat(&a.base_probs)) == bits(&flat(&b.base_probs))
+}
+
+/// Variant-haplotype scoring: a 300-token prefix run once in chunks of 128 rows, its state saved, then
+/// continuations A (100 tokens), B (150) and A again, each from the saved state (restored), on a random 128x4
+/// model and the golden `odd` model (K 3, N 8). Each continuation matches one fresh pass over prefix +
+/// continuation (same engine, other chunk boundaries: 1e-5 relative), A's second run its first, each
+/// continuation's first row has the prefix's prediction (not NaN); the saved state matches the CPU engine's
+/// after the same prefix (conv and SSM 1e-4 relative, probabilities 1e-5, `pos`), and the CPU's state restored
+/// here continues like the CPU engine (1e-4 hidden, 1e-5 probabilities). After a batch call saving is an error
+/// and restoring works again; a fresh empty window saves a zero state without a prediction; a state of the
+/// wrong shape is refused.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gpu_saved_state_continues_like_one_pass() -> R {
+    use genomamba_model::State;
+    let root = repo::repo_root().join("tests/golden/mamba");
+    let models = [
+        ("random 128x4", random_model(128, 4, 31)),
+        ("golden odd", Model::from_dir(&root.join("odd").join("hf"))?),
+    ];
+    let tokens = random_tokens(700, 32);
+    let (prefix, cont_a, cont_b) = (&tokens[..300], &tokens[300..400], &tokens[550..700]);
+    let joined = |c: &[u8]| [prefix, c].concat();
+    for (name, model) in &models {
+        let d = model.info.dims.d_model;
+        let mut eng = CudaEngine::new(model, 0, Dtype::F32, 128)?;
+        let (mut pre, mut a1, mut b, mut a2): (Output, Output, Output, Output) = Default::default();
+        let mut saved = State {
+            layers: Vec::new(),
+            next_base_probs: None,
+            pos: 0,
+        };
+        eng.run(prefix, true, Want::ALL, &mut pre)?;
+        eng.save_state(&mut saved)?;
+        eng.run(cont_a, false, Want::ALL, &mut a1)?;
+        eng.restore_state(&saved)?;
+        eng.run(cont_b, false, Want::ALL, &mut b)?;
+        eng.restore_state(&saved)?;
+        eng.run(cont_a, false, Want::ALL, &mut a2)?;
+
+        assert_eq!(saved.pos, 300, "{name}: pos");
+        let next = saved
+            .next_base_probs
+            .ok_or("no next-base prediction saved")?;
+        for (what, out) in [("A", &a1), ("B", &b), ("A again", &a2)] {
+            let first = out.base_probs[0];
+            assert!(
+                first.iter().all(|p| p.is_finite()),
+                "{name}: first row of {what} has no prediction: {first:?}"
+            );
+            assert_eq!(
+                first, next,
+                "{name}: first row of {what} is not the saved prediction"
+            );
+        }
+
+        // Continuations from the saved state against one fresh pass over prefix + continuation.
+        for (what, cont, got) in [("A", cont_a, &a1), ("B", cont_b, &b)] {
+            let mut one = Output::default();
+            eng.run(&joined(cont), true, Want::ALL, &mut one)?;
+            let (wh, wp) = tail(&one, cont.len(), d);
+            let (eh, ep) = (
+                rel_err(&got.hidden, &wh),
+                rel_err(&flat(&got.base_probs), &wp),
+            );
+            println!(
+                "{name}: continuation {what} ({} tokens) vs one pass: hidden rel err {eh:.3e}, probs {ep:.3e}",
+                cont.len()
+            );
+            assert!(eh < 1e-5 && ep < 1e-5, "{name} {what}: {eh:e} {ep:e}");
+        }
+        let (eh, ep) = (
+            rel_err(&a2.hidden, &a1.hidden),
+            rel_err(&flat(&a2.base_probs), &flat(&a1.base_probs)),
+        );
+        println!(
+            "{name}: A again vs A: hidden rel err {eh:.3e}, probs {ep:.3e}, bit for bit: {}",
+            same_bits(&a1, &a2)
+        );
+        assert!(eh <= 1e-6 && ep <= 1e-6, "{name}: A again {eh:e} {ep:e}");
+
+        // The CPU engine after the same prefix.
+        let mut cpu = cpu_engine(Arc::new(model.clone()), 0, 4096)?;
+        let mut cpu_state = State::new(&model.info.dims);
+        let mut cpu_pre = Output::default();
+        cpu.run(prefix, true, Want::ALL, &mut cpu_pre)?;
+        cpu.save_state(&mut cpu_state)?;
+        assert_eq!(saved.layers.len(), cpu_state.layers.len());
+        let (mut e_conv, mut e_ssm) = (0f64, 0f64);
+        for (g, c) in saved.layers.iter().zip(&cpu_state.layers) {
+            e_conv = e_conv.max(rel_err(&g.conv, &c.conv));
+            e_ssm = e_ssm.max(rel_err(&g.ssm, &c.ssm));
+        }
+        let cpu_next = cpu_state.next_base_probs.ok_or("CPU saved no prediction")?;
+        let e_next = max_abs(&next, &cpu_next);
+        println!(
+            "{name}: saved state vs CPU: conv rel err {e_conv:.3e}, ssm {e_ssm:.3e}, next probs abs {e_next:.3e}, pos {} / {}",
+            saved.pos, cpu_state.pos
+        );
+        assert!(
+            e_conv < 1e-4 && e_ssm < 1e-4 && e_next < 1e-5,
+            "{name}: {e_conv:e} {e_ssm:e} {e_next:e}"
+        );
+        assert_eq!(saved.pos, cpu_state.pos);
+
+        // The CPU's state restored here continues like the CPU engine.
+        let (mut gb, mut cb) = (Output::default(), Output::default());
+        eng.restore_state(&cpu_state)?;
+        eng.run(cont_b, false, Want::ALL, &mut gb)?;
+        cpu.restore_state(&cpu_state)?;
+        cpu.run(cont_b, false, Want::ALL, &mut cb)?;
+        let (eh, ep) = (
+            rel_err(&gb.hidden, &cb.hidden),
+            max_abs_probs(&gb.base_probs, &cb.base_probs),
+        );
+        println!(
+            "{name}: CPU state restored, B vs the CPU engine: hidden rel err {eh:.3e}, probs abs {ep:.3e}"
+        );
+        assert!(eh < 1e-4 && ep < 1e-5, "{name}: {eh:e} {ep:e}");
+        let mut again = State::new(&model.info.dims);
+        eng.save_state(&mut again)?;
+        assert_eq!(again.pos, 450, "{name}: pos after restore + 150");
+
+        // A batch call leaves nothing to save (an error, not slot 0 of the batch); a restore continues again,
+        // into the batch's wider state.
+        let seqs: Vec<Vec<u8>> = (0..5)
+            .map(|i| random_tokens(40 + 30 * i, 40 + i as u64))
+            .collect();
+        let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+        let mut outs = Vec::new();
+        eng.run_batch(&refs, 0, Want::ALL, &mut outs)?;
+        let err = eng.save_state(&mut again).expect_err("save after a batch");
+        println!("{name}: save after a batch: {err}");
+        assert!(eng.run(cont_a, false, Want::ALL, &mut a2).is_err());
+        eng.restore_state(&saved)?;
+        eng.run(cont_a, false, Want::ALL, &mut a2)?;
+        let (eh, ep) = (
+            rel_err(&a2.hidden, &a1.hidden),
+            rel_err(&flat(&a2.base_probs), &flat(&a1.base_probs)),
+        );
+        println!(
+            "{name}: A after a batch and a restore vs A: hidden rel err {eh:.3e}, probs {ep:.3e}"
+        );
+        assert!(
+            eh <= 1e-6 && ep <= 1e-6,
+            "{name}: after a batch {eh:e} {ep:e}"
+        );
+
+        // A fresh window after a saved one: nothing of the restored state leaks, and no context (None, NaN).
+        let mut empty = State::new(&model.info.dims);
+        eng.run(&[], true, Want::ALL, &mut a2)?;
+        eng.save_state(&mut empty)?;
+        assert_eq!(empty.next_base_probs, None);
+        assert_eq!(empty.pos, 0);
+        assert!(
+            empty
+                .layers
+                .iter()
+                .all(|l| l.conv.iter().chain(&l.ssm).all(|&v| v == 0.0))
+        );
+
+        // Shapes that do not fit are refused.
+        let mut wrong = saved.clone();
+        wrong.layers.pop();
+        assert!(
+            eng.restore_state(&wrong).is_err(),
+            "{name}: one layer short"
+        );
+        let mut wrong = saved.clone();
+        wrong.layers[0].ssm.push(0.0);
+        assert!(
+            eng.restore_state(&wrong).is_err(),
+            "{name}: SSM one value long"
+        );
     }
     Ok(())
 }

@@ -467,6 +467,36 @@ impl Engine for CpuEngine {
         self.state = state;
         res
     }
+    fn save_state(&mut self, into: &mut State) -> Result<()> {
+        into.clone_from(&self.state);
+        Ok(())
+    }
+    fn restore_state(&mut self, from: &State) -> Result<()> {
+        check_state(from, &self.model.info.dims)?;
+        self.state.clone_from(from);
+        Ok(())
+    }
+}
+
+/// Checks that `state` has the shapes of a model of `dims`.
+pub(crate) fn check_state(state: &State, dims: &crate::engine::Dims) -> Result<()> {
+    let (conv, ssm) = (
+        dims.d_inner * (dims.d_conv - 1),
+        dims.d_inner * dims.d_state,
+    );
+    if state.layers.len() != dims.n_layer
+        || state
+            .layers
+            .iter()
+            .any(|l| l.conv.len() != conv || l.ssm.len() != ssm)
+    {
+        return Err(Error::Usage(format!(
+            "a state of {} layers does not fit this model ({} layers of conv {conv} and SSM {ssm} values)",
+            state.layers.len(),
+            dims.n_layer
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -526,6 +556,42 @@ mod tests {
                 (num / den).sqrt()
             })
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn saved_state_continues_like_one_pass() -> Result<()> {
+        let m = Arc::new(Model::random(dims(44, 8, 4), 3));
+        let toks = tokens(600);
+        let (prefix, a, b) = (&toks[..250], &toks[250..330], &toks[330..600]);
+        let mut e = CpuEngine::new(Arc::clone(&m), 2, 64)?;
+        let (mut out, mut saved) = (Output::default(), State::new(&m.info.dims));
+        e.run(prefix, true, Want::ALL, &mut out)?;
+        e.save_state(&mut saved)?;
+        assert_eq!(saved.pos, 250);
+        e.run(a, false, Want::ALL, &mut out)?;
+        let first_a = out.clone();
+        e.restore_state(&saved)?;
+        e.run(b, false, Want::ALL, &mut out)?;
+        let from_saved = out.clone();
+        let mut whole = Output::default();
+        e.run(&[prefix, b].concat(), true, Want::ALL, &mut whole)?;
+        let d = 44;
+        assert!(rel(&whole.hidden[250 * d..], &from_saved.hidden, d) < 1e-6);
+        for (p, q) in whole.base_probs[250..].iter().zip(&from_saved.base_probs) {
+            assert!(
+                p.iter().zip(q).all(|(x, y)| (x - y).abs() < 1e-6),
+                "{p:?} {q:?}"
+            );
+        }
+        // The same continuation again, bit for bit.
+        e.restore_state(&saved)?;
+        e.run(a, false, Want::ALL, &mut out)?;
+        assert_eq!(out.hidden, first_a.hidden);
+        assert!(out.base_probs[0].iter().all(|p| p.is_finite()));
+        // A state of another model's shape is refused.
+        let other = State::new(&dims(44, 16, 4));
+        assert!(e.restore_state(&other).is_err());
+        Ok(())
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use crate::state::State;
 use crate::{Error, Result};
 
 /// What a [`Engine::run`] call should compute. Asking for less saves work (no LM head, no hidden copy).
@@ -134,6 +135,26 @@ pub trait Engine: Send {
     /// RC-equivariant model's strand-symmetric embedding), so a `--strand both` pass would add nothing.
     fn strand_symmetric(&self) -> bool {
         false
+    }
+    /// Copies the state the last [`Engine::run`] left (every block's conv and SSM state and the next base's
+    /// distribution) into `into`, so that [`Engine::restore_state`] can later continue from this point: many
+    /// continuations of one prefix (variant haplotypes) then cost their own length only. Causal engines that
+    /// support it; the default is an error.
+    fn save_state(&mut self, into: &mut State) -> Result<()> {
+        let _ = into;
+        Err(Error::Unsupported(format!(
+            "saving the state ({} engine)",
+            self.device()
+        )))
+    }
+    /// Makes `from` (from [`Engine::save_state`] of an engine of the same model) the state the next
+    /// `run(.., fresh = false, ..)` continues from. The default is an error.
+    fn restore_state(&mut self, from: &State) -> Result<()> {
+        let _ = from;
+        Err(Error::Unsupported(format!(
+            "restoring a state ({} engine)",
+            self.device()
+        )))
     }
     /// Whether [`Engine::run_batch`] beats one fresh [`Engine::run`] per sequence (a GPU filling one launch
     /// with many reads or windows); callers gather batches only then.

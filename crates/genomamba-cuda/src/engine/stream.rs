@@ -277,6 +277,7 @@ impl CudaEngine {
         }
         if fresh {
             self.states.reset(&self.stream)?;
+            self.pos = 0;
         }
         self.streaming = true;
         let chunk = self.chunk;
@@ -286,7 +287,9 @@ impl CudaEngine {
             t: chunk.min(tokens.len() - t0),
             reset: false,
         });
-        self.run_steps(&[tokens], steps, sink)
+        self.run_steps(&[tokens], steps, sink)?;
+        self.pos += tokens.len() as u64;
+        Ok(())
     }
 
     pub(super) fn run_stream(
