@@ -567,7 +567,7 @@ fn cuda_matches_cpu_end_to_end() {
     assert_same_embeddings(&gpu, &cpu, 1e-4);
 
     // Scores: the windows holding the calls' sites, as regions, in batches.
-    let score = |device: &str| {
+    let score = |device: &str, extra: &[&str]| {
         let out = dir.path(&format!("score-{device}.parquet"));
         genomamba([
             "score",
@@ -582,12 +582,27 @@ fn cuda_matches_cpu_end_to_end() {
         .arg(data("variants/lambda_calls.vcf.gz"))
         .arg("--reference")
         .arg(util::derived("lambda_virus.fa"))
+        .args(extra.iter().copied())
         .args(["-q", "--force", "-o"])
         .arg(&out)
         .ok();
         read(&out).0
     };
-    let (cpu, gpu) = (score("cpu"), score("cuda"));
+    // Indels too: each window's prefix walked once, both haplotypes run from its saved state (save_state and
+    // restore_state on the GPU); sums of 20 or so ln p, each within the bound below.
+    let (cpu, gpu) = (
+        score("cpu", &["--indel-flank", "16"]),
+        score("cuda", &["--indel-flank", "16"]),
+    );
+    for column in ["logp_ref", "logp_alt"] {
+        let (c, g) = (f32s(&cpu, column), f32s(&gpu, column));
+        assert_eq!(g.iter().filter(|v| v.is_some()).count(), 35);
+        for (c, g) in c.iter().zip(&g) {
+            let (c, g) = (c.expect("scored"), g.expect("scored"));
+            assert!((c - g).abs() < 2e-3, "{column}: cpu {c}, cuda {g}");
+        }
+    }
+    let (cpu, gpu) = (score("cpu", &[]), score("cuda", &[]));
     assert_eq!(gpu.num_rows(), 35);
     for column in ["logp_ref", "logp_alt"] {
         let (c, g) = (f32s(&cpu, column), f32s(&gpu, column));

@@ -792,3 +792,292 @@ fn sites_on_a_record_with_no_bases_are_out_of_bounds_or_unknown() {
     samtools_faidx(&reference);
     assert_eq!(statuses("no bases"), ["unknown_contig", "ok"]);
 }
+
+/// Expected `(logp_ref, logp_alt)` of an indel or substitution at 0-based `s` (REF `r`, ALT `a`) on `seq`, from
+/// `predict` runs of its two haplotypes written out whole: the reference from the window's burn-in up to `s`,
+/// then each allele and the reference after REF, both `max(len REF, len ALT) + flank` bases (within the record),
+/// summed over the haplotype's positions. `predict --window 0` runs each record as one fresh window, which is
+/// what the allele's window and burn-in give it in a run over the whole record.
+struct Haplotypes {
+    fasta: String,
+    /// Per site: (record name stem, prefix length).
+    sites: Vec<(String, usize)>,
+}
+
+impl Haplotypes {
+    fn new() -> Self {
+        Haplotypes {
+            fasta: String::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        seq: &[u8],
+        s: usize,
+        r: &[u8],
+        a: &[u8],
+        window: usize,
+        overlap: usize,
+        flank: usize,
+    ) {
+        let context = (s / window * window).saturating_sub(overlap);
+        let (m, k, len) = (r.len(), a.len(), seq.len());
+        let l = (m.max(k) + flank).min(len - s).min(len - s - m + k);
+        let prefix = &seq[context..s];
+        let reference = [prefix, &seq[s..s + l]].concat();
+        let alt = [
+            prefix,
+            &a[..k.min(l)],
+            &seq[s + m..s + m + l.saturating_sub(k)],
+        ]
+        .concat();
+        let stem = format!("h{}", self.sites.len());
+        for (tag, bases) in [("r", reference), ("a", alt)] {
+            self.fasta.push_str(&format!(
+                ">{stem}{tag}\n{}\n",
+                String::from_utf8_lossy(&bases)
+            ));
+        }
+        self.sites.push((stem, prefix.len()));
+    }
+
+    /// Runs `predict` on the haplotypes; per site, the sums of `logp_ref` over each haplotype.
+    fn sums(&self, dir: &Dir) -> Vec<(f64, f64)> {
+        let path = dir.write("haplotypes.fa", &self.fasta);
+        let out = dir.path("haplotypes.parquet");
+        genomamba([
+            "predict",
+            "--device",
+            "cpu",
+            "-q",
+            "--force",
+            "--window",
+            "0",
+            "--overlap",
+            "0",
+        ])
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .ok();
+        let (batch, _) = read(&out);
+        let (chrom, start, logp) = (
+            strings(&batch, "chrom"),
+            i64s(&batch, "start"),
+            f32s(&batch, "logp_ref"),
+        );
+        let mut sums: HashMap<String, f64> = HashMap::new();
+        let prefix: HashMap<String, usize> = self.sites.iter().cloned().collect();
+        for i in 0..batch.num_rows() {
+            let name = chrom[i].clone().unwrap();
+            if start[i] as usize >= prefix[&name[..name.len() - 1]] {
+                *sums.entry(name).or_default() += f64::from(logp[i].expect("a base with context"));
+            }
+        }
+        self.sites
+            .iter()
+            .map(|(stem, _)| (sums[&format!("{stem}r")], sums[&format!("{stem}a")]))
+            .collect()
+    }
+}
+
+/// A VCF line to write: 0-based start, REF, the ALTs, and the status each ALT should end with.
+type Call = (usize, Vec<u8>, Vec<Vec<u8>>, Vec<&'static str>);
+
+#[test]
+fn indels_score_as_two_haplotypes_from_one_prefix() {
+    let dir = Dir::new();
+    let genome = fasta(&data("genomes/lambda_virus.fa"));
+    let seq = genome[0].1.to_ascii_uppercase();
+    let len = seq.len();
+    assert_eq!(len as u64, LAMBDA_LEN);
+    let (window, overlap, flank) = (4096usize, 512usize, 20usize);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let next = |b: u8| match b {
+        b'A' => b'C',
+        b'C' => b'G',
+        b'G' => b'T',
+        _ => b'A',
+    };
+    // (0-based start, REF, ALTs, expected status of each ALT)
+    let mut calls: Vec<Call> = vec![
+        // At the record's first base: no base before it to predict it from.
+        (
+            0,
+            seq[0..2].to_vec(),
+            vec![seq[0..1].to_vec()],
+            vec!["no_context"],
+        ),
+        // A deletion whose haplotypes run past the end of its window (8192) into the next.
+        (
+            8187,
+            seq[8187..8190].to_vec(),
+            vec![seq[8187..8188].to_vec()],
+            vec!["ok"],
+        ),
+        // An insertion.
+        (
+            12000,
+            seq[12000..12001].to_vec(),
+            vec![[&seq[12000..12001], b"ACGTACGT"].concat()],
+            vec!["ok"],
+        ),
+        // A two-base substitution.
+        (
+            15000,
+            seq[15000..15002].to_vec(),
+            vec![seq[15000..15002].iter().map(|&b| next(b)).collect()],
+            vec!["ok"],
+        ),
+        // REF disagreeing with the reference.
+        (
+            20000,
+            seq[20000..20003].iter().map(|&b| next(b)).collect(),
+            vec![vec![next(seq[20000])]],
+            vec!["ref_mismatch"],
+        ),
+        // Two ALTs: a deletion and an insertion; and a symbolic one.
+        (
+            30001,
+            seq[30001..30003].to_vec(),
+            vec![
+                seq[30001..30002].to_vec(),
+                [&seq[30001..30002], b"T", &seq[30002..30003]].concat(),
+                b"<DEL>".to_vec(),
+            ],
+            vec!["ok", "ok", "not_snv"],
+        ),
+        // Near the record's end: both haplotypes stop there, at the same length.
+        (
+            len - 10,
+            seq[len - 10..len - 7].to_vec(),
+            vec![seq[len - 10..len - 9].to_vec()],
+            vec!["ok"],
+        ),
+        // REF past the record's end.
+        (
+            len - 2,
+            [&seq[len - 2..], b"A"].concat(),
+            vec![seq[len - 2..len - 1].to_vec()],
+            vec!["out_of_bounds"],
+        ),
+    ];
+    // And an SNV, scored as before.
+    calls.push((
+        40000,
+        seq[40000..40001].to_vec(),
+        vec![vec![next(seq[40000])]],
+        vec!["ok"],
+    ));
+    let mut vcf = HEADER.to_string();
+    for (s, r, alts, _) in &calls {
+        let alts: Vec<String> = alts.iter().map(|a| text(a)).collect();
+        vcf.push_str(&format!(
+            "{LAMBDA}\t{}\t.\t{}\t{}\t.\t.\t.\n",
+            s + 1,
+            text(r),
+            alts.join(",")
+        ));
+    }
+    let vcf = dir.write("indels.vcf", vcf);
+    let args = [
+        "--window",
+        "4096",
+        "--overlap",
+        "512",
+        "--indel-flank",
+        "20",
+    ];
+    let indexed = derived("lambda_virus.fa");
+    let (got, meta) = score(&dir, &vcf, &indexed, &args);
+    let statuses: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
+    let expected: Vec<&str> = calls.iter().flat_map(|c| c.3.clone()).collect();
+    assert_eq!(statuses, expected);
+    assert_eq!(meta["variants"]["indel_flank"], 20);
+    // Without the index the records are read whole: the same rows.
+    let (unindexed, _) = score(&dir, &vcf, &data("genomes/lambda_virus.fa"), &args);
+    assert_eq!(unindexed, got);
+    // The bundled calls: all 35 scored, the SNVs exactly as without --indel-flank.
+    let bundled = data("variants/lambda_calls.vcf.gz");
+    let (all, _) = score(&dir, &bundled, &indexed, &args);
+    assert!(all.iter().all(|r| r.status == "ok"), "{all:?}");
+    let (snvs, _) = score(&dir, &bundled, &indexed, &args[..4]);
+    for (with, without) in all.iter().zip(&snvs) {
+        if without.status == "ok" {
+            assert_eq!(with, without);
+        } else {
+            assert_eq!(without.status, "not_snv");
+        }
+    }
+    // Every haplotype score against predict over the haplotypes written out.
+    let mut haplotypes = Haplotypes::new();
+    let mut checked = Vec::new();
+    for row in got
+        .iter()
+        .chain(&all)
+        .filter(|r| r.status == "ok" && (r.reference.len() > 1 || r.alt.len() > 1))
+    {
+        let s = row.pos as usize - 1;
+        haplotypes.add(
+            &seq,
+            s,
+            row.reference.as_bytes(),
+            row.alt.as_bytes(),
+            window,
+            overlap,
+            flank,
+        );
+        checked.push(row);
+    }
+    assert_eq!(checked.len(), 6 + 17);
+    // --indel-flank reads the reference twice: not from standard input.
+    let out = dir.path("stdin.parquet");
+    let err = genomamba([
+        "score",
+        "--device",
+        "cpu",
+        "--indel-flank",
+        "5",
+        "--reference",
+        "-",
+        "--vcf",
+    ])
+    .arg(&vcf)
+    .arg("-o")
+    .arg(&out)
+    .stdin_file(data("genomes/lambda_virus.fa"))
+    .fails_with(2);
+    assert!(
+        err.contains("--indel-flank") && err.contains("standard input"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let mut worst: f64 = 0.0;
+    for (row, (want_ref, want_alt)) in checked.iter().zip(haplotypes.sums(&dir)) {
+        let (logp_ref, logp_alt) = (
+            f64::from(row.logp_ref.unwrap()),
+            f64::from(row.logp_alt.unwrap()),
+        );
+        worst = worst
+            .max((logp_ref - want_ref).abs())
+            .max((logp_alt - want_alt).abs());
+        assert!(
+            (logp_ref - want_ref).abs() < 1e-4,
+            "{row:?}: REF haplotype {want_ref}"
+        );
+        assert!(
+            (logp_alt - want_alt).abs() < 1e-4,
+            "{row:?}: ALT haplotype {want_alt}"
+        );
+        assert_eq!(
+            row.score,
+            Some(row.logp_alt.unwrap() - row.logp_ref.unwrap())
+        );
+    }
+    println!(
+        "haplotype sums against predict over the haplotypes written out: max abs diff {worst:.2e}"
+    );
+}

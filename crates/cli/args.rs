@@ -25,7 +25,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Describe a model: format, sizes, parameter count, sha256 of the weights, vocabulary.
     Inspect(InspectArgs),
-    /// Variant-effect scores of a VCF's SNVs: ln P(alt) - ln P(ref) at each site, given the bases before it.
+    /// Variant-effect scores of a VCF's SNVs: ln P(alt) - ln P(ref) at each site, given the bases before it
+    /// (indels too, as haplotypes, with --indel-flank).
     Score(ScoreArgs),
     /// Split a genome into balanced shards cut at window boundaries, as BED, for scattering over a cluster.
     Regions(RegionsArgs),
@@ -74,10 +75,17 @@ pub struct CompletionsArgs {
 )]
 pub struct ScoreArgs {
     /// The variants: VCF (plain, gzip or bgzip) or BCF; `-` for standard input. One row per record and ALT allele, in
-    /// the file's order; SNVs are scored, other alleles get a status saying why not (not_snv, ref_mismatch,
-    /// unknown_contig, ...).
+    /// the file's order; SNVs are scored (and indels with --indel-flank), other alleles get a status saying why
+    /// not (not_snv, ref_mismatch, unknown_contig, ...).
     #[arg(long, value_name = "VCF")]
     pub vcf: PathBuf,
+
+    /// Also score indels and multi-base substitutions (REF and ALT of A, C, G, T): ln P(ALT haplotype) - ln P(REF
+    /// haplotype), each haplotype the allele followed by the next BASES reference bases, given the same bases
+    /// before it as an SNV there; logp_ref and logp_alt are the haplotypes' sums. The model runs each window's
+    /// prefix once and each haplotype from its saved state. Needs the reference as a file.
+    #[arg(long, value_name = "BASES")]
+    pub indel_flank: Option<u64>,
 
     /// The reference genome the VCF was called against: FASTA, plain, gzip or bgzip. With its .fai (and .gzi
     /// for bgzip) only the windows holding sites are run; without, each record holding a site is run whole.

@@ -7,8 +7,8 @@ use anyhow::Context;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_pipeline::{
-    EmbedOptions, InputKind, OutDtype, Pool, ReferenceRead, ScoreOptions, Settings, Strand, Task,
-    Variants,
+    EmbedOptions, HaplotypePass, HaplotypeReads, InputKind, OutDtype, Pool, ReferenceRead,
+    ScoreOptions, Settings, Strand, Task, Variants,
 };
 use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
@@ -112,6 +112,7 @@ impl Plan {
     pub fn score(args: ScoreArgs) -> anyhow::Result<Plan> {
         let ScoreArgs {
             vcf,
+            indel_flank,
             reference,
             output,
             engine,
@@ -122,22 +123,39 @@ impl Plan {
             )
             .into());
         }
+        if indel_flank.is_some() && reference.as_os_str() == "-" {
+            return Err(UsageError(
+                "--indel-flank reads the reference twice (the indels' windows, then the SNVs'): give it as a \
+                 file, not standard input (-)"
+                    .into(),
+            )
+            .into());
+        }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
         let vcf_file = genomamba_seq::vcf::read_path(&vcf)?;
-        let variants = Arc::new(Variants::new(vcf_file.records));
+        let variants = Arc::new(Variants::new(vcf_file.records, indel_flank.is_some()));
         let window = engine.window.unwrap_or(WINDOW);
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
         // Without one, a first pass finds the records and their lengths, and only those holding sites are run.
-        let contigs = variants.contigs();
+        let mut contigs = variants.contigs();
+        contigs.extend(variants.haplotype_contigs());
+        contigs.sort_unstable();
+        contigs.dedup();
         let index = if reference.as_os_str() == "-" {
             RegionIndex::Missing
         } else {
             region_index(&reference, &contigs).context("reading the reference's index")?
         };
         let mut open = OpenOptions::default().with_format(Format::Fasta);
+        let mut haplotype_reads = None;
         let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {
+                haplotype_reads = Some(HaplotypeReads::Regions(variants.haplotype_regions(
+                    &lengths,
+                    window,
+                    indel_flank.unwrap_or(0),
+                )));
                 let regions = variants.regions(&lengths, window);
                 let read = if regions.is_empty() {
                     ReferenceRead::Nothing
@@ -155,11 +173,17 @@ impl Plan {
                     eprintln!("genomamba: {why}; reading the records that hold sites whole");
                 }
                 let lengths = genomamba_seq::fasta::scan_lengths(&reference)?;
-                let names: Vec<String> = lengths
-                    .iter()
-                    .filter(|(name, _)| contigs.binary_search(&name.as_str()).is_ok())
-                    .map(|(name, _)| name.clone())
-                    .collect();
+                let holding = |of: &[&str]| -> Vec<String> {
+                    lengths
+                        .iter()
+                        .filter(|(name, _)| of.binary_search(&name.as_str()).is_ok())
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                };
+                haplotype_reads = Some(HaplotypeReads::Records(holding(
+                    &variants.haplotype_contigs(),
+                )));
+                let names = holding(&variants.contigs());
                 let read = if names.is_empty() {
                     ReferenceRead::Nothing
                 } else {
@@ -175,6 +199,9 @@ impl Plan {
             variants,
             lengths,
             read,
+            haplotypes: indel_flank
+                .zip(haplotype_reads)
+                .map(|(flank, reads)| HaplotypePass { flank, reads }),
         });
         Plan::assemble(
             vec![reference],

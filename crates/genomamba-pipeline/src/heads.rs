@@ -186,6 +186,13 @@ impl Heads {
         }
     }
 
+    /// Takes the outcomes of the haplotype pass (variants only; other heads have no use for them).
+    pub fn settle(&mut self, outcomes: Vec<(usize, crate::haplotypes::HaplotypeOutcome)>) {
+        if let Heads::Score(scorer) = self {
+            scorer.settle(outcomes);
+        }
+    }
+
     /// After the last piece: the rows that only the whole run decides (variants). Returns their number.
     pub fn finish(&mut self) -> Result<u64> {
         match self {

@@ -4,6 +4,7 @@
 
 mod error;
 mod feed;
+pub mod haplotypes;
 pub mod heads;
 pub mod metadata;
 pub mod pooling;
@@ -14,6 +15,7 @@ pub mod scoring;
 pub mod settings;
 
 pub use error::{Error, Result};
+pub use haplotypes::{HaplotypePass, HaplotypeReads};
 pub use run::{InputKind, Summary, run};
 pub use scoring::Variants;
 pub use settings::{

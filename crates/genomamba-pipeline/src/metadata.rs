@@ -189,6 +189,18 @@ impl RunMetadata {
                     "score": "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and burn-in \
                               (the predictions table's distribution there)",
                     "reference_read": s.read.as_str(),
+                    "indel_flank": s.haplotypes.as_ref().map(|h| h.flank),
+                    "indels": match &s.haplotypes {
+                        Some(h) => format!(
+                            "indels and multi-base substitutions of plain bases: ln P(ALT haplotype) - ln P(REF \
+                             haplotype), each haplotype the allele then the next {} reference bases, given the bases \
+                             before the allele in its window and burn-in; logp_ref and logp_alt are the sums of ln P \
+                             over each ({} scored)",
+                            h.flank,
+                            s.variants.haplotype_count()
+                        ),
+                        None => "not scored (status not_snv; --indel-flank scores them)".to_owned(),
+                    },
                 }),
             );
         }

@@ -116,6 +116,25 @@ pub fn run(
         options,
     )?;
 
+    // Indels and multi-base substitutions first, through their own reads of the reference: the engine is free
+    // and the scorer holds their outcomes until the rows are built.
+    if let Task::Score(score) = &settings.task
+        && let Some(pass) = &score.haplotypes
+        && let Some(reference) = settings.inputs.first()
+    {
+        let outcomes = crate::haplotypes::score_haplotypes(
+            reference,
+            &settings.open,
+            pass,
+            &score.variants,
+            &score.lengths,
+            settings.window,
+            settings.overlap,
+            engine,
+            interrupted,
+        )?;
+        heads.settle(outcomes);
+    }
     let mut progress = Progress::new(settings.quiet, None);
     let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
     let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);

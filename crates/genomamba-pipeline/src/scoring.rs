@@ -21,6 +21,16 @@ use crate::{Error, Result};
 /// Rows per record batch handed to the writer.
 const BATCH_ROWS: usize = 65_536;
 
+/// How an allele is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An SNV of plain bases: the indices (A, C, G, T = 0..4) of REF and ALT, read off the reference's pass.
+    Snv(usize, usize),
+    /// REF and ALT of plain bases, not both one base long (an indel or a multi-base substitution): scored as two
+    /// haplotypes continuing the same prefix ([`crate::haplotypes`]), when the run asks for it.
+    Haplotype,
+}
+
 /// One output row: a VCF record with one of its ALT alleles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Allele {
@@ -28,25 +38,58 @@ struct Allele {
     record: usize,
     /// The ALT allele as written (`.` when the record has none).
     alt: String,
-    /// The indices (A, C, G, T = 0..4) of REF and ALT for an SNV of plain bases; else the status the row ends
-    /// with, whatever the reference holds.
-    kind: std::result::Result<(usize, usize), &'static str>,
+    /// How it is scored; else the status the row ends with, whatever the reference holds.
+    kind: std::result::Result<Kind, &'static str>,
 }
 
-/// The variants of a VCF: its records, their alleles (one output row each) and the SNV sites by contig.
+/// A scorable allele that is not an SNV: REF and ALT of plain bases, not both one base long (an indel or a
+/// multi-base substitution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaplotypeSite {
+    /// Its row (allele index).
+    pub allele: usize,
+    /// 0-based coordinate of REF's first base (VCF's POS - 1).
+    pub start: u64,
+    /// REF's bases as written.
+    pub reference: Vec<u8>,
+    /// ALT's bases as written.
+    pub alt: Vec<u8>,
+}
+
+impl HaplotypeSite {
+    /// One past REF's last base.
+    pub fn end(&self) -> u64 {
+        self.start + self.reference.len() as u64
+    }
+
+    /// One past the last reference base its haplotypes read with `flank` bases: both are scored over
+    /// `max(REF, ALT) + flank` bases, so an insertion's REF haplotype reads as many more as it inserts, and a
+    /// deletion's ALT haplotype as many more as it deletes.
+    pub fn reach(&self, flank: u64) -> u64 {
+        let (m, k) = (self.reference.len() as u64, self.alt.len() as u64);
+        self.start + m.max(k) + flank + m.saturating_sub(k)
+    }
+}
+
+/// The variants of a VCF: its records, their alleles (one output row each) and their sites by contig.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Variants {
     records: Vec<VcfRecord>,
     alleles: Vec<Allele>,
-    /// Per contig, the 0-based sites of its scorable alleles with the allele's index, sorted.
+    /// Per contig, the 0-based sites of its scorable SNVs with the allele's index, sorted.
     sites: HashMap<String, Vec<(u64, usize)>>,
+    /// Per contig, its scorable indels and multi-base substitutions, sorted by start (then row).
+    haplotypes: HashMap<String, Vec<HaplotypeSite>>,
 }
 
 impl Variants {
-    /// Classifies every ALT allele of `records` (not SNVs, ambiguous bases, no ALT) and indexes the rest by site.
-    pub fn new(records: Vec<VcfRecord>) -> Self {
+    /// Classifies every ALT allele of `records` (SNVs; with `haplotypes`, also indels and multi-base
+    /// substitutions of plain bases; else why not: not_snv, ambiguous, no_alt) and indexes the scorable ones by
+    /// site.
+    pub fn new(records: Vec<VcfRecord>, haplotypes: bool) -> Self {
         let mut alleles = Vec::new();
         let mut sites: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
+        let mut haps: HashMap<String, Vec<HaplotypeSite>> = HashMap::new();
         for (index, record) in records.iter().enumerate() {
             let alts: Vec<&str> = if record.alts.is_empty() {
                 vec!["."]
@@ -54,16 +97,27 @@ impl Variants {
                 record.alts.iter().map(String::as_str).collect()
             };
             for alt in alts {
-                let kind = match classify(&record.reference, alt) {
+                let kind = match classify(&record.reference, alt, haplotypes) {
                     // VCF 4.3 puts telomeric breakends at POS 0; nothing there is a base.
                     Ok(_) if record.pos == 0 => Err(status::OUT_OF_BOUNDS),
                     kind => kind,
                 };
-                if kind.is_ok() {
-                    sites
+                match kind {
+                    Ok(Kind::Snv(..)) => sites
                         .entry(record.chrom.clone())
                         .or_default()
-                        .push((record.pos - 1, alleles.len()));
+                        .push((record.pos - 1, alleles.len())),
+                    Ok(Kind::Haplotype) => {
+                        haps.entry(record.chrom.clone())
+                            .or_default()
+                            .push(HaplotypeSite {
+                                allele: alleles.len(),
+                                start: record.pos - 1,
+                                reference: record.reference.as_bytes().to_vec(),
+                                alt: alt.as_bytes().to_vec(),
+                            })
+                    }
+                    Err(_) => {}
                 }
                 alleles.push(Allele {
                     record: index,
@@ -75,11 +129,56 @@ impl Variants {
         for list in sites.values_mut() {
             list.sort_unstable();
         }
+        for list in haps.values_mut() {
+            list.sort_unstable_by_key(|h| (h.start, h.allele));
+        }
         Self {
             records,
             alleles,
             sites,
+            haplotypes: haps,
         }
+    }
+
+    /// Per contig, the indels and multi-base substitutions to score, sorted by start.
+    pub fn haplotypes(&self) -> &HashMap<String, Vec<HaplotypeSite>> {
+        &self.haplotypes
+    }
+
+    /// Number of indels and multi-base substitutions to score.
+    pub fn haplotype_count(&self) -> usize {
+        self.haplotypes.values().map(Vec::len).sum()
+    }
+
+    /// The contigs that hold indels or multi-base substitutions to score, sorted.
+    pub fn haplotype_contigs(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.haplotypes.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The reads the haplotype pass needs, for a reference of records `lengths` (name, bases) and windows of
+    /// `window` bases (0 = whole records): per window holding the start of an indel or substitution within its
+    /// record, the window's start to the furthest base its haplotypes read with `flank` bases (at most the
+    /// record's end; [`HaplotypeSite::reach`]). A read
+    /// with `--overlap` bases of context before it then holds each site's whole prefix, as a run over the
+    /// whole record gives it, and its flank, even where the flank runs into the next window.
+    pub fn haplotype_regions(
+        &self,
+        lengths: &[(String, u64)],
+        window: u64,
+        flank: u64,
+    ) -> Vec<Region> {
+        let mut out = Vec::new();
+        for (name, len) in lengths {
+            let Some(sites) = self.haplotypes.get(name) else {
+                continue;
+            };
+            for (start, end) in haplotype_groups(sites, *len, window, flank) {
+                out.push(Region::new(name.clone(), start, Some(end)));
+            }
+        }
+        out
     }
 
     /// The contigs that hold scorable sites, sorted.
@@ -149,21 +248,64 @@ fn listed(names: &[&str]) -> String {
     text
 }
 
-/// The row's fate before any model runs: REF and ALT as base indices, or why it will not be scored.
-fn classify(reference: &str, alt: &str) -> std::result::Result<(usize, usize), &'static str> {
+/// The row's fate before any model runs: how it is scored, or why it will not be. `haplotypes`: whether indels
+/// and multi-base substitutions are scored (else `not_snv`).
+fn classify(
+    reference: &str,
+    alt: &str,
+    haplotypes: bool,
+) -> std::result::Result<Kind, &'static str> {
     // `.`, an empty allele (`G,` in a multi-allelic line) or ALT equal to REF: nothing alternate to score.
     if alt == "." || alt.is_empty() || alt.eq_ignore_ascii_case(reference) {
         return Err(status::NO_ALT);
     }
     let (&[r], &[a]) = (reference.as_bytes(), alt.as_bytes()) else {
-        return Err(status::NOT_SNV);
+        let bases = |s: &str| s.bytes().all(|b| base_index(b).is_some());
+        let letters = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic());
+        return match () {
+            // Symbolic alleles (<DEL>), breakends, `*`: no sequence to score.
+            _ if !haplotypes || !letters(reference) || !letters(alt) => Err(status::NOT_SNV),
+            _ if !bases(reference) || !bases(alt) => Err(status::AMBIGUOUS),
+            _ => Ok(Kind::Haplotype),
+        };
     };
     match (base_index(r), base_index(a)) {
-        (Some(r), Some(a)) => Ok((r, a)),
+        (Some(r), Some(a)) => Ok(Kind::Snv(r, a)),
         // `*` (overlapping deletion) and anything else of one byte that is not a base.
         _ if !r.is_ascii_alphabetic() || !a.is_ascii_alphabetic() => Err(status::NOT_SNV),
         _ => Err(status::AMBIGUOUS),
     }
+}
+
+/// The groups of the haplotype pass on one record of `len` bases: per window (of `window` bases, 0 = the
+/// whole record) holding a site's start, `[window start, furthest reach)` ([`HaplotypeSite::reach`]), the end
+/// at most `len`. Sites whose REF runs past the record's end are left out (they are `out_of_bounds`).
+pub(crate) fn haplotype_groups(
+    sites: &[HaplotypeSite],
+    len: u64,
+    window: u64,
+    flank: u64,
+) -> Vec<(u64, u64)> {
+    let window = if window == 0 { len.max(1) } else { window };
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut current: Option<(u64, u64)> = None; // (window index, end)
+    for site in sites.iter().filter(|h| h.end() <= len) {
+        let k = site.start / window;
+        let end = site.reach(flank).min(len);
+        match &mut current {
+            Some((ck, e)) if *ck == k => *e = (*e).max(end),
+            _ => {
+                if let Some((ck, e)) = current {
+                    out.push((ck * window, e));
+                }
+                current = Some((k, end));
+            }
+        }
+    }
+    if let Some((ck, e)) = current {
+        out.push((ck * window, e));
+    }
+    out
 }
 
 /// What became of a scorable allele.
@@ -216,7 +358,7 @@ impl Scorer {
         let hi = piece.start + piece.keep.end as u64;
         let first = sites.partition_point(|&(site, _)| site < lo);
         for &(site, allele) in sites[first..].iter().take_while(|(site, _)| *site < hi) {
-            let Ok((r, a)) = self.variants.alleles[allele].kind else {
+            let Ok(Kind::Snv(r, a)) = self.variants.alleles[allele].kind else {
                 continue;
             };
             let i = (site - piece.start) as usize;
@@ -237,6 +379,17 @@ impl Scorer {
         self.lengths
             .entry(end.info.name.clone())
             .or_insert(end.info.start + end.length);
+    }
+
+    /// Takes the outcomes of the haplotype pass ([`crate::haplotypes`]): per allele index, ln P of the REF and
+    /// ALT haplotypes, or the status it ends with.
+    pub fn settle(&mut self, outcomes: Vec<(usize, crate::haplotypes::HaplotypeOutcome)>) {
+        for (allele, outcome) in outcomes {
+            self.outcomes[allele] = Some(match outcome {
+                Ok((r, a)) => Outcome::Scored(r, a),
+                Err(status) => Outcome::Status(status),
+            });
+        }
     }
 
     /// After the last piece: settles the alleles whose site never came by (unknown contig, past the record's
@@ -345,28 +498,84 @@ mod tests {
 
     #[test]
     fn alleles_are_classified_before_any_model_runs() {
-        assert_eq!(classify("A", "g"), Ok((0, 2)));
-        assert_eq!(classify("t", "C"), Ok((3, 1)));
-        assert_eq!(classify("A", "."), Err(status::NO_ALT));
-        assert_eq!(classify("A", ""), Err(status::NO_ALT));
-        assert_eq!(classify("C", "c"), Err(status::NO_ALT));
-        assert_eq!(classify("AT", "AT"), Err(status::NO_ALT));
-        assert_eq!(classify("AT", "A"), Err(status::NOT_SNV));
-        assert_eq!(classify("A", "AT"), Err(status::NOT_SNV));
-        assert_eq!(classify("A", "<DEL>"), Err(status::NOT_SNV));
-        assert_eq!(classify("A", "*"), Err(status::NOT_SNV));
-        assert_eq!(classify("A", "N"), Err(status::AMBIGUOUS));
-        assert_eq!(classify("R", "A"), Err(status::AMBIGUOUS));
+        let snv = |r, a| classify(r, a, false);
+        assert_eq!(snv("A", "g"), Ok(Kind::Snv(0, 2)));
+        assert_eq!(snv("t", "C"), Ok(Kind::Snv(3, 1)));
+        assert_eq!(snv("A", "."), Err(status::NO_ALT));
+        assert_eq!(snv("A", ""), Err(status::NO_ALT));
+        assert_eq!(snv("C", "c"), Err(status::NO_ALT));
+        assert_eq!(snv("AT", "AT"), Err(status::NO_ALT));
+        assert_eq!(snv("AT", "A"), Err(status::NOT_SNV));
+        assert_eq!(snv("A", "AT"), Err(status::NOT_SNV));
+        assert_eq!(snv("A", "<DEL>"), Err(status::NOT_SNV));
+        assert_eq!(snv("A", "*"), Err(status::NOT_SNV));
+        assert_eq!(snv("A", "N"), Err(status::AMBIGUOUS));
+        assert_eq!(snv("R", "A"), Err(status::AMBIGUOUS));
+        // With haplotypes: indels and substitutions of plain bases; symbolic and ambiguous ones still not.
+        let hap = |r, a| classify(r, a, true);
+        assert_eq!(hap("A", "g"), Ok(Kind::Snv(0, 2)));
+        assert_eq!(hap("AT", "A"), Ok(Kind::Haplotype));
+        assert_eq!(hap("a", "acgT"), Ok(Kind::Haplotype));
+        assert_eq!(hap("AC", "GT"), Ok(Kind::Haplotype));
+        assert_eq!(hap("AT", "at"), Err(status::NO_ALT));
+        assert_eq!(hap("A", "<DEL>"), Err(status::NOT_SNV));
+        assert_eq!(hap("A", "*"), Err(status::NOT_SNV));
+        assert_eq!(hap("A", "A[chr2:5["), Err(status::NOT_SNV));
+        assert_eq!(hap("AT", "*"), Err(status::NOT_SNV));
+        assert_eq!(hap("AN", "A"), Err(status::AMBIGUOUS));
+        assert_eq!(hap("A", "AR"), Err(status::AMBIGUOUS));
+    }
+
+    #[test]
+    fn haplotype_groups_follow_the_window_grid_and_reach_past_it_by_the_flank() {
+        let v = Variants::new(
+            vec![
+                rec("b", 3, "AT", &["A"]),
+                rec("b", 12, "G", &["GCC", "A"]),
+                rec("b", 19, "TA", &["T"]),
+                rec("b", 49, "TA", &["T"]),
+                rec("c", 1, "G", &["GA"]),
+            ],
+            true,
+        );
+        assert_eq!(v.haplotype_count(), 5);
+        assert_eq!(v.scorable(), 1);
+        assert_eq!(v.haplotype_contigs(), ["b", "c"]);
+        let lengths = [("c".to_string(), 5), ("b".to_string(), 49)];
+        // b: window 0 holds sites at 2, 11 and 18 (REF ends 4, 12, 20; the deletions' ALT haplotypes read one
+        // base more, the insertions' REF haplotypes as many as they insert); the last REF runs past b's end.
+        assert_eq!(
+            v.haplotype_regions(&lengths, 20, 6),
+            [Region::new("c", 0, Some(5)), Region::new("b", 0, Some(27)),]
+        );
+        assert_eq!(
+            v.haplotype_regions(&lengths, 10, 0),
+            [
+                Region::new("c", 0, Some(2)),
+                Region::new("b", 0, Some(5)),
+                Region::new("b", 10, Some(21)),
+            ]
+        );
+        assert_eq!(
+            v.haplotype_regions(&lengths, 0, 100),
+            [Region::new("c", 0, Some(5)), Region::new("b", 0, Some(49))]
+        );
+        // Without haplotypes nothing of the kind is kept.
+        let v = Variants::new(vec![rec("b", 3, "AT", &["A"])], false);
+        assert_eq!(v.haplotype_count(), 0);
     }
 
     #[test]
     fn one_row_per_alt_allele_and_sites_sorted_by_contig() {
-        let v = Variants::new(vec![
-            rec("b", 9, "A", &["C", "T"]),
-            rec("a", 5, "AT", &["A"]),
-            rec("b", 3, "G", &["."]),
-            rec("b", 2, "G", &["A"]),
-        ]);
+        let v = Variants::new(
+            vec![
+                rec("b", 9, "A", &["C", "T"]),
+                rec("a", 5, "AT", &["A"]),
+                rec("b", 3, "G", &["."]),
+                rec("b", 2, "G", &["A"]),
+            ],
+            false,
+        );
         assert_eq!((v.records(), v.rows(), v.scorable()), (4, 5, 3));
         assert_eq!(v.sites["b"], [(1, 4), (8, 0), (8, 1)]);
         assert!(!v.sites.contains_key("a"));
@@ -374,14 +583,17 @@ mod tests {
 
     #[test]
     fn regions_follow_the_window_grid_and_end_at_the_last_site() {
-        let v = Variants::new(vec![
-            rec("b", 2, "G", &["A"]),
-            rec("b", 10, "G", &["A"]),
-            rec("b", 25, "G", &["A"]),
-            rec("b", 99, "G", &["A"]),
-            rec("c", 1, "G", &["A"]),
-            rec("x", 1, "G", &["A"]),
-        ]);
+        let v = Variants::new(
+            vec![
+                rec("b", 2, "G", &["A"]),
+                rec("b", 10, "G", &["A"]),
+                rec("b", 25, "G", &["A"]),
+                rec("b", 99, "G", &["A"]),
+                rec("c", 1, "G", &["A"]),
+                rec("x", 1, "G", &["A"]),
+            ],
+            false,
+        );
         let lengths = [("c".to_string(), 5), ("b".to_string(), 50)];
         assert_eq!(
             v.regions(&lengths, 20),

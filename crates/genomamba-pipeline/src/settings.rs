@@ -30,6 +30,8 @@ pub struct ScoreOptions {
     pub lengths: Vec<(String, u64)>,
     /// How much of the reference is read.
     pub read: ReferenceRead,
+    /// Indels and multi-base substitutions: how they are scored (`--indel-flank`), or `None` (status not_snv).
+    pub haplotypes: Option<crate::HaplotypePass>,
 }
 
 /// How much of the reference `genomamba score` reads.

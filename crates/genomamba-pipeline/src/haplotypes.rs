@@ -1,0 +1,293 @@
+//! Scores of indels and multi-base substitutions (`score --indel-flank N`): each such allele is scored as two
+//! haplotypes that continue one prefix, the reference's bases before REF in the allele's window and burn-in
+//! (the context an SNV there gets). Each haplotype is its allele followed by the reference after REF, cut to
+//! the same length, `max(len REF, len ALT) + N` bases, so that neither sum has more terms than the other (a
+//! deletion's ALT haplotype reads as many more reference bases as it deletes). `logp_ref` and `logp_alt` are the
+//! sums of ln P(base | the bases before it) over each, and the score is their difference. Positions that are
+//! not A, C, G or T (N in the reference) count in neither sum; the haplotypes stop at the record's end (both at
+//! the same length) but not at a window's.
+//!
+//! The model runs each window's prefix once: it walks the reference from the window's burn-in to each site in
+//! turn, saves the state there ([`Engine::save_state`]) and runs both haplotypes from it
+//! ([`Engine::restore_state`]), so a site costs its two haplotypes, not its prefix again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use genomamba_model::{BASE_TOKENS, Engine, Output, State, Want};
+use genomamba_parquet::{base_index, log_probs, status};
+use genomamba_seq::window::{Event, WindowSpec, Windower};
+use genomamba_seq::{OpenOptions, Region};
+
+use crate::scoring::{HaplotypeSite, Variants, haplotype_groups};
+use crate::{Error, Result};
+
+/// Base probabilities only.
+const PROBS: Want = Want {
+    hidden: false,
+    base_probs: true,
+};
+
+/// How the haplotype pass reads the reference and how far past REF it scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaplotypePass {
+    /// Reference bases after REF added to both haplotypes.
+    pub flank: u64,
+    /// What it reads of the reference.
+    pub reads: HaplotypeReads,
+}
+
+/// What the haplotype pass reads of the reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaplotypeReads {
+    /// Through its index, each group's region ([`Variants::haplotype_regions`]); the pass adds the burn-in.
+    Regions(Vec<Region>),
+    /// These records whole (no usable index).
+    Records(Vec<String>),
+}
+
+/// The outcome of one allele: ln P of the REF and ALT haplotypes, or the status it ends with.
+pub type HaplotypeOutcome = std::result::Result<(f32, f32), &'static str>;
+
+/// One window's sites and the reference span they need: `[context, end)`.
+#[derive(Debug)]
+struct Group<'a> {
+    /// First base of the prefix: the window's start less its burn-in (at least 0).
+    context: u64,
+    /// One past the last base any of its haplotypes reads.
+    end: u64,
+    sites: Vec<&'a HaplotypeSite>,
+}
+
+/// Per record, its groups in order.
+fn groups<'a>(
+    variants: &'a Variants,
+    lengths: &HashMap<&str, u64>,
+    window: u64,
+    overlap: u64,
+    flank: u64,
+) -> HashMap<&'a str, VecDeque<Group<'a>>> {
+    let mut out = HashMap::new();
+    for (name, sites) in variants.haplotypes() {
+        let Some(&len) = lengths.get(name.as_str()) else {
+            continue;
+        };
+        let mut list = VecDeque::new();
+        for (start, end) in haplotype_groups(sites, len, window, flank) {
+            list.push_back(Group {
+                context: start.saturating_sub(overlap),
+                end,
+                sites: sites
+                    .iter()
+                    .filter(|h| h.start >= start && h.start < end && h.end() <= len)
+                    .filter(|h| window == 0 || h.start / window == start / window)
+                    .collect(),
+            });
+        }
+        out.insert(name.as_str(), list);
+    }
+    out
+}
+
+/// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own
+/// regions or records) with windows of `window` bases after
+/// `overlap` bases of burn-in, the same grid as the SNVs' pass; returns each allele's outcome. Alleles on
+/// records the reference lacks get none (the scorer settles them as `unknown_contig`).
+#[allow(clippy::too_many_arguments)]
+pub fn score_haplotypes(
+    reference: &std::path::Path,
+    open: &OpenOptions,
+    pass: &HaplotypePass,
+    variants: &Variants,
+    lengths: &[(String, u64)],
+    window: u64,
+    overlap: u64,
+    engine: &mut dyn Engine,
+    interrupted: &AtomicBool,
+) -> Result<Vec<(usize, HaplotypeOutcome)>> {
+    let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    let mut outcomes = Vec::new();
+    // REF running past the record's end: nothing to read.
+    for (name, sites) in variants.haplotypes() {
+        if let Some(&len) = lens.get(name.as_str()) {
+            for site in sites.iter().filter(|h| h.end() > len) {
+                outcomes.push((site.allele, Err(status::OUT_OF_BOUNDS)));
+            }
+        }
+    }
+    let mut pending = groups(variants, &lens, window, overlap, pass.flank);
+    if pending.values().all(VecDeque::is_empty) {
+        return Ok(outcomes);
+    }
+    let open = match &pass.reads {
+        HaplotypeReads::Regions(regions) => open.clone().with_regions(regions.clone()),
+        HaplotypeReads::Records(names) => open.clone().with_names(names.clone()),
+    }
+    .with_context(overlap, 0);
+    let source = genomamba_seq::open(reference, &open)?;
+    // Each region (or record) is one window here: the pass keeps its own grid.
+    let spec = WindowSpec {
+        window: 0,
+        overlap,
+        bidirectional: false,
+        max_piece: 1 << 16,
+    };
+    let mut windower = Windower::new(source, spec);
+    let mut walker = Walker::new(engine, pass.flank);
+    // The streamed bases of the current record from `at`: tokens and the bases as read.
+    let (mut name, mut at) = (String::new(), 0u64);
+    let (mut tokens, mut bases): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+    while let Some(event) = windower.next_event()? {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let Event::Piece(piece) = event else {
+            continue;
+        };
+        let Some(queue) = pending.get_mut(piece.seq.name.as_str()) else {
+            continue;
+        };
+        let end = at + tokens.len() as u64;
+        if piece.seq.name != name || piece.start > end {
+            name.clone_from(&piece.seq.name);
+            at = piece.start;
+            tokens.clear();
+            bases.clear();
+        }
+        let end = at + tokens.len() as u64;
+        let skip = (end.saturating_sub(piece.start) as usize).min(piece.tokens.len());
+        tokens.extend_from_slice(&piece.tokens[skip..]);
+        bases.extend_from_slice(&piece.bases[skip..]);
+        let end = at + tokens.len() as u64;
+        while let Some(group) = queue.front().filter(|g| g.end <= end) {
+            if group.context < at {
+                return Err(Error::Invalid(format!(
+                    "internal: the reference's bases of {name} from {} were not read",
+                    group.context
+                )));
+            }
+            let span = (group.context - at) as usize..(group.end - at) as usize;
+            walker.group(group, &tokens[span.clone()], &bases[span], &mut outcomes)?;
+            queue.pop_front();
+        }
+        // Keep only what the next group of this record needs.
+        let keep_from = queue.front().map_or(end, |g| g.context).max(at);
+        let drop = ((keep_from - at) as usize).min(tokens.len());
+        tokens.drain(..drop);
+        bases.drain(..drop);
+        at += drop as u64;
+    }
+    if let Some((name, group)) = pending.iter().find_map(|(n, q)| q.front().map(|g| (n, g))) {
+        return Err(Error::Invalid(format!(
+            "internal: the reference's bases of {name} up to {} were not read",
+            group.end
+        )));
+    }
+    Ok(outcomes)
+}
+
+/// Runs the model along one group's prefix and both haplotypes of each site.
+struct Walker<'e> {
+    engine: &'e mut dyn Engine,
+    flank: u64,
+    saved: State,
+    out: Output,
+    haplotype: Vec<u8>,
+}
+
+impl<'e> Walker<'e> {
+    fn new(engine: &'e mut dyn Engine, flank: u64) -> Self {
+        let saved = State::new(&engine.info().dims);
+        Walker {
+            engine,
+            flank,
+            saved,
+            out: Output::default(),
+            haplotype: Vec::new(),
+        }
+    }
+
+    /// Scores `group`'s sites; `tokens` and `bases` are the reference's `[group.context, group.end)`.
+    fn group(
+        &mut self,
+        group: &Group<'_>,
+        tokens: &[u8],
+        bases: &[u8],
+        outcomes: &mut Vec<(usize, HaplotypeOutcome)>,
+    ) -> Result<()> {
+        // Where the saved state stands (relative to the group's first base), once the walk has begun.
+        let mut saved_at: Option<usize> = None;
+        for site in &group.sites {
+            let s = (site.start - group.context) as usize;
+            let m = site.reference.len();
+            let matches = bases[s..s + m]
+                .iter()
+                .zip(&site.reference)
+                .all(|(b, r)| b.eq_ignore_ascii_case(r));
+            if !matches {
+                outcomes.push((site.allele, Err(status::REF_MISMATCH)));
+                continue;
+            }
+            // The first base of a window read with no burn-in has no prediction.
+            if s == 0 {
+                outcomes.push((site.allele, Err(status::NO_CONTEXT)));
+                continue;
+            }
+            match saved_at {
+                // Another ALT at the same site: back to the state before its haplotypes.
+                Some(at) if at == s => self.engine.restore_state(&self.saved)?,
+                Some(at) => {
+                    self.engine.restore_state(&self.saved)?;
+                    self.engine
+                        .run(&tokens[at..s], false, PROBS, &mut self.out)?;
+                    self.engine.save_state(&mut self.saved)?;
+                }
+                None => {
+                    self.engine.run(&tokens[..s], true, PROBS, &mut self.out)?;
+                    self.engine.save_state(&mut self.saved)?;
+                }
+            }
+            saved_at = Some(s);
+            // Both haplotypes `l` bases long: the allele, then the reference after REF, within what was read
+            // (the group reaches this site's furthest base, or the record's end).
+            let k = site.alt.len();
+            let l = (m.max(k) + self.flank as usize)
+                .min(tokens.len() - s)
+                .min(tokens.len() - s - m + k);
+            // REF's haplotype is the reference itself from the site.
+            self.engine
+                .run(&tokens[s..s + l], false, PROBS, &mut self.out)?;
+            let logp_ref = self.sum(&tokens[s..s + l]);
+            self.haplotype.clear();
+            self.haplotype.extend(
+                site.alt
+                    .iter()
+                    .take(l)
+                    .filter_map(|&b| base_index(b).map(|i| BASE_TOKENS[i] as u8)),
+            );
+            self.haplotype
+                .extend_from_slice(&tokens[s + m..s + m + l.saturating_sub(k)]);
+            self.engine.restore_state(&self.saved)?;
+            let haplotype = std::mem::take(&mut self.haplotype);
+            let run = self.engine.run(&haplotype, false, PROBS, &mut self.out);
+            let logp_alt = self.sum(&haplotype);
+            self.haplotype = haplotype;
+            run?;
+            outcomes.push((site.allele, Ok((logp_ref as f32, logp_alt as f32))));
+        }
+        Ok(())
+    }
+
+    /// The sum of ln P(token) over the last run's rows (`tokens` its input), skipping tokens that are not
+    /// A, C, G or T (N in the flank).
+    fn sum(&self, tokens: &[u8]) -> f64 {
+        tokens
+            .iter()
+            .zip(&self.out.base_probs)
+            .filter_map(|(&t, &p)| {
+                let i = BASE_TOKENS.iter().position(|&b| usize::from(t) == b)?;
+                log_probs(p).map(|lp| f64::from(lp[i]))
+            })
+            .sum()
+    }
+}
