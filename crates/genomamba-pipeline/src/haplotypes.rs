@@ -19,6 +19,7 @@ use genomamba_parquet::{base_index, log_probs, status};
 use genomamba_seq::window::{Event, WindowSpec, Windower};
 use genomamba_seq::{OpenOptions, Region};
 
+use crate::progress::Progress;
 use crate::scoring::{HaplotypeSite, Variants, haplotype_groups};
 use crate::{Error, Result};
 
@@ -91,7 +92,8 @@ fn groups<'a>(
 
 /// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own
 /// regions or records) with windows of `window` bases after
-/// `overlap` bases of burn-in, the same grid as the SNVs' pass; returns each allele's outcome. Alleles on
+/// `overlap` bases of burn-in, the same grid as the SNVs' pass, reporting the bases run to `progress`; returns
+/// each allele's outcome. Alleles on
 /// records the reference lacks get none (the scorer settles them as `unknown_contig`).
 #[allow(clippy::too_many_arguments)]
 pub fn score_haplotypes(
@@ -103,6 +105,7 @@ pub fn score_haplotypes(
     window: u64,
     overlap: u64,
     engine: &mut dyn Engine,
+    progress: &mut Progress,
     interrupted: &AtomicBool,
 ) -> Result<Vec<(usize, HaplotypeOutcome)>> {
     let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
@@ -167,7 +170,8 @@ pub fn score_haplotypes(
                 )));
             }
             let span = (group.context - at) as usize..(group.end - at) as usize;
-            walker.group(group, &tokens[span.clone()], &bases[span], &mut outcomes)?;
+            let ran = walker.group(group, &tokens[span.clone()], &bases[span], &mut outcomes)?;
+            progress.advance(&name, ran);
             queue.pop_front();
         }
         // Keep only what the next group of this record needs.
@@ -207,14 +211,16 @@ impl<'e> Walker<'e> {
         }
     }
 
-    /// Scores `group`'s sites; `tokens` and `bases` are the reference's `[group.context, group.end)`.
+    /// Scores `group`'s sites; `tokens` and `bases` are the reference's `[group.context, group.end)`. Returns
+    /// the number of bases the model ran.
     fn group(
         &mut self,
         group: &Group<'_>,
         tokens: &[u8],
         bases: &[u8],
         outcomes: &mut Vec<(usize, HaplotypeOutcome)>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
+        let mut ran = 0u64;
         // Where the saved state stands (relative to the group's first base), once the walk has begun.
         let mut saved_at: Option<usize> = None;
         for site in &group.sites {
@@ -241,10 +247,12 @@ impl<'e> Walker<'e> {
                     self.engine
                         .run(&tokens[at..s], false, PROBS, &mut self.out)?;
                     self.engine.save_state(&mut self.saved)?;
+                    ran += (s - at) as u64;
                 }
                 None => {
                     self.engine.run(&tokens[..s], true, PROBS, &mut self.out)?;
                     self.engine.save_state(&mut self.saved)?;
+                    ran += s as u64;
                 }
             }
             saved_at = Some(s);
@@ -274,8 +282,9 @@ impl<'e> Walker<'e> {
             self.haplotype = haplotype;
             run?;
             outcomes.push((site.allele, Ok((logp_ref as f32, logp_alt as f32))));
+            ran += 2 * l as u64;
         }
-        Ok(())
+        Ok(ran)
     }
 
     /// The sum of ln P(token) over the last run's rows (`tokens` its input), skipping tokens that are not

@@ -122,6 +122,7 @@ pub fn run(
         && let Some(pass) = &score.haplotypes
         && let Some(reference) = settings.inputs.first()
     {
+        let mut progress = Progress::new(settings.quiet, None);
         let outcomes = crate::haplotypes::score_haplotypes(
             reference,
             &settings.open,
@@ -131,8 +132,10 @@ pub fn run(
             settings.window,
             settings.overlap,
             engine,
+            &mut progress,
             interrupted,
         )?;
+        progress.finish();
         heads.settle(outcomes);
     }
     let mut progress = Progress::new(settings.quiet, None);
