@@ -847,34 +847,12 @@ impl Haplotypes {
     /// Runs `predict` on the haplotypes; per site, the sums of `logp_ref` over each haplotype.
     fn sums(&self, dir: &Dir) -> Vec<(f64, f64)> {
         let path = dir.write("haplotypes.fa", &self.fasta);
-        let out = dir.path("haplotypes.parquet");
-        genomamba([
-            "predict",
-            "--device",
-            "cpu",
-            "-q",
-            "--force",
-            "--window",
-            "0",
-            "--overlap",
-            "0",
-        ])
-        .arg(&path)
-        .arg("-o")
-        .arg(&out)
-        .ok();
-        let (batch, _) = read(&out);
-        let (chrom, start, logp) = (
-            strings(&batch, "chrom"),
-            i64s(&batch, "start"),
-            f32s(&batch, "logp_ref"),
-        );
-        let mut sums: HashMap<String, f64> = HashMap::new();
+        let rows = predict(dir, &path, &["--window", "0", "--overlap", "0"]);
         let prefix: HashMap<String, usize> = self.sites.iter().cloned().collect();
-        for i in 0..batch.num_rows() {
-            let name = chrom[i].clone().unwrap();
-            if start[i] as usize >= prefix[&name[..name.len() - 1]] {
-                *sums.entry(name).or_default() += f64::from(logp[i].expect("a base with context"));
+        let mut sums: HashMap<String, f64> = HashMap::new();
+        for ((name, start), (logp, _)) in rows {
+            if start as usize >= prefix[&name[..name.len() - 1]] {
+                *sums.entry(name).or_default() += f64::from(logp.expect("a base with context"));
             }
         }
         self.sites
