@@ -1011,6 +1011,24 @@ fn indels_score_as_two_haplotypes_from_one_prefix() {
         checked.push(row);
     }
     assert_eq!(checked.len(), 6 + 17);
+    // A flank longer than the record runs to its end: the same as a flank of the record's length.
+    let one = dir.write(
+        "one.vcf",
+        format!(
+            "{HEADER}{LAMBDA}\t12001\t.\t{}\t{}ACG\t.\t.\t.\n",
+            text(&seq[12000..12001]),
+            text(&seq[12000..12001])
+        ),
+    );
+    let (to_end, _) = score(
+        &dir,
+        &one,
+        &indexed,
+        &["--indel-flank", &u64::MAX.to_string()],
+    );
+    let (whole, _) = score(&dir, &one, &indexed, &["--indel-flank", &len.to_string()]);
+    assert_eq!(to_end, whole);
+    assert_eq!(to_end[0].status, "ok");
     // --indel-flank reads the reference twice: not from standard input.
     let out = dir.path("stdin.parquet");
     let err = genomamba([

@@ -259,7 +259,10 @@ impl<'e> Walker<'e> {
             // Both haplotypes `l` bases long: the allele, then the reference after REF, within what was read
             // (the group reaches this site's furthest base, or the record's end).
             let k = site.alt.len();
-            let l = (m.max(k) + self.flank as usize)
+            let flank = usize::try_from(self.flank).unwrap_or(usize::MAX);
+            let l = m
+                .max(k)
+                .saturating_add(flank)
                 .min(tokens.len() - s)
                 .min(tokens.len() - s - m + k);
             // REF's haplotype is the reference itself from the site.

@@ -67,7 +67,8 @@ impl HaplotypeSite {
     /// deletion's ALT haplotype as many more as it deletes.
     pub fn reach(&self, flank: u64) -> u64 {
         let (m, k) = (self.reference.len() as u64, self.alt.len() as u64);
-        self.start + m.max(k) + flank + m.saturating_sub(k)
+        // Saturating: any flank past the record's end means "to the end".
+        (self.start + m.max(k) + m.saturating_sub(k)).saturating_add(flank)
     }
 }
 
