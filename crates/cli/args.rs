@@ -81,9 +81,10 @@ pub struct ScoreArgs {
     pub vcf: PathBuf,
 
     /// Also score indels and multi-base substitutions (REF and ALT of A, C, G, T): ln P(ALT haplotype) - ln P(REF
-    /// haplotype), each haplotype the allele followed by the next BASES reference bases, given the same bases
-    /// before it as an SNV there; logp_ref and logp_alt are the haplotypes' sums. The model runs each window's
-    /// prefix once and each haplotype from its saved state. Needs the reference as a file.
+    /// haplotype), each haplotype the allele then the reference after REF, both max(len REF, len ALT) + BASES
+    /// bases long, given the same bases before it as an SNV there; logp_ref and logp_alt are the haplotypes'
+    /// sums. The model runs each window's prefix once and each haplotype from its saved state. Needs the
+    /// reference as a file.
     #[arg(long, value_name = "BASES")]
     pub indel_flank: Option<u64>,
 
