@@ -982,6 +982,11 @@ fn indels_score_as_two_haplotypes_from_one_prefix() {
     let bundled = data("variants/lambda_calls.vcf.gz");
     let (all, _) = score(&dir, &bundled, &indexed, &args);
     assert!(all.iter().all(|r| r.status == "ok"), "{all:?}");
+    let (_, _, told) = score_telling(&dir, &bundled, &indexed, &args);
+    assert!(
+        told.contains("17 of 17 indels and substitutions scored"),
+        "{told}"
+    );
     let (snvs, _) = score(&dir, &bundled, &indexed, &args[..4]);
     for (with, without) in all.iter().zip(&snvs) {
         if without.status == "ok" {

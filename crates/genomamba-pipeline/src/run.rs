@@ -136,6 +136,15 @@ pub fn run(
             interrupted,
         )?;
         progress.finish();
+        if !settings.quiet {
+            let scored = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+            eprintln!(
+                "genomamba: {scored} of {} indels and substitutions scored, {} bases run in {:.1} s",
+                score.variants.haplotype_count(),
+                progress.bases(),
+                progress.elapsed()
+            );
+        }
         heads.settle(outcomes);
     }
     let mut progress = Progress::new(settings.quiet, None);
