@@ -75,13 +75,20 @@ fn groups<'a>(
         };
         let mut list = VecDeque::new();
         for (start, end) in haplotype_groups(sites, len, window, flank) {
+            // The sites (sorted by start) of the group's window, all of the record when `window` is 0.
+            let stop = if window == 0 {
+                u64::MAX
+            } else {
+                start + window
+            };
+            let first = sites.partition_point(|h| h.start < start);
+            let last = sites.partition_point(|h| h.start < stop);
             list.push_back(Group {
                 context: start.saturating_sub(overlap),
                 end,
-                sites: sites
+                sites: sites[first..last]
                     .iter()
-                    .filter(|h| h.start >= start && h.start < end && h.end() <= len)
-                    .filter(|h| window == 0 || h.start / window == start / window)
+                    .filter(|h| h.end() <= len)
                     .collect(),
             });
         }
@@ -91,10 +98,9 @@ fn groups<'a>(
 }
 
 /// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own
-/// regions or records) with windows of `window` bases after
-/// `overlap` bases of burn-in, the same grid as the SNVs' pass, reporting the bases run to `progress`; returns
-/// each allele's outcome. Alleles on
-/// records the reference lacks get none (the scorer settles them as `unknown_contig`).
+/// regions or records) with windows of `window` bases after `overlap` bases of burn-in, the same grid as the
+/// SNVs' pass, reporting the bases run to `progress`; returns each allele's outcome. Alleles on records the
+/// reference lacks get none (the scorer settles them as `unknown_contig`).
 #[allow(clippy::too_many_arguments)]
 pub fn score_haplotypes(
     reference: &std::path::Path,
