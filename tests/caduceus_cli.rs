@@ -6,13 +6,14 @@ mod util;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch};
+use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use genomamba_model::caduceus::{CaduceusEngine, CaduceusModel, Hidden};
 use genomamba_model::{Engine, Output, Want};
 use genomamba_seq::alphabet;
-use util::{Dir, data, genomamba, read, root};
+use util::{Dir, data, derived, genomamba, read, root};
 
 const LAMBDA_LEN: usize = 48_502;
+const LAMBDA: &str = "gi|9626243|ref|NC_001416.1|";
 
 fn model(name: &str) -> PathBuf {
     root().join("tests/golden/caduceus").join(name)
@@ -173,6 +174,140 @@ fn embed_per_base_is_the_symmetric_or_raw_state() {
     }
 }
 
+fn strings(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let col = batch.column_by_name(name).expect("column");
+    let col = arrow_cast::cast(col, &arrow_schema::DataType::Utf8).expect("utf8");
+    let arr = col.as_any().downcast_ref::<StringArray>().expect("strings");
+    (0..arr.len()).map(|i| arr.value(i).to_string()).collect()
+}
+
+/// The masked-site goldens of a model (tests/golden/caduceus/make_goldens.py, flank 40): 0-based sites and the
+/// Caduceus code's P(A), P(C), P(G), P(T) at each, masked.
+fn masked_golden(name: &str) -> Vec<(u64, [f32; 4])> {
+    let bytes = std::fs::read(model(name).join("masked.safetensors")).expect("masked golden");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let sites = tensors.tensor("sites").expect("sites");
+    let probs = tensors.tensor("probs").expect("probs");
+    let sites = sites
+        .data()
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let probs = probs.data().chunks_exact(16).map(|row| {
+        std::array::from_fn(|k| {
+            f32::from_le_bytes(row[4 * k..4 * k + 4].try_into().expect("4 bytes"))
+        })
+    });
+    sites.zip(probs).collect()
+}
+
+/// `score` with a Caduceus model scores each SNV at its site masked, with `--overlap` bases on each side (cut at
+/// lambda's ends): against the Caduceus code for every golden model, the ALT alleles of a site sharing its
+/// window; the same table with and without the reference's index; the statuses of rows it cannot score.
+#[test]
+fn score_masks_each_site_like_the_caduceus_code() {
+    let dir = Dir::new();
+    let tokens = lambda_tokens();
+    let base = |i: u64| b"ACGT"[usize::from(tokens[i as usize] - 7)] as char;
+    let golden_sites: Vec<u64> = masked_golden("ps-fused").iter().map(|g| g.0).collect();
+    let mut vcf =
+        String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+    for &site in &golden_sites {
+        let r = base(site);
+        let alts: Vec<String> = "ACGT"
+            .chars()
+            .filter(|&b| b != r)
+            .map(String::from)
+            .collect();
+        vcf += &format!(
+            "{LAMBDA}\t{}\tg{site}\t{r}\t{}\t.\t.\t.\n",
+            site + 1,
+            alts.join(",")
+        );
+    }
+    // A REF that is not lambda's base, a deletion, a site past the end and a contig lambda does not have.
+    let wrong = "ACGT".chars().find(|&b| b != base(30_000)).expect("a base");
+    vcf += &format!(
+        "{LAMBDA}\t30001\tmismatch\t{wrong}\t{}\t.\t.\t.\n",
+        base(30_000)
+    );
+    vcf += &format!(
+        "{LAMBDA}\t20001\tdel\t{}{}\t{}\t.\t.\t.\n",
+        base(20_000),
+        base(20_001),
+        base(20_000)
+    );
+    vcf += &format!("{LAMBDA}\t48503\tpast\tA\tC\t.\t.\t.\n");
+    vcf += "chrX\t5\tother\tA\tC\t.\t.\t.\n";
+    let vcf_path = dir.path("sites.vcf");
+    std::fs::write(&vcf_path, vcf).expect("vcf");
+    for name in ["ps-fused", "ps-unfused", "ph-fused", "ph-unfused"] {
+        let golden = masked_golden(name);
+        let score = |reference: PathBuf, out: &str| {
+            let out = dir.path(&format!("{name}-{out}.parquet"));
+            genomamba(["score", "--device", "cpu", "-q", "--overlap", "40", "--vcf"])
+                .arg(&vcf_path)
+                .arg("--reference")
+                .arg(reference)
+                .arg("--model")
+                .arg(model(name))
+                .arg("-o")
+                .arg(&out)
+                .ok();
+            read(&out)
+        };
+        let (indexed, meta) = score(derived("lambda_virus.fa"), "fai");
+        let (whole, _) = score(data("genomes/lambda_virus.fa"), "whole");
+        assert_eq!(
+            indexed.columns(),
+            whole.columns(),
+            "{name}: with and without a .fai"
+        );
+        assert_eq!(meta["variants"]["masked_flank"], 40);
+        assert!(
+            meta["variants"]["score"]
+                .as_str()
+                .is_some_and(|s| s.contains("[MASK]")),
+            "{}",
+            meta["variants"]
+        );
+        let ids = strings(&indexed, "id");
+        let status = strings(&indexed, "status");
+        let (refs, alts) = (strings(&indexed, "ref"), strings(&indexed, "alt"));
+        let (lr, la, sc) = (
+            column(&indexed, "logp_ref"),
+            column(&indexed, "logp_alt"),
+            column(&indexed, "score"),
+        );
+        assert_eq!(indexed.num_rows(), 3 * golden.len() + 4);
+        let mut worst = 0f32;
+        for (row, id) in ids.iter().enumerate() {
+            let Some(site) = id.strip_prefix('g') else {
+                continue;
+            };
+            let site: u64 = site.parse().expect("site");
+            let (_, probs) = golden.iter().find(|g| g.0 == site).expect("golden site");
+            assert_eq!(status[row], "ok", "{name}: site {site}");
+            let p = |allele: &str| probs["ACGT".find(allele).expect("a base")];
+            for (logp, allele) in [(lr[row], &refs[row]), (la[row], &alts[row])] {
+                worst = worst.max((logp.exp() - p(allele)).abs());
+                if p(allele) > 1e-3 {
+                    assert!(
+                        (logp - p(allele).ln()).abs() < 1e-3,
+                        "{name}: site {site} {allele}"
+                    );
+                }
+            }
+            assert!((sc[row] - (la[row] - lr[row])).abs() < 1e-5);
+        }
+        assert!(worst < 1e-5, "{name}: probabilities differ by {worst}");
+        let status_of = |id: &str| &status[ids.iter().position(|i| i == id).expect("row")];
+        assert_eq!(status_of("mismatch"), "ref_mismatch");
+        assert_eq!(status_of("del"), "not_snv");
+        assert_eq!(status_of("past"), "out_of_bounds");
+        assert_eq!(status_of("other"), "unknown_contig");
+    }
+}
+
 #[test]
 fn caduceus_refusals_are_clear() {
     let dir = Dir::new();
@@ -188,6 +323,27 @@ fn caduceus_refusals_are_clear() {
     assert!(err.contains("--raw needs a Caduceus-PS"), "{err}");
     let err = run(&["embed", "--layer", "1"], "ps-fused").fails_with(2);
     assert!(err.contains("--layer applies to Mamba models"), "{err}");
+    // Score: SNVs only, each site its own window, and the reference's lengths first.
+    let vcf = data("variants/lambda_calls.vcf.gz");
+    let score = |extra: &[&str], reference: PathBuf| {
+        genomamba(["score", "--device", "cpu", "-q", "-o"])
+            .arg(dir.path("s.parquet"))
+            .arg("--model")
+            .arg(model("ph-fused"))
+            .arg("--vcf")
+            .arg(&vcf)
+            .arg("--reference")
+            .arg(reference)
+            .args(extra)
+    };
+    let err = score(&["--indel-flank", "8"], data("genomes/lambda_virus.fa")).fails_with(2);
+    assert!(err.contains("--indel-flank needs a causal model"), "{err}");
+    let err = score(&["--window", "1000"], data("genomes/lambda_virus.fa")).fails_with(2);
+    assert!(err.contains("--window does not apply"), "{err}");
+    let err = score(&[], PathBuf::from("-"))
+        .stdin_file(data("genomes/lambda_virus.fa"))
+        .fails_with(2);
+    assert!(err.contains("not standard input"), "{err}");
     if !std::path::Path::new("/dev/nvidia0").exists() {
         // Caduceus has a CUDA engine too: without a GPU it fails like the Mamba one, cleanly.
         let err = genomamba(["predict", "--device", "cuda", "-q", "-o"])
@@ -306,6 +462,38 @@ fn caduceus_cuda_matches_cpu_end_to_end() {
             let den: f32 = c.iter().map(|b| b * b).sum();
             let rel = (num / den.max(1e-30)).sqrt();
             assert!(rel < 1e-4, "--pool {pool}, row {i}: rel err {rel}");
+        }
+    }
+    // score: the masked windows of lambda's calls, batched on the GPU, one by one on the CPU.
+    let score = |device: &str| {
+        let out = dir.path(&format!("score-{device}.parquet"));
+        genomamba(["score", "--overlap", "300", "--device", device, "-q"])
+            .arg("--vcf")
+            .arg(data("variants/lambda_calls.vcf.gz"))
+            .arg("--reference")
+            .arg(derived("lambda_virus.fa"))
+            .arg("--model")
+            .arg(model("ps-fused"))
+            .arg("-o")
+            .arg(&out)
+            .ok();
+        read(&out).0
+    };
+    let (cpu, gpu) = (score("cpu"), score("cuda"));
+    assert_eq!(strings(&gpu, "status"), strings(&cpu, "status"));
+    assert!(
+        strings(&cpu, "status")
+            .iter()
+            .filter(|s| *s == "ok")
+            .count()
+            > 10
+    );
+    for name in ["logp_ref", "logp_alt"] {
+        for (g, c) in column(&gpu, name).iter().zip(column(&cpu, name)) {
+            assert!(
+                (g - c).abs() <= 1e-4 * (1.0 + c.abs()) || (g.is_nan() && c.is_nan()),
+                "{name}: {g} on the GPU, {c} on the CPU"
+            );
         }
     }
 }

@@ -733,10 +733,15 @@ fn bad_vcfs_and_bad_use_fail_cleanly_and_leave_nothing() {
     let caduceus = root().join("tests/golden/caduceus/ps-fused");
     let err = run(
         "ok.vcf",
-        &["--model", caduceus.to_str().expect("utf-8 path")],
+        &[
+            "--model",
+            caduceus.to_str().expect("utf-8 path"),
+            "--indel-flank",
+            "4",
+        ],
         2,
     );
-    assert!(err.contains("score needs a causal model"), "{err}");
+    assert!(err.contains("--indel-flank needs a causal model"), "{err}");
     let err = genomamba(["score", "--reference", "x.fa", "-o", "out.parquet"])
         .current_dir(dir.path(""))
         .fails_with(2);

@@ -26,7 +26,7 @@ pub enum Command {
     /// Describe a model: format, sizes, parameter count, sha256 of the weights, vocabulary.
     Inspect(InspectArgs),
     /// Variant-effect scores of a VCF's SNVs: ln P(alt) - ln P(ref) at each site, given the bases before it
-    /// (indels too, as haplotypes, with --indel-flank).
+    /// (indels too, as haplotypes, with --indel-flank), or with a Caduceus model at the site masked.
     Score(ScoreArgs),
     /// Split a genome into balanced shards cut at window boundaries, as BED, for scattering over a cluster.
     Regions(RegionsArgs),
@@ -61,8 +61,10 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 #[command(
     mut_arg("model", |a| a.help(
-        "Causal Mamba model directory (config.json + weights; bidirectional Caduceus models are refused), or \
-         owner/name[@revision] of one already in the Hugging Face cache. Default: the model embedded in the binary"
+        "Model directory (config.json + weights), or owner/name[@revision] of one already in the Hugging Face \
+         cache. Default: the model embedded in the binary. A causal Mamba model scores a site given the bases \
+         before it; a bidirectional Caduceus model scores it masked ([MASK]) in a window of its own, the site and \
+         --overlap bases on each side (default 16384; --window and --indel-flank do not apply)"
     ).long_help(None::<&str>)),
     mut_arg("window", |a| a.help(
         "Window length in bases: each window restarts the model after its burn-in; 0 = each record is one \
@@ -70,7 +72,7 @@ pub struct CompletionsArgs {
     ).long_help(None::<&str>)),
     mut_arg("overlap", |a| a.help(
         "Burn-in in bases before each window: context the model reads but whose outputs are dropped \
-         [default: 8192]"
+         [default: 8192]. Caduceus: the bases on each side of a masked site [default: 16384]"
     ).long_help(None::<&str>)),
 )]
 pub struct ScoreArgs {

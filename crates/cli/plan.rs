@@ -7,8 +7,8 @@ use anyhow::Context;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_pipeline::{
-    EmbedOptions, HaplotypePass, HaplotypeReads, InputKind, OutDtype, Pool, ReferenceRead,
-    ScoreOptions, Settings, Strand, Task, Variants,
+    EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool, ReferenceRead,
+    ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
 };
 use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
@@ -151,7 +151,7 @@ impl Plan {
         let mut haplotype_reads = None;
         let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {
-                haplotype_reads = Some(HaplotypeReads::Regions(variants.haplotype_regions(
+                haplotype_reads = Some(SiteReads::Regions(variants.haplotype_regions(
                     &lengths,
                     window,
                     indel_flank.unwrap_or(0),
@@ -180,9 +180,7 @@ impl Plan {
                         .map(|(name, _)| name.clone())
                         .collect()
                 };
-                haplotype_reads = Some(HaplotypeReads::Records(holding(
-                    &variants.haplotype_contigs(),
-                )));
+                haplotype_reads = Some(SiteReads::Records(holding(&variants.haplotype_contigs())));
                 let names = holding(&variants.contigs());
                 let read = if names.is_empty() {
                     ReferenceRead::Nothing
@@ -202,6 +200,7 @@ impl Plan {
             haplotypes: indel_flank
                 .zip(haplotype_reads)
                 .map(|(flank, reads)| HaplotypePass { flank, reads }),
+            masked: None,
         });
         Plan::assemble(
             vec![reference],
@@ -386,12 +385,12 @@ impl Plan {
                     .into(),
             ));
         }
-        if let (Task::Score(_), AnyModel::Caduceus(_)) = (&self.settings.task, model) {
-            return Err(UsageError(
-                "score needs a causal model (HF Mamba or mamba-ssm): a site's score is its distribution given the \
-                 bases before it, and a bidirectional model's would see the site itself"
-                    .into(),
-            ));
+        if let (Task::Score(score), AnyModel::Caduceus(_)) = (&mut self.settings.task, model) {
+            let flank = self.overlap.unwrap_or(CADUCEUS_OVERLAP);
+            score.masked = Some(masked_pass(score, self.window, flank)?);
+            self.settings.window = flank.saturating_mul(2).saturating_add(1);
+            self.settings.overlap = flank;
+            return Ok(Hidden::Symmetric);
         }
         match (self.layer, model) {
             (Some(_), AnyModel::Caduceus(_)) => {
@@ -419,6 +418,52 @@ impl Plan {
             Hidden::Symmetric
         })
     }
+}
+
+/// How `score` runs a bidirectional model: each SNV at its masked site, with `flank` bases (`--overlap`) on each
+/// side. Refuses what does not apply: `--indel-flank`, `--window` (a site is a window of its own) and a reference on
+/// standard input (its records' lengths are needed up front).
+fn masked_pass(
+    score: &ScoreOptions,
+    window: Option<u64>,
+    flank: u64,
+) -> Result<MaskedPass, UsageError> {
+    let refuse = |why: &str| Err(UsageError(why.into()));
+    if score.haplotypes.is_some() {
+        return refuse(
+            "--indel-flank needs a causal model (HF Mamba or mamba-ssm); a bidirectional (Caduceus) model scores \
+             SNVs, each at its masked site",
+        );
+    }
+    if window.is_some() {
+        return refuse(
+            "--window does not apply to score with a bidirectional (Caduceus) model: each SNV is run in a window of \
+             its own, the site masked and --overlap bases on each side",
+        );
+    }
+    let reads = match score.read {
+        ReferenceRead::Everything => {
+            return refuse(
+                "score with a bidirectional (Caduceus) model needs the reference as a file (its records' lengths \
+                 first, then the bases around each site), not standard input (-)",
+            );
+        }
+        ReferenceRead::Windows => {
+            SiteReads::Regions(score.variants.masked_regions(&score.lengths, flank))
+        }
+        ReferenceRead::Whole | ReferenceRead::Nothing => {
+            let contigs = score.variants.contigs();
+            SiteReads::Records(
+                score
+                    .lengths
+                    .iter()
+                    .filter(|(name, _)| contigs.binary_search(&name.as_str()).is_ok())
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            )
+        }
+    };
+    Ok(MaskedPass { flank, reads })
 }
 
 /// Loads the model `--model` names: a directory, or `owner/name[@revision]` already in the Hugging Face cache.

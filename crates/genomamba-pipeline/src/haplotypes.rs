@@ -12,16 +12,16 @@
 //! ([`Engine::restore_state`]), so a site costs its two haplotypes, not its prefix again.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use genomamba_model::{BASE_TOKENS, Engine, Output, State, Want};
 use genomamba_parquet::{base_index, log_probs, status};
-use genomamba_seq::window::{Event, WindowSpec, Windower};
-use genomamba_seq::{OpenOptions, Region};
+use genomamba_seq::OpenOptions;
 
+use crate::Result;
 use crate::progress::Progress;
-use crate::scoring::{HaplotypeSite, Variants, haplotype_groups};
-use crate::{Error, Result};
+use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, haplotype_groups};
+use crate::spans::{SiteReads, Span, Spans, read_spans};
 
 /// Base probabilities only.
 const PROBS: Want = Want {
@@ -34,29 +34,17 @@ const PROBS: Want = Want {
 pub struct HaplotypePass {
     /// Reference bases after REF added to both haplotypes.
     pub flank: u64,
-    /// What it reads of the reference.
-    pub reads: HaplotypeReads,
+    /// What it reads of the reference: each group's region ([`Variants::haplotype_regions`]; the pass adds the
+    /// burn-in), or the records holding sites.
+    pub reads: SiteReads,
 }
 
-/// What the haplotype pass reads of the reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HaplotypeReads {
-    /// Through its index, each group's region ([`Variants::haplotype_regions`]); the pass adds the burn-in.
-    Regions(Vec<Region>),
-    /// These records whole (no usable index).
-    Records(Vec<String>),
-}
-
-/// The outcome of one allele: ln P of the REF and ALT haplotypes, or the status it ends with.
-pub type HaplotypeOutcome = std::result::Result<(f32, f32), &'static str>;
-
-/// One window's sites and the reference span they need: `[context, end)`.
+/// One window's sites. Its span is the reference from `context` to one past the last base any of its haplotypes
+/// reads.
 #[derive(Debug)]
 struct Group<'a> {
     /// First base of the prefix: the window's start less its burn-in (at least 0).
     context: u64,
-    /// One past the last base any of its haplotypes reads.
-    end: u64,
     sites: Vec<&'a HaplotypeSite>,
 }
 
@@ -67,7 +55,7 @@ fn groups<'a>(
     window: u64,
     overlap: u64,
     flank: u64,
-) -> HashMap<&'a str, VecDeque<Group<'a>>> {
+) -> Spans<'a, Group<'a>> {
     let mut out = HashMap::new();
     for (name, sites) in variants.haplotypes() {
         let Some(&len) = lengths.get(name.as_str()) else {
@@ -83,13 +71,17 @@ fn groups<'a>(
             };
             let first = sites.partition_point(|h| h.start < start);
             let last = sites.partition_point(|h| h.start < stop);
-            list.push_back(Group {
-                context: start.saturating_sub(overlap),
+            let context = start.saturating_sub(overlap);
+            list.push_back(Span {
+                start: context,
                 end,
-                sites: sites[first..last]
-                    .iter()
-                    .filter(|h| h.end() <= len)
-                    .collect(),
+                item: Group {
+                    context,
+                    sites: sites[first..last]
+                        .iter()
+                        .filter(|h| h.end() <= len)
+                        .collect(),
+                },
             });
         }
         out.insert(name.as_str(), list);
@@ -113,7 +105,7 @@ pub fn score_haplotypes(
     engine: &mut dyn Engine,
     progress: &mut Progress,
     interrupted: &AtomicBool,
-) -> Result<Vec<(usize, HaplotypeOutcome)>> {
+) -> Result<Vec<(usize, AlleleOutcome)>> {
     let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
     let mut outcomes = Vec::new();
     // REF running past the record's end: nothing to read.
@@ -124,75 +116,21 @@ pub fn score_haplotypes(
             }
         }
     }
-    let mut pending = groups(variants, &lens, window, overlap, pass.flank);
-    if pending.values().all(VecDeque::is_empty) {
-        return Ok(outcomes);
-    }
-    let open = match &pass.reads {
-        HaplotypeReads::Regions(regions) => open.clone().with_regions(regions.clone()),
-        HaplotypeReads::Records(names) => open.clone().with_names(names.clone()),
-    }
-    .with_context(overlap, 0);
-    let source = genomamba_seq::open(reference, &open)?;
-    // Each region (or record) is one window here: the pass keeps its own grid.
-    let spec = WindowSpec {
-        window: 0,
-        overlap,
-        bidirectional: false,
-        max_piece: 1 << 16,
-    };
-    let mut windower = Windower::new(source, spec);
+    let pending = groups(variants, &lens, window, overlap, pass.flank);
     let mut walker = Walker::new(engine, pass.flank);
-    // The streamed bases of the current record from `at`: tokens and the bases as read.
-    let (mut name, mut at) = (String::new(), 0u64);
-    let (mut tokens, mut bases): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
-    while let Some(event) = windower.next_event()? {
-        if interrupted.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
-        }
-        let Event::Piece(piece) = event else {
-            continue;
-        };
-        let Some(queue) = pending.get_mut(piece.seq.name.as_str()) else {
-            continue;
-        };
-        let end = at + tokens.len() as u64;
-        if piece.seq.name != name || piece.start > end {
-            name.clone_from(&piece.seq.name);
-            at = piece.start;
-            tokens.clear();
-            bases.clear();
-        }
-        let end = at + tokens.len() as u64;
-        let skip = (end.saturating_sub(piece.start) as usize).min(piece.tokens.len());
-        tokens.extend_from_slice(&piece.tokens[skip..]);
-        bases.extend_from_slice(&piece.bases[skip..]);
-        let end = at + tokens.len() as u64;
-        while let Some(group) = queue.front().filter(|g| g.end <= end) {
-            if group.context < at {
-                return Err(Error::Invalid(format!(
-                    "internal: the reference's bases of {name} from {} were not read",
-                    group.context
-                )));
-            }
-            let span = (group.context - at) as usize..(group.end - at) as usize;
-            let ran = walker.group(group, &tokens[span.clone()], &bases[span], &mut outcomes)?;
-            progress.advance(&name, ran);
-            queue.pop_front();
-        }
-        // Keep only what the next group of this record needs.
-        let keep_from = queue.front().map_or(end, |g| g.context).max(at);
-        let drop = ((keep_from - at) as usize).min(tokens.len());
-        tokens.drain(..drop);
-        bases.drain(..drop);
-        at += drop as u64;
-    }
-    if let Some((name, group)) = pending.iter().find_map(|(n, q)| q.front().map(|g| (n, g))) {
-        return Err(Error::Invalid(format!(
-            "internal: the reference's bases of {name} up to {} were not read",
-            group.end
-        )));
-    }
+    read_spans(
+        reference,
+        open,
+        &pass.reads,
+        overlap,
+        pending,
+        interrupted,
+        |name, group, tokens, bases| {
+            let ran = walker.group(&group, tokens, bases, &mut outcomes)?;
+            progress.advance(name, ran);
+            Ok(())
+        },
+    )?;
     Ok(outcomes)
 }
 
@@ -217,14 +155,14 @@ impl<'e> Walker<'e> {
         }
     }
 
-    /// Scores `group`'s sites; `tokens` and `bases` are the reference's `[group.context, group.end)`. Returns
-    /// the number of bases the model ran.
+    /// Scores `group`'s sites; `tokens` and `bases` are the reference over the group's span. Returns the number
+    /// of bases the model ran.
     fn group(
         &mut self,
         group: &Group<'_>,
         tokens: &[u8],
         bases: &[u8],
-        outcomes: &mut Vec<(usize, HaplotypeOutcome)>,
+        outcomes: &mut Vec<(usize, AlleleOutcome)>,
     ) -> Result<u64> {
         let mut ran = 0u64;
         // Where the saved state stands (relative to the group's first base), once the walk has begun.

@@ -187,7 +187,7 @@ impl Heads {
     }
 
     /// Takes the outcomes of the haplotype pass (variants only; other heads have no use for them).
-    pub fn settle(&mut self, outcomes: Vec<(usize, crate::haplotypes::HaplotypeOutcome)>) {
+    pub fn settle(&mut self, outcomes: Vec<(usize, crate::scoring::AlleleOutcome)>) {
         if let Heads::Score(scorer) = self {
             scorer.settle(outcomes);
         }

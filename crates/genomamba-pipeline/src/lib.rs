@@ -6,6 +6,7 @@ mod error;
 mod feed;
 pub mod haplotypes;
 pub mod heads;
+pub mod masked;
 pub mod metadata;
 pub mod pooling;
 pub mod progress;
@@ -13,11 +14,14 @@ mod repeats;
 pub mod run;
 pub mod scoring;
 pub mod settings;
+pub mod spans;
 
 pub use error::{Error, Result};
-pub use haplotypes::{HaplotypePass, HaplotypeReads};
+pub use haplotypes::HaplotypePass;
+pub use masked::MaskedPass;
 pub use run::{InputKind, Summary, run};
 pub use scoring::Variants;
 pub use settings::{
     EmbedOptions, OutDtype, Pool, ReferenceRead, ScoreOptions, Settings, Strand, Task,
 };
+pub use spans::SiteReads;

@@ -186,9 +186,24 @@ impl RunMetadata {
                     "records": s.variants.records(),
                     "rows": s.variants.rows(),
                     "scorable": s.variants.scorable(),
-                    "score": "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and burn-in \
-                              (the predictions table's distribution there)",
-                    "reference_read": s.read.as_str(),
+                    "score": match &s.masked {
+                        None => "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and \
+                                 burn-in (the predictions table's distribution there)"
+                            .to_owned(),
+                        Some(m) => format!(
+                            "ln P(alt) - ln P(ref) at the site, masked ([MASK]) in a window of its own: the reference \
+                             from {0} bases before it to {0} bases after it, cut at the record's ends (the masked-LM \
+                             head's distribution there)",
+                            m.flank
+                        ),
+                    },
+                    "masked_flank": s.masked.as_ref().map(|m| m.flank),
+                    "reference_read": match (&s.masked, s.read) {
+                        (Some(m), crate::settings::ReferenceRead::Windows) => {
+                            format!("each site and {} bases on each side (.fai)", m.flank)
+                        }
+                        _ => s.read.as_str().to_owned(),
+                    },
                     "indel_flank": s.haplotypes.as_ref().map(|h| h.flank),
                     "indels": match &s.haplotypes {
                         Some(h) => format!(
@@ -199,6 +214,9 @@ impl RunMetadata {
                             h.flank,
                             s.variants.haplotype_count()
                         ),
+                        None if s.masked.is_some() => {
+                            "not scored (status not_snv; a bidirectional model scores SNVs only)".to_owned()
+                        }
                         None => "not scored (status not_snv; --indel-flank scores them)".to_owned(),
                     },
                 }),

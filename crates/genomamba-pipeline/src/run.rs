@@ -40,7 +40,7 @@ pub enum InputKind {
 pub struct Summary {
     /// Sequences read.
     pub records: u64,
-    /// Bases run through the model (kept positions).
+    /// Bases run through the model: kept positions, or (SNVs under a bidirectional model) the masked windows' bases.
     pub bases: u64,
     /// Rows written.
     pub rows: u64,
@@ -71,12 +71,15 @@ pub fn run(
     model: serde_json::Value,
     interrupted: &AtomicBool,
 ) -> Result<Summary> {
-    if matches!(settings.task, Task::Score(_)) && !engine.is_causal() {
-        return Err(Error::Invalid(
-            "score needs a causal model (a site's score is its distribution given the bases before it); \
-             this model is bidirectional"
-                .into(),
-        ));
+    if let Task::Score(score) = &settings.task
+        && engine.is_causal() == score.masked.is_some()
+    {
+        return Err(Error::Invalid(if engine.is_causal() {
+            "internal: masked-site scoring asked of a causal model".into()
+        } else {
+            "a bidirectional model scores each site masked in a window of its own; this run was not set up so"
+                .into()
+        }));
     }
     let bidirectional =
         !engine.is_causal() || matches!(&settings.task, Task::Embed(e) if e.strand == Strand::Both);
@@ -147,12 +150,43 @@ pub fn run(
         }
         heads.settle(outcomes);
     }
+    // SNVs under a bidirectional model: each in a masked window of its own; the main pass then reads nothing.
+    let mut masked_bases = 0;
+    if let Task::Score(score) = &settings.task
+        && let Some(pass) = &score.masked
+        && let Some(reference) = settings.inputs.first()
+    {
+        let mut progress = Progress::new(settings.quiet, None);
+        let outcomes = crate::masked::score_masked(
+            reference,
+            &settings.open,
+            pass,
+            &score.variants,
+            &score.lengths,
+            settings.batch,
+            engine,
+            &mut progress,
+            interrupted,
+        )?;
+        progress.finish();
+        masked_bases = progress.bases();
+        if !settings.quiet {
+            let scored = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+            eprintln!(
+                "genomamba: {scored} of {} SNVs scored at their masked sites, {} bases run in {:.1} s",
+                score.variants.scorable(),
+                progress.bases(),
+                progress.elapsed()
+            );
+        }
+        heads.settle(outcomes);
+    }
     let mut progress = Progress::new(settings.quiet, None);
     let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
     let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);
     let mut summary = Summary {
         records: 0,
-        bases: 0,
+        bases: masked_bases,
         rows: 0,
         seconds: 0.0,
         warnings: Vec::new(),
@@ -160,7 +194,7 @@ pub fn run(
 
     let sink = thread::scope(|scope| -> Result<ParquetSink> {
         let inputs = match &settings.task {
-            Task::Score(s) if s.read == ReferenceRead::Nothing => Vec::new(),
+            Task::Score(s) if s.read == ReferenceRead::Nothing || s.masked.is_some() => Vec::new(),
             _ => settings.inputs.clone(),
         };
         // A region gets the burn-in (and flanks) it would have inside a run over its whole record.

@@ -31,6 +31,10 @@ enum Kind {
     Haplotype,
 }
 
+/// What a pass apart from the main one made of an allele: ln P of REF and of ALT (bases or haplotypes), or the
+/// status the row ends with.
+pub type AlleleOutcome = std::result::Result<(f32, f32), &'static str>;
+
 /// One output row: a VCF record with one of its ALT alleles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Allele {
@@ -182,6 +186,46 @@ impl Variants {
         out
     }
 
+    /// The SNVs of `contig` to score: 0-based sites with the allele's index, sorted.
+    pub fn snv_sites(&self, contig: &str) -> &[(u64, usize)] {
+        self.sites.get(contig).map_or(&[], Vec::as_slice)
+    }
+
+    /// The indices (A, C, G, T = 0..4) of REF and ALT of allele `allele`, if it is a scorable SNV.
+    pub fn snv(&self, allele: usize) -> Option<(usize, usize)> {
+        match self.alleles.get(allele)?.kind {
+            Ok(Kind::Snv(r, a)) => Some((r, a)),
+            _ => None,
+        }
+    }
+
+    /// The reads that cover every scorable SNV with up to `flank` bases on each side, for a reference of records
+    /// `lengths` (name, bases; in the order to read them): the sites' spans `[site - flank, site + flank]`, cut at
+    /// the record's ends, merged where they overlap or touch. Sites on other contigs or past a record's end get
+    /// no region.
+    pub fn masked_regions(&self, lengths: &[(String, u64)], flank: u64) -> Vec<Region> {
+        let mut out = Vec::new();
+        for (name, len) in lengths {
+            let mut current: Option<(u64, u64)> = None;
+            for &(site, _) in self.snv_sites(name).iter().filter(|(site, _)| site < len) {
+                let (start, end) = masked_span(site, flank, *len);
+                match &mut current {
+                    Some((_, e)) if start <= *e => *e = (*e).max(end),
+                    _ => {
+                        if let Some((s, e)) = current {
+                            out.push(Region::new(name.clone(), s, Some(e)));
+                        }
+                        current = Some((start, end));
+                    }
+                }
+            }
+            if let Some((s, e)) = current {
+                out.push(Region::new(name.clone(), s, Some(e)));
+            }
+        }
+        out
+    }
+
     /// The contigs that hold scorable sites, sorted.
     pub fn contigs(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.sites.keys().map(String::as_str).collect();
@@ -234,6 +278,15 @@ impl Variants {
         }
         out
     }
+}
+
+/// The bases a masked site at `site` is scored with: `[site - flank, site + flank + 1)` cut at the ends of its record
+/// of `len` bases.
+pub(crate) fn masked_span(site: u64, flank: u64, len: u64) -> (u64, u64) {
+    (
+        site.saturating_sub(flank),
+        site.saturating_add(flank).saturating_add(1).min(len),
+    )
 }
 
 /// Up to five names for a message, with the count of the rest.
@@ -382,9 +435,9 @@ impl Scorer {
             .or_insert(end.info.start + end.length);
     }
 
-    /// Takes the outcomes of the haplotype pass ([`crate::haplotypes`]): per allele index, ln P of the REF and
-    /// ALT haplotypes, or the status it ends with.
-    pub fn settle(&mut self, outcomes: Vec<(usize, crate::haplotypes::HaplotypeOutcome)>) {
+    /// Takes the outcomes of a pass apart from the main one ([`crate::haplotypes`], [`crate::masked`]): per allele
+    /// index, ln P of REF and ALT, or the status it ends with.
+    pub fn settle(&mut self, outcomes: Vec<(usize, crate::scoring::AlleleOutcome)>) {
         for (allele, outcome) in outcomes {
             self.outcomes[allele] = Some(match outcome {
                 Ok((r, a)) => Outcome::Scored(r, a),
@@ -580,6 +633,46 @@ mod tests {
         assert_eq!((v.records(), v.rows(), v.scorable()), (4, 5, 3));
         assert_eq!(v.sites["b"], [(1, 4), (8, 0), (8, 1)]);
         assert!(!v.sites.contains_key("a"));
+    }
+
+    #[test]
+    fn masked_regions_merge_the_sites_flanks_within_the_record() {
+        let v = Variants::new(
+            vec![
+                rec("b", 1, "G", &["A"]),
+                rec("b", 10, "G", &["A", "C"]),
+                rec("b", 20, "G", &["A"]),
+                rec("b", 31, "G", &["A"]),
+                rec("b", 50, "G", &["A"]),
+                rec("b", 51, "G", &["A"]),
+                rec("c", 3, "G", &["A"]),
+                rec("x", 1, "G", &["A"]),
+            ],
+            false,
+        );
+        let lengths = [("c".to_string(), 5), ("b".to_string(), 50)];
+        // Flank 5: b's sites 0, 9 and 19 read [0, 6), [4, 15) and [14, 25) (merged, overlapping), 30 reads
+        // [25, 36) (touching), 49 reads [44, 50) (cut at b's end) and 50 is past it.
+        assert_eq!(
+            v.masked_regions(&lengths, 5),
+            [
+                Region::new("c", 0, Some(5)),
+                Region::new("b", 0, Some(36)),
+                Region::new("b", 44, Some(50)),
+            ]
+        );
+        assert_eq!(
+            v.masked_regions(&lengths, 0),
+            [
+                Region::new("c", 2, Some(3)),
+                Region::new("b", 0, Some(1)),
+                Region::new("b", 9, Some(10)),
+                Region::new("b", 19, Some(20)),
+                Region::new("b", 30, Some(31)),
+                Region::new("b", 49, Some(50)),
+            ]
+        );
+        assert_eq!(masked_span(3, u64::MAX, 10), (0, 10));
     }
 
     #[test]

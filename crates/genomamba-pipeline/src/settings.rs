@@ -32,6 +32,9 @@ pub struct ScoreOptions {
     pub read: ReferenceRead,
     /// Indels and multi-base substitutions: how they are scored (`--indel-flank`), or `None` (status not_snv).
     pub haplotypes: Option<crate::HaplotypePass>,
+    /// SNVs under a bidirectional model: each scored at its masked site, with its flanks ([`crate::masked`]);
+    /// `None` for causal models, whose SNVs are read off the main pass.
+    pub masked: Option<crate::MaskedPass>,
 }
 
 /// How much of the reference `genomamba score` reads.

@@ -3,7 +3,7 @@
 Usage (from the repository root):
 
     git clone https://github.com/kuleshov-group/caduceus /tmp/caduceus-src   # tested at commit 0060a6d
-    /opt/torchenv/bin/python tests/golden/caduceus/make_goldens.py /tmp/caduceus-src
+    /opt/torchenv/bin/python tests/golden/caduceus/make_goldens.py /tmp/caduceus-src [--masked-only]
 
 The argument is a directory holding the `caduceus/` package (configuration_caduceus.py, modeling_caduceus.py,
 modeling_rcps.py); nothing of it is copied here. Caduceus imports `Mamba`, `Block`, `RMSNorm`, `rms_norm_fn` and
@@ -27,6 +27,11 @@ writes tests/golden/caduceus/<name>/:
                        last_hidden_state (M, W) f32 at those rows (W = d_model, or 2 d_model for RCPS);
                        base_probs (L, 4) f32: softmax of the masked-LM logits of tokens A, C, G, T at each position
                        (inputs not masked).
+  masked.safetensors   (from the model.safetensors on disk, so that --masked-only, which writes nothing else, adds it
+                       to committed models without touching them) the masked-site scores `genomamba score` gives with `--overlap MASK_FLANK`:
+                       sites (K,) i64, 0-based positions in the whole lambda genome; input_ids of each site is the
+                       genome's [site - MASK_FLANK, site + MASK_FLANK + 1) cut at its ends, with the site set to
+                       [MASK] (3); probs (K, 4) f32: softmax of the masked-LM logits of A, C, G, T at the site.
 The fp32 goldens are checked against an fp64 run of the same model (printed, not stored).
 """
 
@@ -39,13 +44,16 @@ import types
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(ROOT, "..", "..", ".."))
 L = 1000
 ROW_STEP = 8
+# Masked-site scores: sites at both ends of the genome, next to each other, and inside it.
+MASK_FLANK = 40
+MASK_SITES = [0, 1, 39, 40, 41, 1000, 1001, 25000, 48460, 48500, 48501]
 COMPLEMENT = {str(i): i for i in range(12)} | {"7": 10, "8": 9, "9": 8, "10": 7}
 
 MODELS = {
@@ -227,18 +235,20 @@ def import_caduceus(src):
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def lambda_tokens(n):
+def lambda_tokens(n=None):
+    """The first `n` bases of lambda as ids with 100..105 set to N, or (`n` None) the whole genome as is."""
     seq = []
     with open(os.path.join(REPO, "data", "genomes", "lambda_virus.fa")) as f:
         for line in f:
             if line.startswith(">"):
                 continue
             seq.extend(line.strip().upper())
-            if len(seq) >= n:
+            if n is not None and len(seq) >= n:
                 break
     table = {"A": 7, "C": 8, "G": 9, "T": 10}
     ids = torch.tensor([table.get(b, 11) for b in seq[:n]], dtype=torch.long)
-    ids[100:105] = 11
+    if n is not None:
+        ids[100:105] = 11
     return ids
 
 
@@ -274,6 +284,20 @@ def expected(model, ids):
             "last_hidden_state": hidden[rows].float().contiguous(), "base_probs": probs.contiguous()}
 
 
+def masked(model, genome):
+    """Per site of MASK_SITES: its window of the genome with the site masked, and the softmax of the masked-LM
+    logits of A, C, G, T there."""
+    probs = []
+    for site in MASK_SITES:
+        lo, hi = max(0, site - MASK_FLANK), min(len(genome), site + MASK_FLANK + 1)
+        ids = genome[lo:hi].clone()
+        ids[site - lo] = 3
+        with torch.no_grad():
+            logits = model(ids[None], return_dict=True).logits[0, site - lo].double()
+        probs.append(torch.softmax(logits[7:11], dim=-1))
+    return {"sites": torch.tensor(MASK_SITES, dtype=torch.long), "probs": torch.stack(probs).float().contiguous()}
+
+
 def tied_keys(model, config):
     """The state-dict keys the published checkpoints omit because they alias another tensor."""
     sd = model.state_dict()
@@ -285,15 +309,15 @@ def tied_keys(model, config):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--masked-only"]):
         sys.exit(__doc__)
+    masked_only = sys.argv[2:] == ["--masked-only"]
     CaduceusConfig, CaduceusForMaskedLM = import_caduceus(sys.argv[1])
     torch.manual_seed(0)
     ids = lambda_tokens(L)
+    genome = lambda_tokens()
     for i, (name, kw) in enumerate(MODELS.items()):
         out_dir = os.path.join(ROOT, name)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.makedirs(out_dir)
         config = CaduceusConfig(vocab_size=12, pad_vocab_size_multiple=8, rms_norm=True, residual_in_fp32=False,
                                 norm_epsilon=1e-5, bidirectional=True, complement_map=dict(COMPLEMENT), **kw)
         model = CaduceusForMaskedLM(config).eval()
@@ -302,25 +326,43 @@ def main():
         # The ties must survive randomisation (they are the same Parameter objects).
         emb = model.caduceus.backbone.embeddings.word_embeddings
         assert model.lm_head.weight.data_ptr() == emb.weight.data_ptr(), "LM head not tied"
-        with open(os.path.join(out_dir, "config.json"), "w") as f:
-            cfg = config.to_dict()
-            # Caduceus extends the map with integer keys for the padded ids; JSON keys are strings.
-            cfg["complement_map"] = {str(k): v for k, v in cfg["complement_map"].items()}
-            json.dump(cfg, f, indent=1)
-        sd = model.state_dict()
         drop = tied_keys(model, config)
-        save_file({k: v.detach().contiguous().clone() for k, v in sd.items() if k not in drop},
-                  os.path.join(out_dir, "model.safetensors"))
-        exp = expected(model, ids)
-        save_file(exp, os.path.join(out_dir, "expected.safetensors"))
-        # fp64 cross-check of the fp32 golden (printed, not stored).
-        e64 = expected(model.double(), ids)
-        h32, h64 = exp["last_hidden_state"].double(), e64["last_hidden_state"].double()
-        err = ((h32 - h64).norm(dim=1) / h64.norm(dim=1)).max()
-        perr = (exp["base_probs"].double() - e64["base_probs"].double()).abs().max()
-        print(f"{name}: {len(sd) - len(drop)} tensors saved ({len(drop)} tied dropped); fp32 vs fp64 hidden max rel "
-              f"{err:.2e}, probs max abs {perr:.2e}, probs range {exp['base_probs'].min():.3f}.."
-              f"{exp['base_probs'].max():.3f}")
+        if not masked_only:
+            write_model(model, config, out_dir, drop, ids, name)
+        # The committed weights (the tied tensors alias the ones loaded).
+        missing, unexpected = model.load_state_dict(load_file(os.path.join(out_dir, "model.safetensors")),
+                                                    strict=False)
+        assert set(missing) == drop and not unexpected, (missing, unexpected)
+        m32 = masked(model.float(), genome)
+        save_file(m32, os.path.join(out_dir, "masked.safetensors"))
+        m64 = masked(model.double(), genome)
+        merr = (m32["probs"].double() - m64["probs"].double()).abs().max()
+        print(f"{name}: masked sites fp32 vs fp64 probs max abs {merr:.2e}, range {m32['probs'].min():.3f}.."
+              f"{m32['probs'].max():.3f}")
+
+
+def write_model(model, config, out_dir, drop, ids, name):
+    """Writes config.json, model.safetensors and expected.safetensors of one model into a fresh `out_dir`."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        cfg = config.to_dict()
+        # Caduceus extends the map with integer keys for the padded ids; JSON keys are strings.
+        cfg["complement_map"] = {str(k): v for k, v in cfg["complement_map"].items()}
+        json.dump(cfg, f, indent=1)
+    sd = model.state_dict()
+    save_file({k: v.detach().contiguous().clone() for k, v in sd.items() if k not in drop},
+              os.path.join(out_dir, "model.safetensors"))
+    exp = expected(model, ids)
+    save_file(exp, os.path.join(out_dir, "expected.safetensors"))
+    # fp64 cross-check of the fp32 golden (printed, not stored).
+    e64 = expected(model.double(), ids)
+    h32, h64 = exp["last_hidden_state"].double(), e64["last_hidden_state"].double()
+    err = ((h32 - h64).norm(dim=1) / h64.norm(dim=1)).max()
+    perr = (exp["base_probs"].double() - e64["base_probs"].double()).abs().max()
+    print(f"{name}: {len(sd) - len(drop)} tensors saved ({len(drop)} tied dropped); fp32 vs fp64 hidden max rel "
+          f"{err:.2e}, probs max abs {perr:.2e}, probs range {exp['base_probs'].min():.3f}.."
+          f"{exp['base_probs'].max():.3f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,215 @@
+//! Scores of SNVs under a bidirectional masked LM (`genomamba score` with a Caduceus model): a site is run as a
+//! window of its own, the reference from `flank` bases before it to `flank` bases after it (cut at the record's
+//! ends), with the site's token replaced by `[MASK]`; the masked-LM head's distribution at the site gives
+//! `logp_ref` and `logp_alt` (the masked-site log-likelihood ratio of GPN and PlantCAD). The ALT alleles at one site
+//! share its window. A bidirectional model's distribution at an unmasked site would see the site's own base, so
+//! the window grid of `predict` does not apply here.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+
+use genomamba_model::{Engine, Output, Want};
+use genomamba_parquet::{base_index, log_probs, status};
+use genomamba_seq::OpenOptions;
+use genomamba_seq::alphabet::MASK;
+
+use crate::Result;
+use crate::progress::Progress;
+use crate::scoring::{AlleleOutcome, Variants, masked_span};
+use crate::spans::{SiteReads, Span, Spans, read_spans};
+
+/// Base probabilities only.
+const PROBS: Want = Want {
+    hidden: false,
+    base_probs: true,
+};
+
+/// Most bases of masked windows gathered into one batched call (engines that prefer batches).
+const BATCH_BASES: usize = 1 << 20;
+/// Most windows in one batched call.
+const BATCH_WINDOWS: usize = 16_384;
+
+/// How the masked pass reads the reference and how much of it each site sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedPass {
+    /// Bases of context on each side of a site.
+    pub flank: u64,
+    /// What it reads of the reference: the sites' spans merged ([`Variants::masked_regions`]), or the records
+    /// holding sites.
+    pub reads: SiteReads,
+}
+
+/// One position holding SNVs: the alleles there (several ALTs, or several records at one position).
+#[derive(Debug)]
+struct Site {
+    at: u64,
+    alleles: Vec<usize>,
+}
+
+/// Per record of `lengths`, its sites within it and their windows, in order.
+fn sites<'a>(variants: &Variants, lengths: &'a [(String, u64)], flank: u64) -> Spans<'a, Site> {
+    let mut out = HashMap::new();
+    for (name, len) in lengths {
+        let mut list: VecDeque<Span<Site>> = VecDeque::new();
+        for &(at, allele) in variants.snv_sites(name).iter().filter(|(at, _)| at < len) {
+            match list.back_mut() {
+                Some(span) if span.item.at == at => span.item.alleles.push(allele),
+                _ => {
+                    let (start, end) = masked_span(at, flank, *len);
+                    list.push_back(Span {
+                        start,
+                        end,
+                        item: Site {
+                            at,
+                            alleles: vec![allele],
+                        },
+                    });
+                }
+            }
+        }
+        if !list.is_empty() {
+            out.insert(name.as_str(), list);
+        }
+    }
+    out
+}
+
+/// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own regions
+/// or records), `batch` windows per engine call where the engine prefers batches (0 = as many as fit 1 Mi bases),
+/// reporting the bases run to `progress`; returns the outcome of each SNV within a record of the reference (the
+/// scorer settles the others as `unknown_contig` or `out_of_bounds`).
+#[allow(clippy::too_many_arguments)]
+pub fn score_masked(
+    reference: &std::path::Path,
+    open: &OpenOptions,
+    pass: &MaskedPass,
+    variants: &Variants,
+    lengths: &[(String, u64)],
+    batch: usize,
+    engine: &mut dyn Engine,
+    progress: &mut Progress,
+    interrupted: &AtomicBool,
+) -> Result<Vec<(usize, AlleleOutcome)>> {
+    let pending = sites(variants, lengths, pass.flank);
+    let mut outcomes = Vec::new();
+    let window =
+        usize::try_from(pass.flank.saturating_mul(2).saturating_add(1)).unwrap_or(usize::MAX);
+    let most = match (engine.prefers_batches(), batch) {
+        (false, _) => 1,
+        (true, 0) => (BATCH_BASES / window).clamp(1, BATCH_WINDOWS),
+        (true, n) => n,
+    };
+    let mut masker = Masker {
+        engine,
+        most,
+        jobs: Vec::new(),
+        windows: Vec::new(),
+        outs: Vec::new(),
+        out: Output::default(),
+    };
+    read_spans(
+        reference,
+        open,
+        &pass.reads,
+        0,
+        pending,
+        interrupted,
+        |name, site, tokens, bases| {
+            // The span starts `flank` bases before the site, or at the record's start.
+            let i = (site.at - site.at.saturating_sub(pass.flank)) as usize;
+            let mut scorable = Vec::new();
+            for &allele in &site.alleles {
+                let Some((r, a)) = variants.snv(allele) else {
+                    continue;
+                };
+                if base_index(bases[i]) == Some(r) {
+                    scorable.push((allele, r, a));
+                } else {
+                    outcomes.push((allele, Err(status::REF_MISMATCH)));
+                }
+            }
+            if scorable.is_empty() {
+                return Ok(());
+            }
+            // A record of one base: the mask is all the model would see.
+            if tokens.len() == 1 {
+                outcomes.extend(
+                    scorable
+                        .iter()
+                        .map(|&(allele, ..)| (allele, Err(status::NO_CONTEXT))),
+                );
+                return Ok(());
+            }
+            let mut masked = tokens.to_vec();
+            masked[i] = MASK;
+            progress.advance(name, masked.len() as u64);
+            masker.windows.push(masked);
+            masker.jobs.push(Job {
+                at: i,
+                alleles: scorable,
+            });
+            if masker.windows.len() >= masker.most {
+                masker.flush(&mut outcomes)?;
+            }
+            Ok(())
+        },
+    )?;
+    masker.flush(&mut outcomes)?;
+    Ok(outcomes)
+}
+
+/// One masked window's site: the masked position in the window, and its alleles (index, REF's and ALT's base
+/// index).
+struct Job {
+    at: usize,
+    alleles: Vec<(usize, usize, usize)>,
+}
+
+/// Gathers masked windows and runs them, one by one or in batches.
+struct Masker<'e> {
+    engine: &'e mut dyn Engine,
+    /// Windows per engine call.
+    most: usize,
+    /// Per window gathered, what to read off it.
+    jobs: Vec<Job>,
+    windows: Vec<Vec<u8>>,
+    outs: Vec<Output>,
+    out: Output,
+}
+
+impl Masker<'_> {
+    /// Runs the windows gathered and settles their alleles.
+    fn flush(&mut self, outcomes: &mut Vec<(usize, AlleleOutcome)>) -> Result<()> {
+        if self.windows.is_empty() {
+            return Ok(());
+        }
+        if self.windows.len() == 1 {
+            self.engine
+                .run(&self.windows[0], true, PROBS, &mut self.out)?;
+            settle(&self.jobs[0], &self.out, outcomes);
+        } else {
+            let seqs: Vec<&[u8]> = self.windows.iter().map(Vec::as_slice).collect();
+            self.engine.run_batch(&seqs, PROBS, &mut self.outs)?;
+            for (job, out) in self.jobs.iter().zip(&self.outs) {
+                settle(job, out, outcomes);
+            }
+        }
+        self.windows.clear();
+        self.jobs.clear();
+        Ok(())
+    }
+}
+
+/// The outcomes of one window's alleles from the distribution at its masked position.
+fn settle(job: &Job, out: &Output, outcomes: &mut Vec<(usize, AlleleOutcome)>) {
+    let lp = out.base_probs.get(job.at).copied().and_then(log_probs);
+    for &(allele, r, a) in &job.alleles {
+        outcomes.push((
+            allele,
+            match lp {
+                Some(lp) => Ok((lp[r], lp[a])),
+                None => Err(status::NO_CONTEXT),
+            },
+        ));
+    }
+}
