@@ -98,6 +98,10 @@ pub(crate) fn read_spans<T>(
                     span.start
                 )));
             }
+            // A span may be costly (a masked window on the CPU): stop between spans, not only between pieces.
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
             let range = (span.start - at) as usize..(span.end - at) as usize;
             visit(&name, span.item, &tokens[range.clone()], &bases[range])?;
         }
