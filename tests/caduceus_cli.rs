@@ -306,6 +306,26 @@ fn score_masks_each_site_like_the_caduceus_code() {
         assert_eq!(status_of("past"), "out_of_bounds");
         assert_eq!(status_of("other"), "unknown_contig");
     }
+    // With no flank a window is the mask alone: nothing to score from.
+    let out = dir.path("no-flank.parquet");
+    genomamba(["score", "--device", "cpu", "-q", "--overlap", "0", "--vcf"])
+        .arg(&vcf_path)
+        .arg("--reference")
+        .arg(derived("lambda_virus.fa"))
+        .arg("--model")
+        .arg(model("ph-fused"))
+        .arg("-o")
+        .arg(&out)
+        .ok();
+    let (batch, meta) = read(&out);
+    let ids = strings(&batch, "id");
+    let status = strings(&batch, "status");
+    for (id, status) in ids.iter().zip(&status) {
+        if id.starts_with('g') {
+            assert_eq!(status, "no_context", "{id}");
+        }
+    }
+    assert_eq!(meta["bases"], 0, "no window was run");
 }
 
 #[test]
