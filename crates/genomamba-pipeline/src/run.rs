@@ -50,6 +50,31 @@ pub struct Summary {
     pub warnings: Vec<String>,
 }
 
+/// Runs a scoring pass apart from the main one (indel haplotypes, masked sites) with progress of its own, says
+/// how many of the `asked` alleles it scored (`what`) unless quiet, and hands the outcomes to `heads`. Returns the
+/// bases it ran.
+fn side_pass(
+    settings: &Settings,
+    heads: &mut Heads,
+    what: &str,
+    asked: usize,
+    pass: impl FnOnce(&mut Progress) -> Result<Vec<(usize, crate::scoring::AlleleOutcome)>>,
+) -> Result<u64> {
+    let mut progress = Progress::new(settings.quiet, None);
+    let outcomes = pass(&mut progress)?;
+    progress.finish();
+    if !settings.quiet {
+        let scored = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+        eprintln!(
+            "genomamba: {scored} of {asked} {what}, {} bases run in {:.1} s",
+            progress.bases(),
+            progress.elapsed()
+        );
+    }
+    heads.settle(outcomes);
+    Ok(progress.bases())
+}
+
 /// A message from the reader thread.
 enum FromReader {
     /// An input was opened.
@@ -125,30 +150,27 @@ pub fn run(
         && let Some(pass) = &score.haplotypes
         && let Some(reference) = settings.inputs.first()
     {
-        let mut progress = Progress::new(settings.quiet, None);
-        let outcomes = crate::haplotypes::score_haplotypes(
-            reference,
-            &settings.open,
-            pass,
-            &score.variants,
-            &score.lengths,
-            settings.window,
-            settings.overlap,
-            engine,
-            &mut progress,
-            interrupted,
+        let what = "indels and substitutions scored";
+        side_pass(
+            settings,
+            &mut heads,
+            what,
+            score.variants.haplotype_count(),
+            |progress| {
+                crate::haplotypes::score_haplotypes(
+                    reference,
+                    &settings.open,
+                    pass,
+                    &score.variants,
+                    &score.lengths,
+                    settings.window,
+                    settings.overlap,
+                    engine,
+                    progress,
+                    interrupted,
+                )
+            },
         )?;
-        progress.finish();
-        if !settings.quiet {
-            let scored = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
-            eprintln!(
-                "genomamba: {scored} of {} indels and substitutions scored, {} bases run in {:.1} s",
-                score.variants.haplotype_count(),
-                progress.bases(),
-                progress.elapsed()
-            );
-        }
-        heads.settle(outcomes);
     }
     // SNVs under a bidirectional model: each in a masked window of its own; the main pass then reads nothing.
     let mut masked_bases = 0;
@@ -156,30 +178,26 @@ pub fn run(
         && let Some(pass) = &score.masked
         && let Some(reference) = settings.inputs.first()
     {
-        let mut progress = Progress::new(settings.quiet, None);
-        let outcomes = crate::masked::score_masked(
-            reference,
-            &settings.open,
-            pass,
-            &score.variants,
-            &score.lengths,
-            settings.batch,
-            engine,
-            &mut progress,
-            interrupted,
+        let what = "SNVs scored at their masked sites";
+        masked_bases = side_pass(
+            settings,
+            &mut heads,
+            what,
+            score.variants.scorable(),
+            |progress| {
+                crate::masked::score_masked(
+                    reference,
+                    &settings.open,
+                    pass,
+                    &score.variants,
+                    &score.lengths,
+                    settings.batch,
+                    engine,
+                    progress,
+                    interrupted,
+                )
+            },
         )?;
-        progress.finish();
-        masked_bases = progress.bases();
-        if !settings.quiet {
-            let scored = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
-            eprintln!(
-                "genomamba: {scored} of {} SNVs scored at their masked sites, {} bases run in {:.1} s",
-                score.variants.scorable(),
-                progress.bases(),
-                progress.elapsed()
-            );
-        }
-        heads.settle(outcomes);
     }
     let mut progress = Progress::new(settings.quiet, None);
     let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
