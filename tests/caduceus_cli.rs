@@ -256,7 +256,24 @@ fn score_masks_each_site_like_the_caduceus_code() {
             read(&out)
         };
         let (indexed, meta) = score(derived("lambda_virus.fa"), "fai");
-        let (whole, _) = score(data("genomes/lambda_virus.fa"), "whole");
+        let (whole, whole_meta) = score(data("genomes/lambda_virus.fa"), "whole");
+        // The inputs list what was read: each site's 81 bases (merged where they overlap), or lambda whole.
+        let lengths = |meta: &serde_json::Value| -> Vec<u64> {
+            let sequences = meta["inputs"][0]["sequences"]
+                .as_array()
+                .expect("sequences");
+            sequences
+                .iter()
+                .map(|s| s["length"].as_u64().expect("length"))
+                .collect()
+        };
+        assert_eq!(lengths(&whole_meta), [LAMBDA_LEN as u64]);
+        let read = lengths(&meta);
+        assert_eq!(
+            read,
+            [82, 82, 81, 81, 82],
+            "sites 0-41, 1000-1001, 25000, 30000, 48460-48501"
+        );
         assert_eq!(
             indexed.columns(),
             whole.columns(),

@@ -118,6 +118,7 @@ pub fn score_haplotypes(
     }
     let pending = groups(variants, &lens, window, overlap, pass.flank);
     let mut walker = Walker::new(engine, pass.flank);
+    // The sequences read are not listed: the SNVs' pass lists the reference as it reads it.
     read_spans(
         reference,
         open,

@@ -14,6 +14,7 @@ use genomamba_seq::OpenOptions;
 use genomamba_seq::alphabet::MASK;
 
 use crate::Result;
+use crate::metadata::InputRecord;
 use crate::progress::Progress;
 use crate::scoring::{AlleleOutcome, Variants, masked_span};
 use crate::spans::{SiteReads, Span, Spans, read_spans};
@@ -77,7 +78,8 @@ fn sites<'a>(variants: &Variants, lengths: &'a [(String, u64)], flank: u64) -> S
 /// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own regions
 /// or records), `batch` windows per engine call where the engine prefers batches (0 = as many as fit 1 Mi bases),
 /// reporting the bases run to `progress`; returns the outcome of each SNV within a record of the reference (the
-/// scorer settles the others as `unknown_contig` or `out_of_bounds`).
+/// scorer settles the others as `unknown_contig` or `out_of_bounds`), and adds the sequences it read of the
+/// reference (records or regions) to `read`.
 #[allow(clippy::too_many_arguments)]
 pub fn score_masked(
     reference: &std::path::Path,
@@ -89,6 +91,7 @@ pub fn score_masked(
     engine: &mut dyn Engine,
     progress: &mut Progress,
     interrupted: &AtomicBool,
+    read: &mut Vec<InputRecord>,
 ) -> Result<Vec<(usize, AlleleOutcome)>> {
     let pending = sites(variants, lengths, pass.flank);
     let mut outcomes = Vec::new();
@@ -107,7 +110,7 @@ pub fn score_masked(
         outs: Vec::new(),
         out: Output::default(),
     };
-    read_spans(
+    *read = read_spans(
         reference,
         open,
         &pass.reads,

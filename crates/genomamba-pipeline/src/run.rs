@@ -173,12 +173,13 @@ pub fn run(
         )?;
     }
     // SNVs under a bidirectional model: each in a masked window of its own; the main pass then reads nothing.
-    let mut masked_bases = 0;
+    let (mut masked_records, mut masked_bases) = (0, 0);
     if let Task::Score(score) = &settings.task
         && let Some(pass) = &score.masked
         && let Some(reference) = settings.inputs.first()
     {
         let what = "SNVs scored at their masked sites";
+        let mut read = Vec::new();
         masked_bases = side_pass(
             settings,
             &mut heads,
@@ -195,15 +196,21 @@ pub fn run(
                     engine,
                     progress,
                     interrupted,
+                    &mut read,
                 )
             },
         )?;
+        // The main pass reads nothing: the inputs are what this pass read.
+        masked_records = read.len() as u64;
+        for record in read {
+            meta.add_sequence(0, record);
+        }
     }
     let mut progress = Progress::new(settings.quiet, None);
     let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
     let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);
     let mut summary = Summary {
-        records: 0,
+        records: masked_records,
         bases: masked_bases,
         rows: 0,
         seconds: 0.0,

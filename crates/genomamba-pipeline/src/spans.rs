@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use genomamba_seq::window::{Event, WindowSpec, Windower};
 use genomamba_seq::{OpenOptions, Region};
 
+use crate::metadata::InputRecord;
 use crate::{Error, Result};
 
 /// What a pass reads of the reference.
@@ -36,7 +37,8 @@ pub(crate) type Spans<'a, T> = HashMap<&'a str, VecDeque<Span<T>>>;
 /// Reads `reference` with `open`, narrowed to `reads` (each region widened by `before` bases of context), and calls
 /// `visit(record, item, tokens, bases)` with each span of `pending` once its bases are read: `tokens` and `bases`
 /// are the record's `[start, end)` as token ids and as read. Spans of records that are not read are never visited;
-/// a span of a record read whose bases never come is an error.
+/// a span of a record read whose bases never come is an error. Returns the sequences read (records or regions),
+/// as the metadata lists inputs.
 pub(crate) fn read_spans<T>(
     reference: &Path,
     open: &OpenOptions,
@@ -45,9 +47,10 @@ pub(crate) fn read_spans<T>(
     mut pending: Spans<'_, T>,
     interrupted: &AtomicBool,
     mut visit: impl FnMut(&str, T, &[u8], &[u8]) -> Result<()>,
-) -> Result<()> {
+) -> Result<Vec<InputRecord>> {
+    let mut read = Vec::new();
     if pending.values().all(VecDeque::is_empty) {
-        return Ok(());
+        return Ok(read);
     }
     let open = match reads {
         SiteReads::Regions(regions) => open.clone().with_regions(regions.clone()),
@@ -70,8 +73,12 @@ pub(crate) fn read_spans<T>(
         if interrupted.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        let Event::Piece(piece) = event else {
-            continue;
+        let piece = match event {
+            Event::Piece(piece) => piece,
+            Event::SequenceEnd(end) => {
+                read.push(InputRecord::from_summary(&end));
+                continue;
+            }
         };
         let Some(queue) = pending.get_mut(piece.seq.name.as_str()) else {
             continue;
@@ -118,5 +125,5 @@ pub(crate) fn read_spans<T>(
             span.end
         )));
     }
-    Ok(())
+    Ok(read)
 }
