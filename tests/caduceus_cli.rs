@@ -508,7 +508,8 @@ fn caduceus_cuda_matches_cpu_end_to_end() {
             .arg("--vcf")
             .arg(data("variants/lambda_calls.vcf.gz"))
             .arg("--reference")
-            .arg(derived("lambda_virus.fa"))
+            // data/derived is not carried to the GPU machine: lambda is read whole.
+            .arg(data("genomes/lambda_virus.fa"))
             .arg("--model")
             .arg(model("ps-fused"))
             .arg("-o")
