@@ -75,6 +75,12 @@ fn sites<'a>(variants: &Variants, lengths: &'a [(String, u64)], flank: u64) -> S
     out
 }
 
+/// The bases the pass will run at most: each site's window (sites whose REF turns out not to match are not run).
+pub fn planned_bases(pass: &MaskedPass, variants: &Variants, lengths: &[(String, u64)]) -> u64 {
+    let spans = sites(variants, lengths, pass.flank);
+    spans.values().flatten().map(|s| s.end - s.start).sum()
+}
+
 /// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own regions
 /// or records), `batch` windows per engine call where the engine prefers batches (0 = as many as fit 1 Mi bases),
 /// reporting the bases run to `progress`; returns the outcome of each SNV within a record of the reference (the

@@ -21,6 +21,8 @@ use crate::{Error, Result};
 
 /// Pieces in flight between the reader and the engine.
 const READ_AHEAD: usize = 4;
+/// Bases of masked windows past which a run on the CPU says how to run fewer.
+const MASKED_NOTE_BASES: u64 = 10_000_000;
 /// Record batches in flight between the engine and the writer.
 const WRITE_AHEAD: usize = 4;
 
@@ -40,17 +42,19 @@ pub enum InputKind {
 pub struct Summary {
     /// Sequences read.
     pub records: u64,
-    /// Bases run through the model: kept positions, or (SNVs under a bidirectional model) the masked windows' bases.
+    /// Bases run through the model: the main pass's kept positions, and the bases of the indel haplotypes and
+    /// their prefixes, or of the masked windows.
     pub bases: u64,
     /// Rows written.
     pub rows: u64,
-    /// Wall-clock seconds.
+    /// Wall-clock seconds, every pass included.
     pub seconds: f64,
     /// What the user should hear about the output (not errors: the file is written).
     pub warnings: Vec<String>,
 }
 
-/// Runs a scoring pass apart from the main one (indel haplotypes, masked sites) with progress of its own, says
+/// Runs a scoring pass apart from the main one (indel haplotypes, masked sites) with progress of its own (`total`
+/// bases when known, for the ETA), says
 /// how many of the `asked` alleles it scored (`what`) unless quiet, and hands the outcomes to `heads`. Returns the
 /// bases it ran.
 fn side_pass(
@@ -58,9 +62,10 @@ fn side_pass(
     heads: &mut Heads,
     what: &str,
     asked: usize,
+    total: Option<u64>,
     pass: impl FnOnce(&mut Progress) -> Result<Vec<(usize, crate::scoring::AlleleOutcome)>>,
 ) -> Result<u64> {
-    let mut progress = Progress::new(settings.quiet, None);
+    let mut progress = Progress::new(settings.quiet, total);
     let outcomes = pass(&mut progress)?;
     progress.finish();
     if !settings.quiet {
@@ -144,6 +149,9 @@ pub fn run(
         options,
     )?;
 
+    let started = std::time::Instant::now();
+    // Bases the passes apart from the main one run; sequences the masked pass reads (the main pass then reads none).
+    let (mut side_bases, mut masked_records) = (0, 0);
     // Indels and multi-base substitutions first, through their own reads of the reference: the engine is free
     // and the scorer holds their outcomes until the rows are built.
     if let Task::Score(score) = &settings.task
@@ -151,11 +159,12 @@ pub fn run(
         && let Some(reference) = settings.inputs.first()
     {
         let what = "indels and substitutions scored";
-        side_pass(
+        side_bases += side_pass(
             settings,
             &mut heads,
             what,
             score.variants.haplotype_count(),
+            None,
             |progress| {
                 crate::haplotypes::score_haplotypes(
                     reference,
@@ -173,18 +182,27 @@ pub fn run(
         )?;
     }
     // SNVs under a bidirectional model: each in a masked window of its own; the main pass then reads nothing.
-    let (mut masked_records, mut masked_bases) = (0, 0);
     if let Task::Score(score) = &settings.task
         && let Some(pass) = &score.masked
         && let Some(reference) = settings.inputs.first()
     {
         let what = "SNVs scored at their masked sites";
         let mut read = Vec::new();
-        masked_bases = side_pass(
+        let total = crate::masked::planned_bases(pass, &score.variants, &score.lengths);
+        if !settings.quiet && !engine.prefers_batches() && total > MASKED_NOTE_BASES {
+            eprintln!(
+                "genomamba: note: each site runs a window of its own, {total} bases in all on the CPU; a smaller \
+                 --overlap (the bases on each side of a site, now {}) runs fewer, and a GPU runs the windows in \
+                 batches",
+                pass.flank
+            );
+        }
+        side_bases += side_pass(
             settings,
             &mut heads,
             what,
             score.variants.scorable(),
+            Some(total),
             |progress| {
                 crate::masked::score_masked(
                     reference,
@@ -211,7 +229,7 @@ pub fn run(
     let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);
     let mut summary = Summary {
         records: masked_records,
-        bases: masked_bases,
+        bases: side_bases,
         rows: 0,
         seconds: 0.0,
         warnings: Vec::new(),
@@ -260,7 +278,7 @@ pub fn run(
     })?;
 
     progress.finish();
-    summary.seconds = progress.elapsed();
+    summary.seconds = started.elapsed().as_secs_f64();
     meta.finish(&summary);
     sink.finish_with_metadata(meta.to_json())?;
     Ok(summary)
