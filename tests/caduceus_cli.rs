@@ -316,6 +316,7 @@ fn score_masks_each_site_like_the_caduceus_code() {
             }
             assert!((sc[row] - (la[row] - lr[row])).abs() < 1e-5);
         }
+        eprintln!("{name}: largest probability difference from the Caduceus code {worst:.1e}");
         assert!(worst < 1e-5, "{name}: probabilities differ by {worst}");
         let status_of = |id: &str| &status[ids.iter().position(|i| i == id).expect("row")];
         assert_eq!(status_of("mismatch"), "ref_mismatch");

@@ -57,7 +57,7 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `genomamba score`. The shared engine options' help is narrowed to causal models (score refuses Caduceus).
+/// `genomamba score`. The shared engine options' help says what they mean for score, causal and Caduceus models.
 #[derive(Debug, Args)]
 #[command(
     mut_arg("model", |a| a.help(

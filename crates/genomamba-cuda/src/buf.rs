@@ -154,20 +154,14 @@ pub fn upload_f32_each(stream: &Arc<CudaStream>, pairs: &[(&[f32], &DevBuf)]) ->
     for (host, buf) in pairs {
         need(buf, std::mem::size_of_val(*host))?;
     }
-    let mut enqueued = Ok(());
-    for (host, buf) in pairs {
-        // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed until this
-        // function returns, and the stream is synchronised below before it does, on every path.
-        let r = unsafe { result::memcpy_htod_async(buf.ptr, host, stream.cu_stream()) };
-        if let Err(e) = r {
-            enqueued = Err(e);
-            break;
+    enqueue_then_wait(stream, || {
+        for (host, buf) in pairs {
+            // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed until this
+            // function returns, and `enqueue_then_wait` synchronises the stream before it does, on every path.
+            unsafe { result::memcpy_htod_async(buf.ptr, host, stream.cu_stream()) }?;
         }
-    }
-    let waited = stream.synchronize();
-    enqueued?;
-    waited?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Copies the start of each pair's device buffer into its host f32 slice (as many values as the slice holds):
@@ -181,17 +175,24 @@ pub fn download_f32_each(
     for (buf, host) in pairs.iter() {
         need(buf, std::mem::size_of_val(*host))?;
     }
-    let mut enqueued = Ok(());
-    for (buf, host) in pairs.iter_mut() {
-        // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed mutably until
-        // this function returns, and the stream is synchronised below before it does, on every path, so
-        // nothing else reads or writes it while the copy is in flight.
-        let r = unsafe { result::memcpy_dtoh_async(host, buf.ptr, stream.cu_stream()) };
-        if let Err(e) = r {
-            enqueued = Err(e);
-            break;
+    enqueue_then_wait(stream, || {
+        for (buf, host) in pairs.iter_mut() {
+            // SAFETY: the buffer holds at least `host`'s bytes (checked above); `host` is borrowed mutably
+            // until this function returns, and `enqueue_then_wait` synchronises the stream before it does, on
+            // every path, so nothing else reads or writes it while the copy is in flight.
+            unsafe { result::memcpy_dtoh_async(host, buf.ptr, stream.cu_stream()) }?;
         }
-    }
+        Ok(())
+    })
+}
+
+/// Runs `enqueue` (async copies on `stream` that borrow host memory), then waits for `stream` whether or not it
+/// enqueued everything, so no copy outlives the borrow; an enqueue error is reported before a wait error.
+fn enqueue_then_wait(
+    stream: &Arc<CudaStream>,
+    enqueue: impl FnOnce() -> std::result::Result<(), cudarc::driver::DriverError>,
+) -> Result<()> {
+    let enqueued = enqueue();
     let waited = stream.synchronize();
     enqueued?;
     waited?;

@@ -472,31 +472,10 @@ impl Engine for CpuEngine {
         Ok(())
     }
     fn restore_state(&mut self, from: &State) -> Result<()> {
-        check_state(from, &self.model.info.dims)?;
+        from.check_fits(&self.model.info.dims)?;
         self.state.clone_from(from);
         Ok(())
     }
-}
-
-/// Checks that `state` has the shapes of a model of `dims`.
-pub(crate) fn check_state(state: &State, dims: &crate::engine::Dims) -> Result<()> {
-    let (conv, ssm) = (
-        dims.d_inner * (dims.d_conv - 1),
-        dims.d_inner * dims.d_state,
-    );
-    if state.layers.len() != dims.n_layer
-        || state
-            .layers
-            .iter()
-            .any(|l| l.conv.len() != conv || l.ssm.len() != ssm)
-    {
-        return Err(Error::Usage(format!(
-            "a state of {} layers does not fit this model ({} layers of conv {conv} and SSM {ssm} values)",
-            state.layers.len(),
-            dims.n_layer
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

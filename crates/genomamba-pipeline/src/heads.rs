@@ -186,7 +186,8 @@ impl Heads {
         }
     }
 
-    /// Takes the outcomes of the haplotype pass (variants only; other heads have no use for them).
+    /// Takes the outcomes of a pass apart from the main one, indel haplotypes or masked sites (variants only;
+    /// other heads have no use for them).
     pub fn settle(&mut self, outcomes: Vec<(usize, crate::scoring::AlleleOutcome)>) {
         if let Heads::Score(scorer) = self {
             scorer.settle(outcomes);

@@ -208,9 +208,9 @@ impl RunMetadata {
                     "indels": match &s.haplotypes {
                         Some(h) => format!(
                             "indels and multi-base substitutions of plain bases: ln P(ALT haplotype) - ln P(REF \
-                             haplotype), each haplotype the allele then the next {} reference bases, given the bases \
-                             before the allele in its window and burn-in; logp_ref and logp_alt are the sums of ln P \
-                             over each ({} such alleles in the VCF)",
+                             haplotype), each haplotype the allele then the reference after REF, both cut to \
+                             max(len REF, len ALT) + {} bases, given the bases before the allele in its window and \
+                             burn-in; logp_ref and logp_alt are the sums of ln P over each ({} such alleles in the VCF)",
                             h.flank,
                             s.variants.haplotype_count()
                         ),

@@ -5,48 +5,12 @@
 //! head carry `carry[cur]` (the next base's distribution, NaN when the window has no context yet), in the
 //! layout of [`genomamba_model::State`], so a state saved by the CPU engine restores here and back.
 
-use genomamba_model::engine::Dims;
 use genomamba_model::state::{LayerState, State};
 
 use super::CudaEngine;
 use super::workspace::States;
 use crate::buf::{DevBuf, download_f32_each, upload_f32_each};
 use crate::{Error, Result};
-
-/// Errors unless `state` has the shapes of a model of `dims`: `n_layer` layers of conv `E * (K-1)` and SSM
-/// `E * N` values.
-pub(crate) fn check_state(state: &State, dims: &Dims) -> Result<()> {
-    let usage = |m: String| Err(Error::Model(genomamba_model::Error::Usage(m)));
-    if state.layers.len() != dims.n_layer {
-        return usage(format!(
-            "a state of {} layers does not fit this model of {} layers",
-            state.layers.len(),
-            dims.n_layer
-        ));
-    }
-    let (conv, ssm) = state_lens(dims);
-    match state
-        .layers
-        .iter()
-        .enumerate()
-        .find(|(_, l)| l.conv.len() != conv || l.ssm.len() != ssm)
-    {
-        Some((i, l)) => usage(format!(
-            "layer {i} of the state has {} conv and {} SSM values; this model has {conv} and {ssm}",
-            l.conv.len(),
-            l.ssm.len()
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Values per layer of one window's conv state `(E, K-1)` and SSM state `(E, N)`.
-fn state_lens(dims: &Dims) -> (usize, usize) {
-    (
-        dims.d_inner * dims.d_conv.saturating_sub(1),
-        dims.d_inner * dims.d_state,
-    )
-}
 
 impl CudaEngine {
     /// Copies the carried state of window slot 0 (what the last `run` left) into `into`, resizing its vectors
@@ -66,7 +30,7 @@ impl CudaEngine {
         // compute stream's work anyway; this also drains the copy stream, so nothing is left in flight).
         self.synchronize()?;
         let dims = self.info.dims;
-        let (conv, ssm) = state_lens(&dims);
+        let (conv, ssm) = State::layer_lens(&dims);
         into.layers.resize_with(dims.n_layer, || LayerState {
             conv: Vec::new(),
             ssm: Vec::new(),
@@ -98,7 +62,7 @@ impl CudaEngine {
     /// later launch sees them.
     pub(super) fn restore_state_from(&mut self, from: &State) -> Result<()> {
         let dims = self.info.dims;
-        check_state(from, &dims)?;
+        from.check_fits(&dims)?;
         // Launches still in flight may read or write the state about to be replaced.
         self.synchronize()?;
         if self.states.nb == 0 {
