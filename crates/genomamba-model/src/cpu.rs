@@ -7,6 +7,7 @@
 
 pub(crate) mod aligned;
 pub(crate) mod kernels;
+pub(crate) mod lanes;
 pub mod matmul;
 pub(crate) mod pre;
 pub(crate) mod scratch;
@@ -15,17 +16,22 @@ pub(crate) mod tile;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vmath512;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::engine::{BASE_TOKENS, Dims, Engine, ModelInfo, Output, Want};
+use crate::engine::{
+    BASE_TOKENS, Dims, Engine, HIDDEN, ModelInfo, Output, Want, check_segment_lists,
+    check_segments, sum_segments,
+};
 use crate::heads;
 use crate::model::Model;
 use crate::state::State;
 use crate::{Error, Result};
 
 pub use kernels::{exp as fast_exp, softplus as fast_softplus};
+use lanes::{Lanes, side_by_side};
 use matmul::{Layout, matmul};
 use pre::{LayerPre, ProjPre, SsmRef};
 use scratch::{MixerBufs, Scratch};
@@ -62,6 +68,16 @@ pub struct CpuEngine {
     chunk: usize,
     scratch: Scratch,
     state: State,
+    /// Buffers of the sequences a batch runs side by side.
+    lanes: Lanes<Lane>,
+}
+
+/// What one short sequence of a batch needs while it runs on a thread of its own.
+struct Lane {
+    scratch: Scratch,
+    state: State,
+    /// Its hidden rows, when only their sums are wanted.
+    rows: Output,
 }
 
 /// A boxed fast CPU engine with `threads` worker threads (0 = all cores) and chunks of `chunk` tokens.
@@ -105,6 +121,7 @@ impl CpuEngine {
             chunk: chunk.max(1),
             scratch: Scratch::default(),
             state,
+            lanes: Lanes::default(),
         })
     }
 
@@ -152,6 +169,49 @@ impl CpuEngine {
         let tile = self.tile;
         self.pool
             .install(|| forward(model, pre, scratch, exec, tile, tokens, state, want, out))
+    }
+}
+
+/// Runs `tokens` as a fresh window on one thread (a lane of a batch), in chunks of `chunk` as
+/// [`Engine::run`] does, into `out`.
+#[allow(clippy::too_many_arguments)]
+fn run_in_lane(
+    m: &Model,
+    pre: &[(LayerPre, ProjPre)],
+    lane: &mut Lane,
+    simd: Simd,
+    (chunk, tile): (usize, usize),
+    tokens: &[u8],
+    want: Want,
+    out: &mut Output,
+) -> Result<()> {
+    check_tokens(tokens, m.info.dims.vocab_size, want)?;
+    lane.state.reset();
+    out.clear();
+    let exec = Exec { threads: 1, simd };
+    for piece in tokens.chunks(chunk) {
+        forward(
+            m,
+            pre,
+            &mut lane.scratch,
+            exec,
+            tile,
+            piece,
+            &mut lane.state,
+            want,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+impl Lane {
+    fn new(dims: &Dims) -> Lane {
+        Lane {
+            scratch: Scratch::default(),
+            state: State::new(dims),
+            rows: Output::default(),
+        }
     }
 }
 
@@ -469,6 +529,73 @@ impl Engine for CpuEngine {
     }
     fn save_state(&mut self, into: &mut State) -> Result<()> {
         into.clone_from(&self.state);
+        Ok(())
+    }
+    /// With more than one thread, a batch's sequences run side by side, a thread each ([`lanes`]).
+    fn prefers_batches(&self) -> bool {
+        self.threads > 1
+    }
+    fn run_batch(&mut self, seqs: &[&[u8]], want: Want, outs: &mut Vec<Output>) -> Result<()> {
+        outs.resize_with(seqs.len(), Output::default);
+        // A lane's buffers are a tile's, whatever the length.
+        let side = side_by_side(seqs, self.threads, |_| 0);
+        let (m, pre, lanes, sizes) = (
+            &*self.model,
+            &self.pre,
+            &self.lanes,
+            (self.chunk, self.tile),
+        );
+        let (simd, dims) = (self.simd, m.info.dims);
+        self.pool.install(|| {
+            lanes.run(
+                &side,
+                outs,
+                || Lane::new(&dims),
+                |lane, i, out| run_in_lane(m, pre, lane, simd, sizes, seqs[i], want, out),
+            )
+        })?;
+        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+            self.run(seqs[i], true, want, &mut outs[i])?;
+        }
+        Ok(())
+    }
+    fn run_batch_sums(
+        &mut self,
+        seqs: &[&[u8]],
+        segments: &[&[Range<usize>]],
+        sums: &mut Vec<Vec<f64>>,
+    ) -> Result<()> {
+        check_segment_lists(seqs, segments)?;
+        sums.resize_with(seqs.len(), Vec::new);
+        let (m, pre, lanes, sizes) = (
+            &*self.model,
+            &self.pre,
+            &self.lanes,
+            (self.chunk, self.tile),
+        );
+        let (simd, dims) = (self.simd, m.info.dims);
+        // A lane holds its sequence's hidden rows until they are summed.
+        let side = side_by_side(seqs, self.threads, |len| len * dims.d_model * 4);
+        self.pool.install(|| {
+            lanes.run(
+                &side,
+                sums,
+                || Lane::new(&dims),
+                |lane, i, out| {
+                    check_segments(segments[i], seqs[i].len())?;
+                    let mut rows = std::mem::take(&mut lane.rows);
+                    let ran = run_in_lane(m, pre, lane, simd, sizes, seqs[i], HIDDEN, &mut rows);
+                    if ran.is_ok() {
+                        sum_segments(&rows.hidden, dims.d_model, segments[i], out);
+                    }
+                    lane.rows = rows;
+                    ran
+                },
+            )
+        })?;
+        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+            self.run_sums(seqs[i], true, segments[i], &mut sums[i])?;
+        }
         Ok(())
     }
     fn restore_state(&mut self, from: &State) -> Result<()> {

@@ -208,7 +208,7 @@ pub trait Engine: Send {
 }
 
 /// Hidden rows only.
-const HIDDEN: Want = Want {
+pub(crate) const HIDDEN: Want = Want {
     hidden: true,
     base_probs: false,
 };

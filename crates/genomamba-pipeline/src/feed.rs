@@ -1,6 +1,6 @@
-//! Feeds pieces to the engine: one call per piece, or, for an engine that runs many sequences per launch (a
-//! GPU), whole-window pieces (reads, short records, windows that fit one chunk) gathered into one batched
-//! call. Events keep their reader order either way. Embeddings come back as sums of hidden rows over each
+//! Feeds pieces to the engine: one call per piece, or, for an engine that runs many sequences at once (a GPU
+//! in one launch, a CPU engine a thread each), whole-window pieces (reads, short records, windows that fit one
+//! chunk) gathered into one batched call. Events keep their reader order either way. Embeddings come back as sums of hidden rows over each
 //! piece's share of each bin ([`Engine::run_sums`]): an engine on a GPU sums there, so only the sums cross
 //! to the host.
 
@@ -264,7 +264,8 @@ impl Feed {
         match self.compute {
             Compute::Probs => engine.run_batch(&seqs, PROBS, &mut self.out)?,
             Compute::Sums { .. } => {
-                // Engines that batch sum on their device (the trait's default would run the pieces one by one).
+                // Engines that batch sum each piece's rows where they ran it (a GPU on its device, a CPU lane in its
+                // own buffer), so a batch never holds every piece's hidden rows.
                 let segs: Vec<&[Range<usize>]> =
                     self.segments[..n].iter().map(Vec::as_slice).collect();
                 engine.run_batch_sums(&seqs, &segs, &mut self.sums)?;
@@ -304,8 +305,8 @@ mod tests {
 
     use super::*;
 
-    /// The CPU engine, claiming to prefer batches; counts the batches, which it runs one by one (the trait's
-    /// defaults, which the CPU engine keeps).
+    /// The CPU engine on one thread, claiming to prefer batches (which it does only from two threads); counts the
+    /// batches, which it runs one by one.
     struct Batching {
         inner: Box<dyn Engine>,
         batches: Vec<usize>,

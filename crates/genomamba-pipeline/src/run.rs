@@ -189,11 +189,11 @@ pub fn run(
         let what = "SNVs scored at their masked sites";
         let mut read = Vec::new();
         let total = crate::masked::planned_bases(pass, &score.variants, &score.lengths);
-        if !settings.quiet && !engine.prefers_batches() && total > MASKED_NOTE_BASES {
+        if !settings.quiet && engine.device().starts_with("cpu") && total > MASKED_NOTE_BASES {
             eprintln!(
                 "genomamba: note: each site runs a window of its own, {total} bases in all on the CPU; a smaller \
-                 --overlap (the bases on each side of a site, now {}) runs fewer, and a GPU runs the windows in \
-                 batches",
+                 --overlap (the bases on each side of a site, now {}) runs fewer, and a GPU runs the windows \
+                 thousands at a time",
                 pass.flank
             );
         }

@@ -7,6 +7,7 @@
 //! are swapped before each layer's update (the published checkpoints' semantics); the final norm never swaps:
 //! `h1 = rms(s1) w_f`, `h2 = rms(s2) rev(w_f)`.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -14,8 +15,12 @@ use rayon::prelude::*;
 use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba};
 use crate::caduceus::model::CaduceusModel;
 use crate::cpu::kernels::rms_norm_row;
+use crate::cpu::lanes::{Lanes, side_by_side};
 use crate::cpu::{Exec, Simd, check_tokens};
-use crate::engine::{BASE_TOKENS, Engine, ModelInfo, Output, Want};
+use crate::engine::{
+    BASE_TOKENS, Engine, HIDDEN, ModelInfo, Output, Want, check_segment_lists, check_segments,
+    sum_segments,
+};
 use crate::heads::softmax4;
 use crate::{Error, Result};
 
@@ -39,11 +44,28 @@ pub struct CaduceusEngine {
     simd: Simd,
     chunk: usize,
     hidden: Hidden,
-    /// Residual stream halves `(L, D)` (`s2` empty for Ph) and the mixer output `(L, D)`.
+    /// The buffers of a window run with every thread.
+    bufs: WindowBufs,
+    /// Buffers of the short windows a batch runs side by side, a thread each.
+    lanes: Lanes<Lane>,
+}
+
+/// What one window needs while it runs: the residual stream halves `(L, D)` (`s2` empty for Ph), the mixer
+/// output `(L, D)` and the mixers' tile buffers.
+#[derive(Default)]
+struct WindowBufs {
     s1: Vec<f32>,
     s2: Vec<f32>,
     acc: Vec<f32>,
     scratch: MixerScratch,
+}
+
+/// A short window of a batch, on a thread of its own: its buffers, and its hidden rows when only their sums
+/// are wanted.
+#[derive(Default)]
+struct Lane {
+    bufs: WindowBufs,
+    rows: Output,
 }
 
 /// A boxed Caduceus engine; see [`CaduceusEngine::new`].
@@ -84,10 +106,8 @@ impl CaduceusEngine {
             simd: Simd::best(),
             chunk: chunk.max(1),
             hidden,
-            s1: Vec::new(),
-            s2: Vec::new(),
-            acc: Vec::new(),
-            scratch: MixerScratch::default(),
+            bufs: WindowBufs::default(),
+            lanes: Lanes::default(),
         })
     }
 
@@ -103,8 +123,50 @@ impl CaduceusEngine {
         &self.model
     }
 
-    fn forward(&mut self, tokens: &[u8], want: Want, out: &mut Output) -> Result<()> {
-        let m = &*self.model;
+    /// Bytes a lane holds for a window of `len` tokens: the residual stream halves and the mixer output, and
+    /// the hidden rows when `hidden` (their sums are wanted, not the rows).
+    fn lane_bytes(&self, len: usize, hidden: bool) -> usize {
+        let c = &self.model.config;
+        let arrays = if c.rcps { 3 } else { 2 };
+        let rows = if hidden { self.hidden_width() } else { 0 };
+        len.saturating_mul(arrays * c.d_model + rows)
+            .saturating_mul(4)
+    }
+
+    /// How this engine runs a window on `threads` threads.
+    fn plan(&self, threads: usize) -> Plan<'_> {
+        Plan {
+            model: &self.model,
+            pre: &self.pre,
+            chunk: self.chunk,
+            exec: Exec {
+                threads,
+                simd: self.simd,
+            },
+            hidden: self.hidden,
+        }
+    }
+}
+
+/// What running one window takes besides its buffers.
+struct Plan<'a> {
+    model: &'a CaduceusModel,
+    pre: &'a [BlockPre],
+    chunk: usize,
+    exec: Exec,
+    hidden: Hidden,
+}
+
+impl Plan<'_> {
+    /// Runs `tokens` as one window (on the current rayon pool) into `out`, with `bufs` as work space.
+    fn forward(
+        &self,
+        bufs: &mut WindowBufs,
+        tokens: &[u8],
+        want: Want,
+        out: &mut Output,
+    ) -> Result<()> {
+        let m = self.model;
         let c = &m.config;
         let d = c.d_model;
         let l = tokens.len();
@@ -112,17 +174,19 @@ impl CaduceusEngine {
             dims: &m.info.dims,
             eps: c.norm_eps as f32,
             chunk: self.chunk,
-            exec: Exec {
-                threads: self.threads,
-                simd: self.simd,
-            },
+            exec: self.exec,
             strategy: c.strategy,
         };
-        let (s1, s2, acc, sc) = (&mut self.s1, &mut self.s2, &mut self.acc, &mut self.scratch);
+        let WindowBufs {
+            s1,
+            s2,
+            acc,
+            scratch: sc,
+        } = bufs;
         embed(m, tokens, s1, s2);
         acc.clear();
         acc.resize(l * d, 0.0);
-        for (layer, pre) in m.layers.iter().zip(&self.pre) {
+        for (layer, pre) in m.layers.iter().zip(self.pre) {
             if c.rcps && c.fused_add_norm {
                 std::mem::swap(s1, s2);
             }
@@ -142,6 +206,22 @@ impl CaduceusEngine {
         }
         finish(m, self.hidden, s1, s2, want, out);
         Ok(())
+    }
+
+    /// [`Engine::run`] of a fresh window: checks, clears `out`, runs.
+    fn run(
+        &self,
+        bufs: &mut WindowBufs,
+        tokens: &[u8],
+        want: Want,
+        out: &mut Output,
+    ) -> Result<()> {
+        check_tokens(tokens, self.model.info.dims.vocab_size, want)?;
+        out.clear();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        self.forward(bufs, tokens, want, out)
     }
 }
 
@@ -274,17 +354,63 @@ impl Engine for CaduceusEngine {
     /// Runs one whole window: `fresh` must be true (a bidirectional model carries nothing between calls).
     /// `base_probs` holds the masked-LM head's distribution at each position itself (inputs not masked).
     fn run(&mut self, tokens: &[u8], fresh: bool, want: Want, out: &mut Output) -> Result<()> {
-        check_tokens(tokens, self.model.info.dims.vocab_size, want)?;
         if !fresh {
+            check_tokens(tokens, self.model.info.dims.vocab_size, want)?;
             return Err(Error::Usage(
                 "Caduceus is bidirectional: each call must be a whole window (fresh = true)".into(),
             ));
         }
-        out.clear();
-        if tokens.is_empty() {
-            return Ok(());
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let ran = self
+            .pool
+            .install(|| self.plan(self.threads).run(&mut bufs, tokens, want, out));
+        self.bufs = bufs;
+        ran
+    }
+    /// With more than one thread, a batch's windows run side by side, a thread each, as far as their buffers
+    /// fit ([`crate::cpu::lanes`]).
+    fn prefers_batches(&self) -> bool {
+        self.threads > 1
+    }
+    fn run_batch(&mut self, seqs: &[&[u8]], want: Want, outs: &mut Vec<Output>) -> Result<()> {
+        outs.resize_with(seqs.len(), Output::default);
+        let side = side_by_side(seqs, self.threads, |len| self.lane_bytes(len, false));
+        let plan = self.plan(1);
+        let lanes = &self.lanes;
+        self.pool.install(|| {
+            lanes.run(&side, outs, Lane::default, |lane, i, out| {
+                plan.run(&mut lane.bufs, seqs[i], want, out)
+            })
+        })?;
+        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+            self.run(seqs[i], true, want, &mut outs[i])?;
         }
-        let pool = Arc::clone(&self.pool);
-        pool.install(|| self.forward(tokens, want, out))
+        Ok(())
+    }
+    fn run_batch_sums(
+        &mut self,
+        seqs: &[&[u8]],
+        segments: &[&[Range<usize>]],
+        sums: &mut Vec<Vec<f64>>,
+    ) -> Result<()> {
+        check_segment_lists(seqs, segments)?;
+        sums.resize_with(seqs.len(), Vec::new);
+        let side = side_by_side(seqs, self.threads, |len| self.lane_bytes(len, true));
+        let plan = self.plan(1);
+        let (lanes, width) = (&self.lanes, self.hidden_width());
+        self.pool.install(|| {
+            lanes.run(&side, sums, Lane::default, |lane, i, out| {
+                check_segments(segments[i], seqs[i].len())?;
+                let ran = plan.run(&mut lane.bufs, seqs[i], HIDDEN, &mut lane.rows);
+                if ran.is_ok() {
+                    sum_segments(&lane.rows.hidden, width, segments[i], out);
+                }
+                ran
+            })
+        })?;
+        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+            self.run_sums(seqs[i], true, segments[i], &mut sums[i])?;
+        }
+        Ok(())
     }
 }
