@@ -15,6 +15,8 @@ data/genomes/lambda_virus.fa indexed in the temporary folder (data/genomes/ has 
   18 scored) and its metadata but for the command line; a log and a benchmark file per job; a second run has
   nothing to do;
 - without a .fai it warns, reads each record whole, and gives the same rows;
+- with a Caduceus model (the golden ps-fused, `extra: --overlap 40`) it scores each SNV at its masked site, the
+  rows of a direct run;
 - config errors (score without variants, an unknown genome, a missing VCF) stop it before anything runs, with a
   message naming the problem.
 
@@ -199,12 +201,11 @@ def run_score(binary: Path, results: Path) -> None:
     check(all((results / "benchmarks" / "lambda" / "score" / f"{name}.tsv").exists() for name in outputs),
           "score: a benchmark file per job")
 
-    # The direct run, with the options the workflow passes and the same paths, so that the metadata matches too.
-    cfg = read_config()
+    # The direct run, with the options the workflow passes (no --window or --overlap: they cut shards, and score has
+    # none) and the same paths, so that the metadata matches too.
     direct = results / "direct-score.parquet"
-    subprocess.run([str(binary), "score", "--vcf", str(vcf), "--reference", str(fasta), "--window",
-                    str(cfg["window"]), "--overlap", str(cfg["overlap"]), "--device", "cpu", "--threads", "1", "-q",
-                    "-o", str(direct)], check=True, cwd=ROOT)
+    subprocess.run([str(binary), "score", "--vcf", str(vcf), "--reference", str(fasta), "--device", "cpu",
+                    "--threads", "1", "-q", "-o", str(direct)], check=True, cwd=ROOT)
     want = normalise(pq.read_table(direct))
     check(want.num_rows == 35 and want["status"].to_pylist().count("ok") == 18,
           f"score: the direct run has 35 rows, 18 ok ({want.num_rows}, {want['status'].to_pylist().count('ok')})")
@@ -238,6 +239,25 @@ def run_score(binary: Path, results: Path) -> None:
     check(got.equals(want) and read.startswith("whole records"),
           f"score: ... reading {read!r}, the same rows as the direct run ({got.num_rows})")
     check(not bare.with_name(bare.name + ".fai").exists(), "score: ... and writes no .fai")
+
+    # A Caduceus model: each SNV scored at its masked site, as a direct run scores it (the rule passing no --window,
+    # which masked scoring refuses), the flank set through `extra`.
+    model = ROOT / "tests" / "golden" / "caduceus" / "ps-fused"
+    masked = {"model": model, "extra": "--overlap 40", "outdir": results / "caduceus"}
+    proc = snakemake(config | masked, results, configfile=configfile)
+    out = results / "caduceus" / "lambda" / "score" / "lambda_calls.parquet"
+    if not check(proc.returncode == 0 and out.exists(), "score: a Caduceus model runs"):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return
+    direct = results / "direct-caduceus.parquet"
+    subprocess.run([str(binary), "score", "--vcf", str(vcf), "--reference", str(fasta), "--model", str(model),
+                    "--overlap", "40", "--device", "cpu", "--threads", "1", "-q", "-o", str(direct)],
+                   check=True, cwd=ROOT)
+    want = normalise(pq.read_table(direct))
+    got = normalise(pq.read_table(out))
+    masked_flank = score_metadata(out).get("variants", {}).get("masked_flank")
+    check(got.equals(want) and want["status"].to_pylist().count("ok") == 18 and masked_flank == 40,
+          f"score: ... the rows of a direct run ({got.num_rows}, 18 SNVs scored), masked with flank {masked_flank}")
 
 
 def score_metadata(path: Path) -> dict:

@@ -1,8 +1,7 @@
 // genomamba score: variant-effect scores of a VCF's SNVs, ln P(alt) - ln P(ref) at each site given the bases
 // before it, as Parquet (one row per record and ALT allele, in the VCF's order; alleles that are not scored get a
-// status saying why: not_snv, ref_mismatch, unknown_contig, ...). The model must be causal here: the pipeline's
-// ext.args pass --window, which genomamba refuses for a Caduceus model (it scores each site in a masked window of
-// its own); run `genomamba score` directly for those.
+// status saying why: not_snv, ref_mismatch, unknown_contig, ...). With a Caduceus model each SNV is scored at its
+// masked site instead, in a window of its own (ext.args must not pass --window then; the pipeline's do not).
 // Indels and multi-base substitutions are scored too with `--indel-flank N` in ext.args.
 // One task per VCF: with the reference's .fai genomamba runs only the windows holding sites, so there is nothing
 // to shard. Without a .fai (pass `[]`) it reads each record holding a site whole: the same scores, more work. A
