@@ -184,10 +184,16 @@ fn strings(batch: &RecordBatch, name: &str) -> Vec<String> {
 /// The masked-site goldens of a model (tests/golden/caduceus/make_goldens.py, flank 40): 0-based sites and the
 /// Caduceus code's P(A), P(C), P(G), P(T) at each, masked.
 fn masked_golden(name: &str) -> Vec<(u64, [f32; 4])> {
+    masked_golden_of(name, "probs")
+}
+
+/// The golden masked sites of model `name` and the Caduceus code's P(A), P(C), P(G), P(T) at each: `probs` on the
+/// forward strand, `probs_rc` on the reverse (the window's reverse complement, the site masked there).
+fn masked_golden_of(name: &str, key: &str) -> Vec<(u64, [f32; 4])> {
     let bytes = std::fs::read(model(name).join("masked.safetensors")).expect("masked golden");
     let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
     let sites = tensors.tensor("sites").expect("sites");
-    let probs = tensors.tensor("probs").expect("probs");
+    let probs = tensors.tensor(key).expect("probs");
     let sites = sites
         .data()
         .chunks_exact(8)
@@ -200,18 +206,13 @@ fn masked_golden(name: &str) -> Vec<(u64, [f32; 4])> {
     sites.zip(probs).collect()
 }
 
-/// `score` with a Caduceus model scores each SNV at its site masked, with `--overlap` bases on each side (cut at
-/// lambda's ends): against the Caduceus code for every golden model, the ALT alleles of a site sharing its
-/// window; the same table with and without the reference's index; the statuses of rows it cannot score.
-#[test]
-fn score_masks_each_site_like_the_caduceus_code() {
-    let dir = Dir::new();
+/// A VCF of the golden masked sites (ID `g<site>`), each with the three other bases as ALTs.
+fn golden_sites_vcf() -> String {
     let tokens = lambda_tokens();
     let base = |i: u64| b"ACGT"[usize::from(tokens[i as usize] - 7)] as char;
-    let golden_sites: Vec<u64> = masked_golden("ps-fused").iter().map(|g| g.0).collect();
     let mut vcf =
         String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
-    for &site in &golden_sites {
+    for (site, _) in masked_golden("ps-fused") {
         let r = base(site);
         let alts: Vec<String> = "ACGT"
             .chars()
@@ -224,6 +225,104 @@ fn score_masks_each_site_like_the_caduceus_code() {
             alts.join(",")
         );
     }
+    vcf
+}
+
+/// `score --strand both` with a Caduceus model: each ln P is the mean of the forward strand's and the reverse
+/// strand's (the window reverse-complemented, the site masked there, the complement base), against the Caduceus
+/// code on both strands for every golden model; PS models give their forward scores (they are equivariant).
+#[test]
+fn score_on_both_strands_averages_like_the_caduceus_code() {
+    let dir = Dir::new();
+    let vcf_path = dir.path("sites.vcf");
+    std::fs::write(&vcf_path, golden_sites_vcf()).expect("vcf");
+    for name in ["ps-fused", "ps-unfused", "ph-fused", "ph-unfused"] {
+        let (forward, reverse) = (masked_golden(name), masked_golden_of(name, "probs_rc"));
+        let out = dir.path(&format!("{name}-both.parquet"));
+        genomamba([
+            "score",
+            "--device",
+            "cpu",
+            "-q",
+            "--overlap",
+            "40",
+            "--strand",
+            "both",
+        ])
+        .arg("--vcf")
+        .arg(&vcf_path)
+        .arg("--reference")
+        .arg(derived("lambda_virus.fa"))
+        .arg("--model")
+        .arg(model(name))
+        .arg("-o")
+        .arg(&out)
+        .ok();
+        let (batch, meta) = read(&out);
+        assert_eq!(meta["variants"]["masked_strand"], "rc_average");
+        assert!(
+            meta["variants"]["score"]
+                .as_str()
+                .is_some_and(|s| s.contains("on both strands")),
+            "{}",
+            meta["variants"]
+        );
+        // Sites 0, 1, 39, 48500 and 48501 have windows cut at lambda's ends (41, 42, 80, 42, 41 bases).
+        let windows = 41 + 42 + 80 + 6 * 81 + 42 + 41;
+        assert_eq!(meta["bases"], 2 * windows, "each window on both strands");
+        let ids = strings(&batch, "id");
+        let (refs, alts) = (strings(&batch, "ref"), strings(&batch, "alt"));
+        let (lr, la, sc) = (
+            column(&batch, "logp_ref"),
+            column(&batch, "logp_alt"),
+            column(&batch, "score"),
+        );
+        assert_eq!(batch.num_rows(), 3 * forward.len());
+        let (mut worst, mut strands_differ) = (0f32, 0f32);
+        for (row, id) in ids.iter().enumerate() {
+            let site: u64 = id[1..].parse().expect("site");
+            let at = forward
+                .iter()
+                .position(|g| g.0 == site)
+                .expect("golden site");
+            let (f, r) = (forward[at].1, reverse[at].1);
+            for (logp, allele) in [(lr[row], &refs[row]), (la[row], &alts[row])] {
+                let b = "ACGT".find(allele.as_str()).expect("a base");
+                // The complement of base b (A, C, G, T) is 3 - b.
+                let (pf, pr) = (f[b], r[3 - b]);
+                strands_differ = strands_differ.max((pf - pr).abs());
+                if pf > 1e-3 && pr > 1e-3 {
+                    let want = 0.5 * (pf.ln() + pr.ln());
+                    worst = worst.max((logp - want).abs());
+                }
+            }
+            assert!((sc[row] - (la[row] - lr[row])).abs() < 1e-5);
+        }
+        eprintln!(
+            "{name}: both strands, largest ln P difference from the Caduceus code {worst:.1e} (the strands' \
+             probabilities differ by up to {strands_differ:.2})"
+        );
+        assert!(worst < 1e-3, "{name}: ln P differs by {worst}");
+        if name.starts_with("ps") {
+            assert!(strands_differ < 1e-5, "{name}: PS is equivariant");
+        } else {
+            assert!(
+                strands_differ > 0.1,
+                "{name}: Ph's strands differ, so the test tells them apart"
+            );
+        }
+    }
+}
+
+/// `score` with a Caduceus model scores each SNV at its site masked, with `--overlap` bases on each side (cut at
+/// lambda's ends): against the Caduceus code for every golden model, the ALT alleles of a site sharing its
+/// window; the same table with and without the reference's index; the statuses of rows it cannot score.
+#[test]
+fn score_masks_each_site_like_the_caduceus_code() {
+    let dir = Dir::new();
+    let tokens = lambda_tokens();
+    let base = |i: u64| b"ACGT"[usize::from(tokens[i as usize] - 7)] as char;
+    let mut vcf = golden_sites_vcf();
     // A REF that is not lambda's base, a deletion, a site past the end and a contig lambda does not have.
     let wrong = "ACGT".chars().find(|&b| b != base(30_000)).expect("a base");
     vcf += &format!(
@@ -382,6 +481,18 @@ fn caduceus_refusals_are_clear() {
         .stdin_file(data("genomes/lambda_virus.fa"))
         .fails_with(2);
     assert!(err.contains("not standard input"), "{err}");
+    // Both strands are for masked sites: a causal model (the embedded one) scores the forward strand.
+    let err = genomamba(["score", "--device", "cpu", "-q", "--strand", "both", "-o"])
+        .arg(dir.path("s.parquet"))
+        .arg("--vcf")
+        .arg(&vcf)
+        .arg("--reference")
+        .arg(data("genomes/lambda_virus.fa"))
+        .fails_with(2);
+    assert!(
+        err.contains("--strand both applies to score with a bidirectional"),
+        "{err}"
+    );
     if !std::path::Path::new("/dev/nvidia0").exists() {
         // Caduceus has a CUDA engine too: without a GPU it fails like the Mamba one, cleanly.
         let err = genomamba(["predict", "--device", "cuda", "-q", "-o"])

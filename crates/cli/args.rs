@@ -90,6 +90,12 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "BASES")]
     pub indel_flank: Option<u64>,
 
+    /// forward, or both (Caduceus models): each SNV also scored on the reverse strand, in its window's reverse
+    /// complement with the site masked there, and logp_ref, logp_alt and score the means of the two strands' (as
+    /// GPN's variant scoring does). A Caduceus-PS model gives the same on both strands, to rounding.
+    #[arg(long, value_enum, default_value_t = StrandArg::Forward)]
+    pub strand: StrandArg,
+
     /// The reference genome the VCF was called against: FASTA, plain, gzip or bgzip. With its .fai (and .gzi
     /// for bgzip) only the windows holding sites are run; without, each record holding a site is run whole.
     #[arg(long, value_name = "FASTA")]
@@ -200,8 +206,9 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 65_536, value_name = "BASES")]
     pub chunk: usize,
 
-    /// Most whole-window pieces (reads, records or windows within one chunk) per engine call on a GPU, run
-    /// side by side; 0 = as many as fit 1 Mi bases (at most 16,384). CPU engines run pieces one at a time.
+    /// Most whole-window pieces (reads, records or windows within one chunk) per engine call, run side by side
+    /// (on a GPU in one launch; on the CPU a thread each, with --threads 2 or more); 0 = as many as fit 1 Mi
+    /// bases (at most 16,384); 1 = one at a time, every thread on each.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub batch: usize,
 

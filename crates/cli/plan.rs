@@ -89,10 +89,7 @@ impl Plan {
                     }
                 },
             };
-            let strand = match strand {
-                StrandArg::Forward => Strand::Forward,
-                StrandArg::Both => Strand::Both,
-            };
+            let strand = strand_of(strand);
             let dtype = match dtype {
                 DtypeArg::F32 => OutDtype::F32,
                 DtypeArg::F16 => OutDtype::F16,
@@ -113,6 +110,7 @@ impl Plan {
         let ScoreArgs {
             vcf,
             indel_flank,
+            strand,
             reference,
             output,
             engine,
@@ -201,6 +199,7 @@ impl Plan {
                 .zip(haplotype_reads)
                 .map(|(flank, reads)| HaplotypePass { flank, reads }),
             masked: None,
+            strand: strand_of(strand),
         });
         Plan::assemble(
             vec![reference],
@@ -392,6 +391,13 @@ impl Plan {
             self.settings.overlap = flank;
             return Ok(Hidden::Symmetric);
         }
+        if matches!(&self.settings.task, Task::Score(s) if s.strand == Strand::Both) {
+            return Err(UsageError(
+                "--strand both applies to score with a bidirectional (Caduceus) model, each SNV masked on both \
+                 strands; a causal model scores the forward strand, given the bases before each site"
+                    .into(),
+            ));
+        }
         match (self.layer, model) {
             (Some(_), AnyModel::Caduceus(_)) => {
                 return Err(UsageError(
@@ -417,6 +423,14 @@ impl Plan {
         } else {
             Hidden::Symmetric
         })
+    }
+}
+
+/// The pipeline's strand policy for `--strand`.
+fn strand_of(arg: StrandArg) -> Strand {
+    match arg {
+        StrandArg::Forward => Strand::Forward,
+        StrandArg::Both => Strand::Both,
     }
 }
 
@@ -463,7 +477,11 @@ fn masked_pass(
             )
         }
     };
-    Ok(MaskedPass { flank, reads })
+    Ok(MaskedPass {
+        flank,
+        reads,
+        strand: score.strand,
+    })
 }
 
 /// Loads the model `--model` names: a directory, or `owner/name[@revision]` already in the Hugging Face cache.

@@ -2,8 +2,12 @@
 //! window of its own, the reference from `flank` bases before it to `flank` bases after it (cut at the record's
 //! ends), with the site's token replaced by `[MASK]`; the masked-LM head's distribution at the site gives
 //! `logp_ref` and `logp_alt` (the masked-site log-likelihood ratio of GPN and PlantCAD). The ALT alleles at one site
-//! share its window. A bidirectional model's distribution at an unmasked site would see the site's own base, so
-//! the window grid of `predict` does not apply here.
+//! share its window. On both strands ([`Strand::Both`]), the window's reverse complement runs too, the mask at the
+//! site's mirrored place, and each log-probability is the mean of the forward one and the reverse strand's of the
+//! complement base, so `score` is the mean of the two strands' ratios (as GPN's `run_vep` takes it).
+//!
+//! A bidirectional model's distribution at an unmasked site would see the site's own base, so the window grid of
+//! `predict` does not apply here.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -11,12 +15,13 @@ use std::sync::atomic::AtomicBool;
 use genomamba_model::{Engine, Output, Want};
 use genomamba_parquet::{base_index, log_probs, status};
 use genomamba_seq::OpenOptions;
-use genomamba_seq::alphabet::MASK;
+use genomamba_seq::alphabet::{self, MASK};
 
 use crate::Result;
 use crate::metadata::InputRecord;
 use crate::progress::Progress;
 use crate::scoring::{AlleleOutcome, Variants, masked_span};
+use crate::settings::Strand;
 use crate::spans::{SiteReads, Span, Spans, read_spans};
 
 /// Base probabilities only.
@@ -38,6 +43,18 @@ pub struct MaskedPass {
     /// What it reads of the reference: the sites' spans merged ([`Variants::masked_regions`]), or the records
     /// holding sites.
     pub reads: SiteReads,
+    /// The forward strand only, or both (each window and its reverse complement).
+    pub strand: Strand,
+}
+
+impl MaskedPass {
+    /// Windows run per site: 1, or 2 on both strands.
+    fn windows_per_site(&self) -> u64 {
+        match self.strand {
+            Strand::Forward => 1,
+            Strand::Both => 2,
+        }
+    }
 }
 
 /// One position holding SNVs: the alleles there (several ALTs, or several records at one position).
@@ -78,7 +95,8 @@ fn sites<'a>(variants: &Variants, lengths: &'a [(String, u64)], flank: u64) -> S
 /// The bases the pass will run at most: each site's window (sites whose REF turns out not to match are not run).
 pub fn planned_bases(pass: &MaskedPass, variants: &Variants, lengths: &[(String, u64)]) -> u64 {
     let spans = sites(variants, lengths, pass.flank);
-    spans.values().flatten().map(|s| s.end - s.start).sum()
+    let bases: u64 = spans.values().flatten().map(|s| s.end - s.start).sum();
+    bases * pass.windows_per_site()
 }
 
 /// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own regions
@@ -114,7 +132,6 @@ pub fn score_masked(
         jobs: Vec::new(),
         windows: Vec::new(),
         outs: Vec::new(),
-        out: Output::default(),
     };
     *read = read_spans(
         reference,
@@ -151,10 +168,17 @@ pub fn score_masked(
             }
             let mut masked = tokens.to_vec();
             masked[i] = MASK;
-            progress.advance(name, masked.len() as u64);
+            progress.advance(name, masked.len() as u64 * pass.windows_per_site());
+            let rc = (pass.strand == Strand::Both).then(|| {
+                let mut rc = masked.clone();
+                alphabet::reverse_complement(&mut rc);
+                rc
+            });
             masker.windows.push(masked);
+            masker.windows.extend(rc);
             masker.jobs.push(Job {
                 at: i,
+                both: pass.strand == Strand::Both,
                 alleles: scorable,
             });
             if masker.windows.len() >= masker.most {
@@ -167,10 +191,11 @@ pub fn score_masked(
     Ok(outcomes)
 }
 
-/// One masked window's site: the masked position in the window, and its alleles (index, REF's and ALT's base
-/// index).
+/// One site's masked window (and then its reverse complement when `both`): the masked position in the window, and
+/// its alleles (index, REF's and ALT's base index).
 struct Job {
     at: usize,
+    both: bool,
     alleles: Vec<(usize, usize, usize)>,
 }
 
@@ -179,11 +204,10 @@ struct Masker<'e> {
     engine: &'e mut dyn Engine,
     /// Windows per engine call.
     most: usize,
-    /// Per window gathered, what to read off it.
+    /// Per site gathered, what to read off its windows (one, or two on both strands).
     jobs: Vec<Job>,
     windows: Vec<Vec<u8>>,
     outs: Vec<Output>,
-    out: Output,
 }
 
 impl Masker<'_> {
@@ -193,14 +217,19 @@ impl Masker<'_> {
             return Ok(());
         }
         if self.windows.len() == 1 {
+            self.outs.resize_with(1, Output::default);
             self.engine
-                .run(&self.windows[0], true, PROBS, &mut self.out)?;
-            settle(&self.jobs[0], &self.out, outcomes);
+                .run(&self.windows[0], true, PROBS, &mut self.outs[0])?;
         } else {
             let seqs: Vec<&[u8]> = self.windows.iter().map(Vec::as_slice).collect();
             self.engine.run_batch(&seqs, PROBS, &mut self.outs)?;
-            for (job, out) in self.jobs.iter().zip(&self.outs) {
-                settle(job, out, outcomes);
+        }
+        let mut outs = self.outs.iter();
+        for job in &self.jobs {
+            let out = outs.next();
+            let rc = if job.both { outs.next() } else { None };
+            if let Some(out) = out {
+                settle(job, out, rc, outcomes);
             }
         }
         self.windows.clear();
@@ -209,9 +238,27 @@ impl Masker<'_> {
     }
 }
 
-/// The outcomes of one window's alleles from the distribution at its masked position.
-fn settle(job: &Job, out: &Output, outcomes: &mut Vec<(usize, AlleleOutcome)>) {
-    let lp = out.base_probs.get(job.at).copied().and_then(log_probs);
+/// The outcomes of one site's alleles from the distribution at its masked position in `out`, and, on both
+/// strands, at the mirrored position in `rc` (the reverse complement's run), read for the complement bases.
+fn settle(
+    job: &Job,
+    out: &Output,
+    rc: Option<&Output>,
+    outcomes: &mut Vec<(usize, AlleleOutcome)>,
+) {
+    let at = |out: &Output, i: usize| out.base_probs.get(i).copied().and_then(log_probs);
+    let forward = at(out, job.at);
+    let lp = match rc {
+        None => forward,
+        // Base index b (A, C, G, T) has its complement at 3 - b.
+        Some(rc) => match (
+            forward,
+            rc.rows.checked_sub(1 + job.at).and_then(|i| at(rc, i)),
+        ) {
+            (Some(f), Some(r)) => Some(std::array::from_fn(|b| 0.5 * (f[b] + r[3 - b]))),
+            _ => None,
+        },
+    };
     for &(allele, r, a) in &job.alleles {
         outcomes.push((
             allele,

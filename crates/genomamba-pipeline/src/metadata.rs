@@ -193,11 +193,20 @@ impl RunMetadata {
                         Some(m) => format!(
                             "ln P(alt) - ln P(ref) at the site, masked ([MASK]) in a window of its own: the reference \
                              from {0} bases before it to {0} bases after it, cut at the record's ends (the masked-LM \
-                             head's distribution there)",
-                            m.flank
+                             head's distribution there){1}",
+                            m.flank,
+                            match m.strand {
+                                crate::settings::Strand::Forward => "",
+                                crate::settings::Strand::Both => {
+                                    "; on both strands: each ln P the mean of the forward one and the reverse \
+                                     strand's (the window reverse-complemented, the site masked there, the \
+                                     complement base)"
+                                }
+                            }
                         ),
                     },
                     "masked_flank": s.masked.as_ref().map(|m| m.flank),
+                    "masked_strand": s.masked.as_ref().map(|m| m.strand.name()),
                     "reference_read": match (&s.masked, s.read) {
                         (Some(m), crate::settings::ReferenceRead::Windows) => {
                             format!("each site and {} bases on each side (.fai)", m.flank)

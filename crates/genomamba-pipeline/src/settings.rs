@@ -30,6 +30,8 @@ pub struct ScoreOptions {
     pub lengths: Vec<(String, u64)>,
     /// How much of the reference is read.
     pub read: ReferenceRead,
+    /// `--strand`: both strands apply to masked-site scoring only (a causal model scores the forward strand).
+    pub strand: Strand,
     /// Indels and multi-base substitutions: how they are scored (`--indel-flank`), or `None` (status not_snv).
     pub haplotypes: Option<crate::HaplotypePass>,
     /// SNVs under a bidirectional model: each scored at its masked site, with its flanks ([`crate::masked`]);
@@ -84,7 +86,7 @@ pub enum Pool {
     Record,
 }
 
-/// Strand policy of `embed`.
+/// Strand policy of `embed`, and of `score` with a bidirectional model ([`crate::MaskedPass`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strand {
     /// The sequence as given.

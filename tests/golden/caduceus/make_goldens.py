@@ -31,7 +31,10 @@ writes tests/golden/caduceus/<name>/:
                        to committed models without touching them) the masked-site scores `genomamba score` gives with `--overlap MASK_FLANK`:
                        sites (K,) i64, 0-based positions in the whole lambda genome; input_ids of each site is the
                        genome's [site - MASK_FLANK, site + MASK_FLANK + 1) cut at its ends, with the site set to
-                       [MASK] (3); probs (K, 4) f32: softmax of the masked-LM logits of A, C, G, T at the site.
+                       [MASK] (3); probs (K, 4) f32: softmax of the masked-LM logits of A, C, G, T at the site;
+                       probs_rc (K, 4) f32: the same on the reverse strand (what `--strand both` adds, as GPN's
+                       run_vep takes it): the window reverse-complemented, [MASK] at the site's mirrored place, and
+                       the softmax of A, C, G, T there (bases of the reverse strand).
 The fp32 goldens are checked against an fp64 run of the same model (printed, not stored).
 """
 
@@ -286,16 +289,22 @@ def expected(model, ids):
 
 def masked(model, genome):
     """Per site of MASK_SITES: its window of the genome with the site masked, and the softmax of the masked-LM
-    logits of A, C, G, T there."""
-    probs = []
+    logits of A, C, G, T there; the same for the window's reverse complement at the site's mirrored place."""
+    complement = torch.tensor([COMPLEMENT[str(i)] for i in range(12)])
+    probs, probs_rc = [], []
     for site in MASK_SITES:
         lo, hi = max(0, site - MASK_FLANK), min(len(genome), site + MASK_FLANK + 1)
-        ids = genome[lo:hi].clone()
-        ids[site - lo] = 3
-        with torch.no_grad():
-            logits = model(ids[None], return_dict=True).logits[0, site - lo].double()
-        probs.append(torch.softmax(logits[7:11], dim=-1))
-    return {"sites": torch.tensor(MASK_SITES, dtype=torch.long), "probs": torch.stack(probs).float().contiguous()}
+        for strand, out in ((False, probs), (True, probs_rc)):
+            ids = genome[lo:hi].clone()
+            at = site - lo
+            if strand:
+                ids, at = complement[ids].flip(0), hi - 1 - site
+            ids[at] = 3
+            with torch.no_grad():
+                logits = model(ids[None], return_dict=True).logits[0, at].double()
+            out.append(torch.softmax(logits[7:11], dim=-1))
+    return {"sites": torch.tensor(MASK_SITES, dtype=torch.long), "probs": torch.stack(probs).float().contiguous(),
+            "probs_rc": torch.stack(probs_rc).float().contiguous()}
 
 
 def tied_keys(model, config):
@@ -336,7 +345,7 @@ def main():
         m32 = masked(model.float(), genome)
         save_file(m32, os.path.join(out_dir, "masked.safetensors"))
         m64 = masked(model.double(), genome)
-        merr = (m32["probs"].double() - m64["probs"].double()).abs().max()
+        merr = max((m32[k].double() - m64[k].double()).abs().max() for k in ("probs", "probs_rc"))
         print(f"{name}: masked sites fp32 vs fp64 probs max abs {merr:.2e}, range {m32['probs'].min():.3f}.."
               f"{m32['probs'].max():.3f}")
 
