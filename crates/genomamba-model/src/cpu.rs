@@ -23,7 +23,6 @@ use rayon::prelude::*;
 
 use crate::engine::{
     BASE_TOKENS, Dims, Engine, HIDDEN, ModelInfo, Output, Want, check_segment_lists,
-    check_segments, sum_segments,
 };
 use crate::heads;
 use crate::model::Model;
@@ -31,7 +30,7 @@ use crate::state::State;
 use crate::{Error, Result};
 
 pub use kernels::{exp as fast_exp, softplus as fast_softplus};
-use lanes::{Lanes, side_by_side};
+use lanes::{Lanes, one_at_a_time, side_by_side, sums_in_lane};
 use matmul::{Layout, matmul};
 use pre::{LayerPre, ProjPre, SsmRef};
 use scratch::{MixerBufs, Scratch};
@@ -143,6 +142,17 @@ impl CpuEngine {
         State::new(&self.model.info.dims)
     }
 
+    /// How a lane of a batch runs a sequence with this engine.
+    fn lane_plan(&self) -> LanePlan<'_> {
+        LanePlan {
+            model: &self.model,
+            pre: &self.pre,
+            simd: self.simd,
+            chunk: self.chunk,
+            tile: self.tile,
+        }
+    }
+
     /// Runs one chunk of `tokens` from `state` (updated in place) and appends one row per token to `out`
     /// (`out.hidden` `(rows, D)` if wanted, `out.base_probs` if wanted, `out.rows`). Any length works; buffers
     /// grow to the longest chunk seen and are then reused.
@@ -172,37 +182,40 @@ impl CpuEngine {
     }
 }
 
-/// Runs `tokens` as a fresh window on one thread (a lane of a batch), in chunks of `chunk` as
-/// [`Engine::run`] does, into `out`.
-#[allow(clippy::too_many_arguments)]
-fn run_in_lane(
-    m: &Model,
-    pre: &[(LayerPre, ProjPre)],
-    lane: &mut Lane,
+/// What a lane needs of the engine to run a sequence on one thread.
+struct LanePlan<'a> {
+    model: &'a Model,
+    pre: &'a [(LayerPre, ProjPre)],
     simd: Simd,
-    (chunk, tile): (usize, usize),
-    tokens: &[u8],
-    want: Want,
-    out: &mut Output,
-) -> Result<()> {
-    check_tokens(tokens, m.info.dims.vocab_size, want)?;
-    lane.state.reset();
-    out.clear();
-    let exec = Exec { threads: 1, simd };
-    for piece in tokens.chunks(chunk) {
-        forward(
-            m,
-            pre,
-            &mut lane.scratch,
-            exec,
-            tile,
-            piece,
-            &mut lane.state,
-            want,
-            out,
-        )?;
+    chunk: usize,
+    tile: usize,
+}
+
+impl LanePlan<'_> {
+    /// Runs `tokens` as a fresh window on this thread alone, in chunks as [`Engine::run`] does, into `out`, with
+    /// the lane's `scratch` and `state`.
+    fn run(
+        &self,
+        (scratch, state): (&mut Scratch, &mut State),
+        tokens: &[u8],
+        want: Want,
+        out: &mut Output,
+    ) -> Result<()> {
+        let m = self.model;
+        check_tokens(tokens, m.info.dims.vocab_size, want)?;
+        state.reset();
+        out.clear();
+        let exec = Exec {
+            threads: 1,
+            simd: self.simd,
+        };
+        for piece in tokens.chunks(self.chunk) {
+            forward(
+                m, self.pre, scratch, exec, self.tile, piece, state, want, out,
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Lane {
@@ -539,22 +552,16 @@ impl Engine for CpuEngine {
         outs.resize_with(seqs.len(), Output::default);
         // A lane's buffers are a tile's, whatever the length.
         let side = side_by_side(seqs, self.threads, |_| 0);
-        let (m, pre, lanes, sizes) = (
-            &*self.model,
-            &self.pre,
-            &self.lanes,
-            (self.chunk, self.tile),
-        );
-        let (simd, dims) = (self.simd, m.info.dims);
+        let (plan, lanes, dims) = (self.lane_plan(), &self.lanes, self.model.info.dims);
         self.pool.install(|| {
             lanes.run(
                 &side,
                 outs,
                 || Lane::new(&dims),
-                |lane, i, out| run_in_lane(m, pre, lane, simd, sizes, seqs[i], want, out),
+                |lane, i, out| plan.run((&mut lane.scratch, &mut lane.state), seqs[i], want, out),
             )
         })?;
-        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+        for i in one_at_a_time(&side) {
             self.run(seqs[i], true, want, &mut outs[i])?;
         }
         Ok(())
@@ -567,13 +574,7 @@ impl Engine for CpuEngine {
     ) -> Result<()> {
         check_segment_lists(seqs, segments)?;
         sums.resize_with(seqs.len(), Vec::new);
-        let (m, pre, lanes, sizes) = (
-            &*self.model,
-            &self.pre,
-            &self.lanes,
-            (self.chunk, self.tile),
-        );
-        let (simd, dims) = (self.simd, m.info.dims);
+        let (plan, lanes, dims) = (self.lane_plan(), &self.lanes, self.model.info.dims);
         // A lane holds its sequence's hidden rows until they are summed.
         let side = side_by_side(seqs, self.threads, |len| len * dims.d_model * 4);
         self.pool.install(|| {
@@ -582,18 +583,19 @@ impl Engine for CpuEngine {
                 sums,
                 || Lane::new(&dims),
                 |lane, i, out| {
-                    check_segments(segments[i], seqs[i].len())?;
-                    let mut rows = std::mem::take(&mut lane.rows);
-                    let ran = run_in_lane(m, pre, lane, simd, sizes, seqs[i], HIDDEN, &mut rows);
-                    if ran.is_ok() {
-                        sum_segments(&rows.hidden, dims.d_model, segments[i], out);
-                    }
-                    lane.rows = rows;
-                    ran
+                    let Lane {
+                        scratch,
+                        state,
+                        rows,
+                    } = lane;
+                    let job = (seqs[i].len(), segments[i]);
+                    sums_in_lane(rows, dims.d_model, job, out, |rows| {
+                        plan.run((scratch, state), seqs[i], HIDDEN, rows)
+                    })
                 },
             )
         })?;
-        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+        for i in one_at_a_time(&side) {
             self.run_sums(seqs[i], true, segments[i], &mut sums[i])?;
         }
         Ok(())

@@ -15,12 +15,9 @@ use rayon::prelude::*;
 use crate::caduceus::mixer::{BlockPre, MixerParams, MixerScratch, bimamba};
 use crate::caduceus::model::CaduceusModel;
 use crate::cpu::kernels::rms_norm_row;
-use crate::cpu::lanes::{Lanes, side_by_side};
+use crate::cpu::lanes::{Lanes, one_at_a_time, side_by_side, sums_in_lane};
 use crate::cpu::{Exec, Simd, check_tokens};
-use crate::engine::{
-    BASE_TOKENS, Engine, HIDDEN, ModelInfo, Output, Want, check_segment_lists, check_segments,
-    sum_segments,
-};
+use crate::engine::{BASE_TOKENS, Engine, HIDDEN, ModelInfo, Output, Want, check_segment_lists};
 use crate::heads::softmax4;
 use crate::{Error, Result};
 
@@ -382,7 +379,7 @@ impl Engine for CaduceusEngine {
                 plan.run(&mut lane.bufs, seqs[i], want, out)
             })
         })?;
-        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+        for i in one_at_a_time(&side) {
             self.run(seqs[i], true, want, &mut outs[i])?;
         }
         Ok(())
@@ -400,15 +397,14 @@ impl Engine for CaduceusEngine {
         let (lanes, width) = (&self.lanes, self.hidden_width());
         self.pool.install(|| {
             lanes.run(&side, sums, Lane::default, |lane, i, out| {
-                check_segments(segments[i], seqs[i].len())?;
-                let ran = plan.run(&mut lane.bufs, seqs[i], HIDDEN, &mut lane.rows);
-                if ran.is_ok() {
-                    sum_segments(&lane.rows.hidden, width, segments[i], out);
-                }
-                ran
+                let Lane { bufs, rows } = lane;
+                let job = (seqs[i].len(), segments[i]);
+                sums_in_lane(rows, width, job, out, |rows| {
+                    plan.run(bufs, seqs[i], HIDDEN, rows)
+                })
             })
         })?;
-        for i in (0..seqs.len()).filter(|&i| !side[i]) {
+        for i in one_at_a_time(&side) {
             self.run_sums(seqs[i], true, segments[i], &mut sums[i])?;
         }
         Ok(())

@@ -5,11 +5,13 @@
 //! threads idle while the batch's last ones finish. Outputs do not depend on the thread count (the kernels split
 //! tokens or fixed channel blocks, never a sum), so a batch gives the same bits as its sequences one by one.
 
+use std::ops::Range;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::Result;
+use crate::engine::{Output, check_segments, sum_segments};
 
 /// Longest sequence, in tokens, that runs in a lane.
 pub(crate) const LANE_TOKENS: usize = 4096;
@@ -52,6 +54,29 @@ pub(crate) fn side_by_side(
         return vec![false; seqs.len()];
     }
     fits
+}
+
+/// The indices of a batch's sequences that [`side_by_side`] leaves to run one at a time.
+pub(crate) fn one_at_a_time(side: &[bool]) -> impl Iterator<Item = usize> + '_ {
+    side.iter()
+        .enumerate()
+        .filter(|(_, s)| !**s)
+        .map(|(i, _)| i)
+}
+
+/// In a lane, [`crate::Engine::run_sums`] of a sequence of `len` tokens: `run` fills `rows` with its hidden rows
+/// (`width` wide), which are then summed over `segments` into `sums`.
+pub(crate) fn sums_in_lane(
+    rows: &mut Output,
+    width: usize,
+    (len, segments): (usize, &[Range<usize>]),
+    sums: &mut Vec<f64>,
+    run: impl FnOnce(&mut Output) -> Result<()>,
+) -> Result<()> {
+    check_segments(segments, len)?;
+    run(rows)?;
+    sum_segments(&rows.hidden, width, segments, sums);
+    Ok(())
 }
 
 impl<L: Send> Lanes<L> {
