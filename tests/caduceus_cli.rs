@@ -613,37 +613,44 @@ fn caduceus_cuda_matches_cpu_end_to_end() {
             assert!(rel < 1e-4, "--pool {pool}, row {i}: rel err {rel}");
         }
     }
-    // score: the masked windows of lambda's calls, batched on the GPU, one by one on the CPU.
-    let score = |device: &str| {
-        let out = dir.path(&format!("score-{device}.parquet"));
+    // score: the masked windows of lambda's calls, batched on the GPU and on the CPU; PS on the forward strand, Ph on
+    // both (each window and its reverse complement).
+    let score = |device: &str, name: &str, strand: &str| {
+        let out = dir.path(&format!("score-{device}-{name}.parquet"));
         genomamba(["score", "--overlap", "300", "--device", device, "-q"])
+            .args(["--strand", strand])
             .arg("--vcf")
             .arg(data("variants/lambda_calls.vcf.gz"))
             .arg("--reference")
             // data/derived is not carried to the GPU machine: lambda is read whole.
             .arg(data("genomes/lambda_virus.fa"))
             .arg("--model")
-            .arg(model("ps-fused"))
+            .arg(model(name))
             .arg("-o")
             .arg(&out)
             .ok();
         read(&out).0
     };
-    let (cpu, gpu) = (score("cpu"), score("cuda"));
-    assert_eq!(strings(&gpu, "status"), strings(&cpu, "status"));
-    assert!(
-        strings(&cpu, "status")
-            .iter()
-            .filter(|s| *s == "ok")
-            .count()
-            > 10
-    );
-    for name in ["logp_ref", "logp_alt"] {
-        for (g, c) in column(&gpu, name).iter().zip(column(&cpu, name)) {
-            assert!(
-                (g - c).abs() <= 1e-4 * (1.0 + c.abs()) || (g.is_nan() && c.is_nan()),
-                "{name}: {g} on the GPU, {c} on the CPU"
-            );
+    for (name, strand) in [("ps-fused", "forward"), ("ph-fused", "both")] {
+        let (cpu, gpu) = (score("cpu", name, strand), score("cuda", name, strand));
+        assert_eq!(strings(&gpu, "status"), strings(&cpu, "status"));
+        assert!(
+            strings(&cpu, "status")
+                .iter()
+                .filter(|s| *s == "ok")
+                .count()
+                > 10
+        );
+        for column_name in ["logp_ref", "logp_alt"] {
+            for (g, c) in column(&gpu, column_name)
+                .iter()
+                .zip(column(&cpu, column_name))
+            {
+                assert!(
+                    (g - c).abs() <= 1e-4 * (1.0 + c.abs()) || (g.is_nan() && c.is_nan()),
+                    "{name} --strand {strand}, {column_name}: {g} on the GPU, {c} on the CPU"
+                );
+            }
         }
     }
 }
