@@ -544,7 +544,7 @@ impl Engine for CpuEngine {
         into.clone_from(&self.state);
         Ok(())
     }
-    /// With more than one thread, a batch's sequences run side by side, a thread each ([`lanes`]).
+    /// With more than one thread, a batch's sequences run side by side, a thread each (`cpu/lanes.rs`).
     fn prefers_batches(&self) -> bool {
         self.threads > 1
     }

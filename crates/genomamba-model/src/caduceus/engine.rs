@@ -365,7 +365,7 @@ impl Engine for CaduceusEngine {
         ran
     }
     /// With more than one thread, a batch's windows run side by side, a thread each, as far as their buffers
-    /// fit ([`crate::cpu::lanes`]).
+    /// fit (`cpu/lanes.rs`).
     fn prefers_batches(&self) -> bool {
         self.threads > 1
     }
