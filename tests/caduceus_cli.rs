@@ -259,7 +259,7 @@ fn score_on_both_strands_averages_like_the_caduceus_code() {
         .arg(&out)
         .ok();
         let (batch, meta) = read(&out);
-        assert_eq!(meta["variants"]["masked_strand"], "rc_average");
+        assert_eq!(meta["strand_policy"], "rc_average");
         assert!(
             meta["variants"]["score"]
                 .as_str()
@@ -379,6 +379,7 @@ fn score_masks_each_site_like_the_caduceus_code() {
             "{name}: with and without a .fai"
         );
         assert_eq!(meta["variants"]["masked_flank"], 40);
+        assert_eq!(meta["strand_policy"], "forward");
         assert!(
             meta["variants"]["score"]
                 .as_str()

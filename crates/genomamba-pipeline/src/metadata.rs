@@ -149,7 +149,7 @@ impl RunMetadata {
                     OutDtype::F16 => "f16",
                 },
             ),
-            Task::Score(_) => ("variants", Value::Null, "forward", "f32"),
+            Task::Score(s) => ("variants", Value::Null, s.strand.name(), "f32"),
         };
         let mut head = json!({
             "schema_version": SCHEMA_VERSION,
@@ -206,7 +206,6 @@ impl RunMetadata {
                         ),
                     },
                     "masked_flank": s.masked.as_ref().map(|m| m.flank),
-                    "masked_strand": s.masked.as_ref().map(|m| m.strand.name()),
                     "reference_read": match (&s.masked, s.read) {
                         (Some(m), crate::settings::ReferenceRead::Windows) => {
                             format!("each site and {} bases on each side (.fai)", m.flank)

@@ -186,7 +186,10 @@ pub fn run(
         && let Some(pass) = &score.masked
         && let Some(reference) = settings.inputs.first()
     {
-        let what = "SNVs scored at their masked sites";
+        let what = match pass.strand {
+            Strand::Forward => "SNVs scored at their masked sites",
+            Strand::Both => "SNVs scored at their masked sites, on both strands",
+        };
         let mut read = Vec::new();
         let total = crate::masked::planned_bases(pass, &score.variants, &score.lengths);
         if !settings.quiet && engine.device().starts_with("cpu") && total > MASKED_NOTE_BASES {
