@@ -129,6 +129,7 @@ pub fn score_masked(
     let mut masker = Masker {
         engine,
         most,
+        both: pass.strand == Strand::Both,
         jobs: Vec::new(),
         windows: Vec::new(),
         outs: Vec::new(),
@@ -169,7 +170,7 @@ pub fn score_masked(
             let mut masked = tokens.to_vec();
             masked[i] = MASK;
             progress.advance(name, masked.len() as u64 * pass.windows_per_site());
-            let rc = (pass.strand == Strand::Both).then(|| {
+            let rc = masker.both.then(|| {
                 let mut rc = masked.clone();
                 alphabet::reverse_complement(&mut rc);
                 rc
@@ -178,7 +179,6 @@ pub fn score_masked(
             masker.windows.extend(rc);
             masker.jobs.push(Job {
                 at: i,
-                both: pass.strand == Strand::Both,
                 alleles: scorable,
             });
             if masker.windows.len() >= masker.most {
@@ -191,11 +191,10 @@ pub fn score_masked(
     Ok(outcomes)
 }
 
-/// One site's masked window (and then its reverse complement when `both`): the masked position in the window, and
-/// its alleles (index, REF's and ALT's base index).
+/// One site's masked window (and then its reverse complement, on both strands): the masked position in the
+/// window, and its alleles (index, REF's and ALT's base index).
 struct Job {
     at: usize,
-    both: bool,
     alleles: Vec<(usize, usize, usize)>,
 }
 
@@ -204,7 +203,9 @@ struct Masker<'e> {
     engine: &'e mut dyn Engine,
     /// Windows per engine call.
     most: usize,
-    /// Per site gathered, what to read off its windows (one, or two on both strands).
+    /// Whether each site has its reverse complement's window after its own.
+    both: bool,
+    /// Per site gathered, what to read off its windows.
     jobs: Vec<Job>,
     windows: Vec<Vec<u8>>,
     outs: Vec<Output>,
@@ -227,7 +228,7 @@ impl Masker<'_> {
         let mut outs = self.outs.iter();
         for job in &self.jobs {
             let out = outs.next();
-            let rc = if job.both { outs.next() } else { None };
+            let rc = if self.both { outs.next() } else { None };
             if let Some(out) = out {
                 settle(job, out, rc, outcomes);
             }
