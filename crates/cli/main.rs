@@ -146,7 +146,7 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
         model_json,
         &INTERRUPTED,
     )
-    .with_context(|| format!("no output written to {}", plan.settings.output.display()))?;
+    .with_context(|| format!("no output written to {}", plan.outputs()))?;
     // Warnings are about the output's content, so --quiet keeps them.
     for warning in &summary.warnings {
         eprintln!("genomamba: warning: {warning}");
@@ -160,7 +160,7 @@ fn run_model(plan: plan::Plan) -> anyhow::Result<()> {
             summary.seconds,
             summary.bases as f64 / summary.seconds.max(1e-9),
             engine.device(),
-            plan.settings.output.display()
+            plan.outputs()
         );
     }
     Ok(())

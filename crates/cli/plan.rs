@@ -7,10 +7,11 @@ use anyhow::Context;
 use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
 use genomamba_pipeline::{
-    EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool, ReferenceRead,
-    ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
+    AnnotatedVcf, EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool,
+    ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
 };
 use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
+use genomamba_seq::vcf::annotate::VcfCompression;
 use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 
 use crate::UsageError;
@@ -56,6 +57,9 @@ pub struct Plan {
     raw: bool,
     /// `embed --layer`: the block whose residual stream is embedded (1-based).
     pub layer: Option<usize>,
+    /// `score --vcf - --output-vcf`: the copy of standard input that the VCF is read again from (removed when
+    /// the plan is dropped).
+    spool: Option<tempfile::TempPath>,
 }
 
 impl Plan {
@@ -113,6 +117,7 @@ impl Plan {
             strand,
             reference,
             output,
+            output_vcf,
             engine,
         } = args;
         if vcf.as_os_str() == "-" && reference.as_os_str() == "-" {
@@ -130,7 +135,32 @@ impl Plan {
             .into());
         }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
-        let vcf_file = genomamba_seq::vcf::read_path(&vcf)?;
+        // Standard input is read once: for --output-vcf, which reads the VCF again, it is copied first.
+        let spool = match (&output_vcf, vcf.as_os_str() == "-") {
+            (Some(_), true) => Some(spool_stdin()?),
+            _ => None,
+        };
+        let vcf_file = match &spool {
+            Some(copy) => genomamba_seq::vcf::read_hashed(
+                std::io::BufReader::new(
+                    std::fs::File::open(copy).context("reading the copy of standard input")?,
+                ),
+                "-",
+            )?,
+            None => genomamba_seq::vcf::read_path(&vcf)?,
+        };
+        let output_vcf = output_vcf
+            .map(|path| {
+                annotated_vcf(
+                    path,
+                    spool.as_ref().map_or(&vcf, |s| s.as_ref()),
+                    &vcf,
+                    &reference,
+                    &output,
+                    engine.force,
+                )
+            })
+            .transpose()?;
         let variants = Arc::new(Variants::new(vcf_file.records, indel_flank.is_some()));
         let window = engine.window.unwrap_or(WINDOW);
         // With a usable index only the windows holding sites are read, after checking the index against the
@@ -200,8 +230,9 @@ impl Plan {
                 .map(|(flank, reads)| HaplotypePass { flank, reads }),
             masked: None,
             strand: strand_of(strand),
+            output_vcf,
         });
-        Plan::assemble(
+        let mut plan = Plan::assemble(
             vec![reference],
             output,
             open,
@@ -209,7 +240,9 @@ impl Plan {
             InputKind::Genome,
             task,
             false,
-        )
+        )?;
+        plan.spool = spool;
+        Ok(plan)
     }
 
     fn new(
@@ -346,7 +379,24 @@ impl Plan {
             overlap: engine.overlap,
             raw,
             layer: None,
+            spool: None,
         })
+    }
+
+    /// The files the run writes, for messages: `-o`, and with `score --output-vcf` the VCF too.
+    pub fn outputs(&self) -> String {
+        let table = self.settings.output.display();
+        match &self.settings.task {
+            Task::Score(ScoreOptions {
+                output_vcf: Some(vcf),
+                ..
+            }) if vcf.path.as_os_str() == "-" => format!("{table} and standard output"),
+            Task::Score(ScoreOptions {
+                output_vcf: Some(vcf),
+                ..
+            }) => format!("{table} and {}", vcf.path.display()),
+            _ => table.to_string(),
+        }
     }
 
     /// Cuts a Mamba model after block `--layer` ([`genomamba_model::Model::truncate`]), after
@@ -558,6 +608,65 @@ fn recorded_command_line() -> Vec<String> {
 
 /// Fails before any model is loaded or file created when an input is missing, the output's directory does not
 /// exist, or the output is one of the inputs (`--force` would destroy it).
+/// Standard input copied whole to an unnamed-looking temporary file (in `TMPDIR`), removed with its path.
+fn spool_stdin() -> anyhow::Result<tempfile::TempPath> {
+    let mut copy = tempfile::Builder::new()
+        .prefix(".genomamba-stdin.")
+        .tempfile()
+        .context("copying standard input (for --output-vcf, which reads the VCF again)")?;
+    std::io::copy(&mut std::io::stdin().lock(), copy.as_file_mut())
+        .context("copying standard input (for --output-vcf, which reads the VCF again)")?;
+    Ok(copy.into_temp_path())
+}
+
+/// `score --output-vcf PATH`, checked before any work: its name, its directory, an existing file or index
+/// without --force. `reread`: the VCF, or the copy of standard input, that the writer reads again.
+fn annotated_vcf(
+    path: PathBuf,
+    reread: &Path,
+    vcf: &Path,
+    reference: &Path,
+    output: &Path,
+    force: bool,
+) -> anyhow::Result<AnnotatedVcf> {
+    let Some(compression) = VcfCompression::of_path(&path) else {
+        return Err(UsageError(format!(
+            "--output-vcf {}: give a name ending in .vcf, or .vcf.gz or .vcf.bgz (bgzip), or - for standard \
+             output (for BCF: bcftools view -Ob)",
+            path.display()
+        ))
+        .into());
+    };
+    if path.as_os_str() != "-" {
+        if path == output {
+            return Err(UsageError(format!(
+                "--output-vcf {} is also -o: give the VCF and the table different paths",
+                path.display()
+            ))
+            .into());
+        }
+        check_paths(&[reference.to_path_buf(), vcf.to_path_buf()], &path)?;
+        let mut targets = vec![path.clone()];
+        if compression == VcfCompression::Bgzf {
+            targets
+                .extend([".tbi", ".csi"].map(|s| PathBuf::from(format!("{}{s}", path.display()))));
+        }
+        for target in targets {
+            if !force && std::fs::symlink_metadata(&target).is_ok() {
+                anyhow::bail!(
+                    "{} already exists (use --force to overwrite)",
+                    target.display()
+                );
+            }
+        }
+    }
+    Ok(AnnotatedVcf {
+        path,
+        compression,
+        reread: reread.to_path_buf(),
+    })
+}
+
 pub(crate) fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
     if output.as_os_str() == "-" {
         return Err(UsageError(

@@ -2,11 +2,11 @@
 
 mod cleanup;
 mod options;
+mod staged;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -15,6 +15,7 @@ use parquet::file::metadata::KeyValue;
 
 pub use cleanup::{remove_temp_files, temp_files};
 pub use options::{METADATA_KEY, SinkOptions};
+pub use staged::StagedFile;
 
 use crate::error::{Error, Result};
 
@@ -58,18 +59,14 @@ pub struct SinkSummary {
 /// ```
 #[derive(Debug)]
 pub struct ParquetSink {
-    target: PathBuf,
-    temp: PathBuf,
-    force: bool,
     options: SinkOptions,
+    // Declared before `staged`, so that dropping an unfinished sink closes the file before removing it.
     writer: Option<ArrowWriter<File>>,
+    staged: StagedFile,
     group_rows: usize,
     group_bytes: usize,
     rows: u64,
 }
-
-/// Distinguishes temporary files of several sinks for one target in one process.
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 impl ParquetSink {
     /// Creates a sink for `path` with default [`SinkOptions`]; `metadata_json` becomes the `genomamba` entry.
@@ -92,24 +89,15 @@ impl ParquetSink {
         force: bool,
         options: SinkOptions,
     ) -> Result<Self> {
-        let target = path.as_ref().to_path_buf();
-        check_target(&target, force)?;
+        staged::check_target(path.as_ref(), force)?;
         let props = options.writer_properties(&schema, metadata_json)?;
-        let (temp, file) = create_temp(&target)?;
-        let writer = match ArrowWriter::try_new(file, schema, Some(props)) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e.into());
-            }
-        };
-        cleanup::register(&temp);
+        let (staged, file) = StagedFile::create(path, force)?;
+        // On an error `staged` is dropped, which removes its file.
+        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
         Ok(Self {
-            target,
-            temp,
-            force,
             options,
             writer: Some(writer),
+            staged,
             group_rows: 0,
             group_bytes: 0,
             rows: 0,
@@ -118,12 +106,12 @@ impl ParquetSink {
 
     /// The final path.
     pub fn path(&self) -> &Path {
-        &self.target
+        self.staged.path()
     }
 
     /// The temporary file being written.
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.staged.temp_path()
     }
 
     /// Rows written so far.
@@ -132,9 +120,13 @@ impl ParquetSink {
     }
 
     fn writer(&mut self) -> Result<&mut ArrowWriter<File>> {
-        self.writer
-            .as_mut()
-            .ok_or_else(|| Error::io("writing", &self.temp, ErrorKind::BrokenPipe.into()))
+        self.writer.as_mut().ok_or_else(|| {
+            Error::io(
+                "writing",
+                self.staged.temp_path(),
+                ErrorKind::BrokenPipe.into(),
+            )
+        })
     }
 
     /// Writes a batch, splitting it across row groups at the byte and row bounds.
@@ -188,51 +180,26 @@ impl ParquetSink {
     }
 
     fn finish_inner(mut self, metadata_json: Option<String>) -> Result<SinkSummary> {
-        let mut writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::io("finishing", &self.temp, ErrorKind::BrokenPipe.into()))?;
+        let mut writer = self.writer.take().ok_or_else(|| {
+            Error::io(
+                "finishing",
+                self.staged.temp_path(),
+                ErrorKind::BrokenPipe.into(),
+            )
+        })?;
         if let Some(json) = metadata_json {
             writer.append_key_value_metadata(KeyValue::new(METADATA_KEY.to_owned(), json));
         }
         let row_groups = writer.finish()?.num_row_groups();
-        writer
-            .inner()
-            .sync_all()
-            .map_err(|e| Error::io("syncing", &self.temp, e))?;
         drop(writer);
-        let bytes = std::fs::metadata(&self.temp)
-            .map_err(|e| Error::io("reading size of", &self.temp, e))?
-            .len();
-        {
-            let mut pending = cleanup::pending();
-            if !self.force && self.target.exists() {
-                return Err(Error::Exists {
-                    path: self.target.clone(),
-                });
-            }
-            std::fs::rename(&self.temp, &self.target)
-                .map_err(|e| Error::io("renaming", &self.temp, e))?;
-            cleanup::unregister_in(&mut pending, &self.temp);
-        }
-        sync_dir(&self.target);
+        let path = self.staged.path().to_path_buf();
+        let bytes = self.staged.commit()?;
         Ok(SinkSummary {
-            path: self.target.clone(),
+            path,
             rows: self.rows,
             row_groups,
             bytes,
         })
-    }
-}
-
-impl Drop for ParquetSink {
-    fn drop(&mut self) {
-        let mut pending = cleanup::pending();
-        if pending.iter().any(|p| p == &self.temp) {
-            drop(self.writer.take());
-            let _ = std::fs::remove_file(&self.temp);
-            cleanup::unregister_in(&mut pending, &self.temp);
-        }
     }
 }
 
@@ -243,58 +210,6 @@ fn batch_bytes(batch: &RecordBatch) -> Result<usize> {
         total += c.to_data().get_slice_memory_size()?;
     }
     Ok(total)
-}
-
-fn check_target(target: &Path, force: bool) -> Result<()> {
-    match std::fs::symlink_metadata(target) {
-        Ok(m) if m.is_dir() => Err(Error::io("writing", target, ErrorKind::IsADirectory.into())),
-        // A device or a pipe would be replaced by the rename (`--force -o /dev/null` as root replaced the device).
-        Ok(m) if !m.is_file() && !m.is_symlink() => Err(Error::io(
-            "writing",
-            target,
-            std::io::Error::new(
-                ErrorKind::InvalidInput,
-                "not a regular file (a device, pipe or socket): outputs are written beside their path and \
-                 renamed onto it; give a file path",
-            ),
-        )),
-        Ok(_) if !force => Err(Error::Exists {
-            path: target.to_path_buf(),
-        }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("checking", target, e)),
-    }
-}
-
-/// `.NAME.PID-N.tmp` beside `target`, created exclusively.
-fn create_temp(target: &Path) -> Result<(PathBuf, File)> {
-    let name = target
-        .file_name()
-        .ok_or_else(|| Error::io("writing", target, ErrorKind::InvalidInput.into()))?
-        .to_string_lossy();
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    loop {
-        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(f) => return Ok((temp, f)),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("creating", temp, e)),
-        }
-    }
-}
-
-/// Makes the rename durable (best effort: some file systems refuse fsync on directories).
-fn sync_dir(target: &Path) {
-    if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
 }
 
 #[cfg(test)]

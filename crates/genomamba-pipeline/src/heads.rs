@@ -211,6 +211,14 @@ impl Heads {
         }
     }
 
+    /// The variant scorer, for a score run.
+    pub fn scorer(&self) -> Option<&Scorer> {
+        match self {
+            Heads::Score(scorer) => Some(scorer),
+            Heads::Predict { .. } | Heads::Embed { .. } => None,
+        }
+    }
+
     /// The rows built so far as a record batch, when enough have accumulated (or `all`); call until `None`.
     pub fn take_batch(&mut self, all: bool) -> Result<Option<RecordBatch>> {
         let builder: &mut dyn BatchBuilder = match self {

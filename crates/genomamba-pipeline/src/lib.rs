@@ -2,6 +2,7 @@
 //! turns them into hidden states or base probabilities, the heads into rows, and a writer thread into Parquet row
 //! groups, through bounded queues so memory stays flat on whole genomes.
 
+pub mod annotate;
 mod error;
 mod feed;
 pub mod haplotypes;
@@ -16,6 +17,7 @@ pub mod scoring;
 pub mod settings;
 pub mod spans;
 
+pub use annotate::AnnotatedVcf;
 pub use error::{Error, Result};
 pub use haplotypes::HaplotypePass;
 pub use masked::MaskedPass;

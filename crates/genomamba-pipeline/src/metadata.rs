@@ -186,6 +186,7 @@ impl RunMetadata {
                     "records": s.variants.records(),
                     "rows": s.variants.rows(),
                     "scorable": s.variants.scorable(),
+                    "output_vcf": s.output_vcf.as_ref().map(|o| o.path.display().to_string()),
                     "score": match &s.masked {
                         None => "ln P(alt) - ln P(ref) at the site, given the bases before it in its window and \
                                  burn-in (the predictions table's distribution there)"

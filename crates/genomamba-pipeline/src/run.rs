@@ -281,9 +281,32 @@ pub fn run(
     })?;
 
     progress.finish();
+    // The annotated VCF is written before the table is renamed into place, and renamed after it: a failure of
+    // either leaves neither.
+    let annotated = match (&settings.task, heads.scorer()) {
+        (Task::Score(score), Some(scorer)) => match &score.output_vcf {
+            Some(out) => Some(crate::annotate::write(
+                out,
+                score,
+                scorer,
+                settings,
+                &model,
+                interrupted,
+            )?),
+            None => None,
+        },
+        _ => None,
+    };
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     meta.finish(&summary);
     sink.finish_with_metadata(meta.to_json())?;
+    if let Some(written) = annotated {
+        summary.warnings.extend(written.warning.clone());
+        written.commit()?;
+    }
     Ok(summary)
 }
 

@@ -498,6 +498,33 @@ impl Scorer {
         Vec::new()
     }
 
+    /// Once [`Scorer::finish`] has run: row `index`'s ln P of REF and ALT (when scored) and its status.
+    pub fn outcome(&self, index: usize) -> Result<(Option<(f32, f32)>, &'static str)> {
+        let allele = &self.variants.alleles[index];
+        match (allele.kind, self.outcomes[index]) {
+            (Err(status), _) => Ok((None, status)),
+            (Ok(_), Some(Outcome::Scored(r, a))) => Ok((Some((r, a)), status::OK)),
+            (Ok(_), Some(Outcome::Status(status))) => Ok((None, status)),
+            (Ok(_), None) => {
+                let record = &self.variants.records[allele.record];
+                Err(Error::Invalid(format!(
+                    "internal: {}:{} was not settled",
+                    record.chrom, record.pos
+                )))
+            }
+        }
+    }
+
+    /// The number of rows: one per record and ALT allele (one for a record without ALT alleles).
+    pub fn rows(&self) -> usize {
+        self.variants.alleles.len()
+    }
+
+    /// The record (0-based, in the VCF's order) of row `index`.
+    pub fn record_of(&self, index: usize) -> usize {
+        self.variants.alleles[index].record
+    }
+
     /// The next batch of rows, in the VCF's order, once [`Scorer::finish`] has run; `None` before or when all
     /// are out.
     pub fn take_batch(&mut self) -> Result<Option<RecordBatch>> {
@@ -508,17 +535,7 @@ impl Scorer {
         for index in self.cursor..end {
             let allele = &self.variants.alleles[index];
             let record = &self.variants.records[allele.record];
-            let (logp, status) = match (allele.kind, self.outcomes[index]) {
-                (Err(status), _) => (None, status),
-                (Ok(_), Some(Outcome::Scored(r, a))) => (Some((r, a)), status::OK),
-                (Ok(_), Some(Outcome::Status(status))) => (None, status),
-                (Ok(_), None) => {
-                    return Err(Error::Invalid(format!(
-                        "internal: {}:{} was not settled",
-                        record.chrom, record.pos
-                    )));
-                }
-            };
+            let (logp, status) = self.outcome(index)?;
             self.builder.push(&Variant {
                 chrom: &record.chrom,
                 pos: record.pos as i64,

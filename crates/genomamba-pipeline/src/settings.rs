@@ -7,6 +7,8 @@ use crate::scoring::Variants;
 
 /// What a run computes.
 #[derive(Debug, Clone, PartialEq)]
+// One per run: the size of the score variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Task {
     /// Per-base probabilities of A, C, G, T (the predictions table).
     Predict,
@@ -37,6 +39,8 @@ pub struct ScoreOptions {
     /// SNVs under a bidirectional model: each scored at its masked site, with its flanks ([`crate::masked`]);
     /// `None` for causal models, whose SNVs are read off the main pass.
     pub masked: Option<crate::MaskedPass>,
+    /// `--output-vcf`: the VCF written again with the scores in its INFO column.
+    pub output_vcf: Option<crate::AnnotatedVcf>,
 }
 
 /// How much of the reference `genomamba score` reads.

@@ -82,13 +82,24 @@ pub fn read_path(path: &Path) -> io::Result<VcfFile> {
     read_hashed(BufReader::with_capacity(1 << 16, file), &name)
 }
 
-/// [`read`] through a SHA-256 of the bytes it consumes, then the rest of the input into the same digest.
-fn read_hashed<R: BufRead>(reader: R, source: &str) -> io::Result<VcfFile> {
+/// Like [`read_path`] from any reader (a copy of standard input, say); `source` names it in errors.
+pub fn read_hashed<R: BufRead>(reader: R, source: &str) -> io::Result<VcfFile> {
+    let (records, sha256) = hashed(reader, source, |r, s| read(r, s))?;
+    Ok(VcfFile { records, sha256 })
+}
+
+/// Runs `consume` on `reader` through a SHA-256 of the bytes it takes, then reads the rest of the input into the
+/// same digest; returns what `consume` returned and the digest (hex).
+fn hashed<R: BufRead, T>(
+    reader: R,
+    source: &str,
+    consume: impl FnOnce(&mut Sha256Reader<R>, &str) -> io::Result<T>,
+) -> io::Result<(T, String)> {
     let mut hashed = Sha256Reader {
         inner: reader,
         digest: Sha256::new(),
     };
-    let records = read(&mut hashed, source)?;
+    let value = consume(&mut hashed, source)?;
     io::copy(&mut hashed, &mut io::sink()).map_err(|e| context(source, "reading", e))?;
     let sha256 = hashed
         .digest
@@ -96,7 +107,7 @@ fn read_hashed<R: BufRead>(reader: R, source: &str) -> io::Result<VcfFile> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Ok(VcfFile { records, sha256 })
+    Ok((value, sha256))
 }
 
 /// A buffered reader that feeds every byte its consumer takes into a SHA-256.
@@ -155,26 +166,40 @@ impl<R: BufRead> BufRead for Sha256Reader<R> {
 /// assert_eq!(e.to_string(), "x.vcf: line 3: POS 'x1': invalid digit found in string");
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn read<R: BufRead>(mut reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
+pub fn read<R: BufRead>(reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
+    let (text, compressed, is_bcf) = decoded(reader, source)?;
+    if is_bcf {
+        bcf::parse(text, source)
+    } else {
+        parse(LineCounter::new(text), source, compressed)
+    }
+}
+
+/// The input decompressed (gzip and bgzip sniffed from the first bytes), with whether it was compressed and
+/// whether it is BCF; refuses other compressions by their magic bytes.
+fn decoded<'r, R: BufRead + 'r>(
+    mut reader: R,
+    source: &str,
+) -> io::Result<(Box<dyn Read + 'r>, bool, bool)> {
     // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front.
     let mut head = [0u8; 6];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
     refuse_foreign(&head[..n], source)?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
     let compressed = compression(&head[..n]) != Compression::None;
-    let mut text: Box<dyn Read + '_> = if compressed {
+    let mut text: Box<dyn Read + 'r> = if compressed {
         Box::new(MultiGzDecoder::new(whole))
     } else {
         Box::new(whole)
     };
     let mut magic = [0u8; 3];
     let n = read_up_to(&mut text, &mut magic).map_err(|e| io_error(source, 1, &e, compressed))?;
-    let text = Cursor::new(magic[..n].to_vec()).chain(text);
-    if magic[..n] == *bcf::MAGIC {
-        bcf::parse(text, source)
-    } else {
-        parse(LineCounter::new(text), source, compressed)
-    }
+    let is_bcf = magic[..n] == *bcf::MAGIC;
+    Ok((
+        Box::new(Cursor::new(magic[..n].to_vec()).chain(text)),
+        compressed,
+        is_bcf,
+    ))
 }
 
 /// Reads decompressed VCF text with noodles; `compressed` only adds a hint to an unexpected end of the input.
@@ -448,6 +473,7 @@ fn shown(bytes: &[u8]) -> String {
     out
 }
 
+pub mod annotate;
 mod bcf;
 
 #[cfg(test)]

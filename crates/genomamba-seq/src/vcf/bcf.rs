@@ -22,7 +22,7 @@ pub(super) const MAGIC: &[u8] = b"BCF";
 
 /// Reads every record of the decompressed BCF stream `inner`; `source` names it in errors.
 pub(super) fn parse<R: Read>(inner: R, source: &str) -> io::Result<Vec<VcfRecord>> {
-    let mut reader = bcf::io::Reader::from(Framed::new(inner));
+    let mut reader = bcf::io::Reader::from(framed(inner));
     let header = reader
         .read_header()
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: BCF header: {}", chain(&e))))?;
@@ -81,6 +81,11 @@ fn site(record: &bcf::Record, header: &nv::Header, n: u64) -> Result<VcfRecord, 
         alts,
         line: n,
     })
+}
+
+/// `inner`, a decompressed BCF stream, for noodles to read one length-prefixed unit at a time ([`Framed`]).
+pub(super) fn framed<R: Read>(inner: R) -> impl Read {
+    Framed::new(inner)
 }
 
 /// A reader of a decompressed BCF stream that hands on one length-prefixed unit at a time (the header: magic,

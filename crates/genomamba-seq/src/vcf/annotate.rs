@@ -1,0 +1,486 @@
+//! The scored VCF written again, each record with its scores in the INFO column (`score --output-vcf`).
+//!
+//! Each record gains four INFO fields, one value per ALT allele (`Number=A`): [`SCORE_KEY`], [`LOGP_REF_KEY`],
+//! [`LOGP_ALT_KEY`] (floats, `.` where the allele was not scored, left out where no allele was) and
+//! [`STATUS_KEY`] (`ok` or why not). A record without ALT alleles gets none of them. The header gains their
+//! `##INFO` lines and the caller's provenance lines (`##genomamba_scoreCommand=...`, as bcftools writes
+//! `##bcftools_annotateCommand`), just before `#CHROM`; a VCF annotated before has its old fields and
+//! definitions replaced.
+//!
+//! - VCF text in (plain, gzip or bgzip; sniffed as the sites reader sniffs it): every other byte is kept. The
+//!   header's lines and each data line pass through as read, but for the INFO column's genomamba entries, so
+//!   that values the first pass never parsed (INFO, samples) come out exactly as they came in. noodles, which
+//!   read and checked every line in the first pass, would re-encode them when writing (QUAL `29.5000` as `29.5`,
+//!   `=` in a string as `%3D`, the commas of an undefined key's list as `%2C`). The lines are edited in one
+//!   column, not parsed: the caller checks (by SHA-256) that these are the bytes the first pass read.
+//! - BCF in: noodles reads each record into a [`RecordBuf`] and writes it as VCF text, as `bcftools view`
+//!   would (BCF holds typed values, so there are no bytes to keep).
+//!
+//! The output is VCF text, plain or bgzip ([`VcfCompression`]); [`index`] builds a bgzipped output's tabix index.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use noodles::vcf::{
+    self as nv,
+    header::record::value::{
+        Map,
+        map::{
+            Info,
+            info::{Number, Type},
+        },
+    },
+    variant::{
+        RecordBuf,
+        record_buf::info::field::{Value, value::Array},
+    },
+};
+use noodles::{bcf, bgzf, csi, tabix};
+
+use super::{chain, decoded, hashed};
+use crate::source::invalid_data;
+
+/// INFO key of `score`, ln P(ALT) - ln P(REF), per ALT allele.
+pub const SCORE_KEY: &str = "GENOMAMBA_SCORE";
+/// INFO key of `logp_ref`, per ALT allele.
+pub const LOGP_REF_KEY: &str = "GENOMAMBA_LOGP_REF";
+/// INFO key of `logp_alt`, per ALT allele.
+pub const LOGP_ALT_KEY: &str = "GENOMAMBA_LOGP_ALT";
+/// INFO key of `status`, per ALT allele.
+pub const STATUS_KEY: &str = "GENOMAMBA_STATUS";
+
+/// The INFO fields written, with their type and description.
+const FIELDS: [(&str, Type, &str); 4] = [
+    (
+        SCORE_KEY,
+        Type::Float,
+        "genomamba variant-effect score: ln P(ALT) - ln P(REF) under the model (missing where not scored: see \
+         GENOMAMBA_STATUS)",
+    ),
+    (
+        LOGP_REF_KEY,
+        Type::Float,
+        "genomamba: ln P(REF) under the model (an indel: of the REF haplotype)",
+    ),
+    (
+        LOGP_ALT_KEY,
+        Type::Float,
+        "genomamba: ln P(ALT) under the model (an indel: of the ALT haplotype)",
+    ),
+    (
+        STATUS_KEY,
+        Type::String,
+        "genomamba: ok, or why the allele was not scored (not_snv, no_alt, ambiguous, ref_mismatch, \
+         unknown_contig, out_of_bounds, no_context)",
+    ),
+];
+
+/// How an annotated VCF is compressed, from its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcfCompression {
+    /// Plain text: a name ending in `.vcf`, or `-` (standard output).
+    Plain,
+    /// bgzip (BGZF), which tabix can index: `.vcf.gz` or `.vcf.bgz`.
+    Bgzf,
+}
+
+impl VcfCompression {
+    /// The compression a path's name asks for; `None` for a name that is not a VCF's.
+    ///
+    /// ```
+    /// use genomamba_seq::vcf::annotate::VcfCompression;
+    /// use std::path::Path;
+    /// assert_eq!(VcfCompression::of_path(Path::new("out.vcf.gz")), Some(VcfCompression::Bgzf));
+    /// assert_eq!(VcfCompression::of_path(Path::new("-")), Some(VcfCompression::Plain));
+    /// assert_eq!(VcfCompression::of_path(Path::new("out.bcf")), None);
+    /// ```
+    pub fn of_path(path: &Path) -> Option<Self> {
+        let name = path.to_string_lossy();
+        if name == "-" || name.ends_with(".vcf") {
+            Some(Self::Plain)
+        } else if name.ends_with(".vcf.gz") || name.ends_with(".vcf.bgz") {
+            Some(Self::Bgzf)
+        } else {
+            None
+        }
+    }
+}
+
+/// One ALT allele's values, as in its row of the variants table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlleleScores {
+    /// ln P(ALT) - ln P(REF); `None` when not scored.
+    pub score: Option<f32>,
+    /// ln P(REF); `None` when not scored.
+    pub logp_ref: Option<f32>,
+    /// ln P(ALT); `None` when not scored.
+    pub logp_alt: Option<f32>,
+    /// `ok`, or why the allele was not scored.
+    pub status: &'static str,
+}
+
+/// Writes `input` (VCF or BCF, as the sites reader read it) to `output` (a writer, and its name for errors) as
+/// VCF text compressed as asked, each
+/// record with the scores `scores(record, alts)` gives for its `alts` ALT alleles (record: 0-based, in the
+/// file's order; it must return one value per allele), and the header with the INFO definitions and the
+/// `provenance` lines (`(key, value)`: `##key=value`; control characters in values become spaces). Returns the
+/// number of records written and the SHA-256 (hex) of the input's bytes, all of them read, which the caller
+/// compares with the first read's to know that the scores belong to these records.
+pub fn annotate<R: BufRead, W: Write>(
+    input: R,
+    source: &str,
+    output: (W, &str),
+    compression: VcfCompression,
+    provenance: &[(&str, String)],
+    scores: impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+) -> io::Result<(u64, String)> {
+    hashed(input, source, |input, source| {
+        annotate_unhashed(input, source, output, compression, provenance, scores)
+    })
+}
+
+fn annotate_unhashed<R: BufRead, W: Write>(
+    input: R,
+    source: &str,
+    (output, destination): (W, &str),
+    compression: VcfCompression,
+    provenance: &[(&str, String)],
+    scores: impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+) -> io::Result<u64> {
+    let mut writer = match compression {
+        VcfCompression::Plain => Output::Plain(nv::io::Writer::new(output)),
+        VcfCompression::Bgzf => Output::Bgzf(nv::io::Writer::new(bgzf::io::Writer::new(output))),
+    };
+    let (text, _, is_bcf) = decoded(input, source)?;
+    let records = if is_bcf {
+        from_bcf(text, source, &mut writer, destination, provenance, scores)?
+    } else {
+        from_text(
+            io::BufReader::with_capacity(1 << 16, text),
+            source,
+            writer.raw(),
+            destination,
+            provenance,
+            scores,
+        )?
+    };
+    writer.finish().map_err(|e| writing(destination, e))?;
+    Ok(records)
+}
+
+/// VCF text in: the lines as read, with the genomamba INFO entries and definitions replaced.
+fn from_text<R: BufRead>(
+    mut input: R,
+    source: &str,
+    output: &mut dyn Write,
+    destination: &str,
+    provenance: &[(&str, String)],
+    mut scores: impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+) -> io::Result<u64> {
+    let ours = info_lines()?;
+    let mut line = Vec::new();
+    let (mut number, mut records, mut in_header) = (0u64, 0u64, true);
+    loop {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| at_line(source, number + 1, &e))?
+            == 0
+        {
+            break;
+        }
+        number += 1;
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        let out = if in_header {
+            if line.starts_with(b"#CHROM") {
+                in_header = false;
+                let mut text = ours.concat();
+                for (key, value) in provenance {
+                    text.push_str(&format!("##{key}={}\n", one_line(value)));
+                }
+                text.into_bytes()
+                    .into_iter()
+                    .chain(line.iter().copied())
+                    .collect()
+            } else if ours_defined(&line) {
+                continue;
+            } else {
+                line.clone()
+            }
+        } else {
+            let columns: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+            let (Some(alt), Some(info)) = (columns.get(4), columns.get(7)) else {
+                return Err(invalid_data(
+                    source,
+                    format_args!(
+                        "line {number}: fewer than 8 columns (read again for --output-vcf)"
+                    ),
+                ));
+            };
+            let alts = if *alt == b"." {
+                0
+            } else {
+                alt.split(|&b| b == b',').count()
+            };
+            let values = scores(records as usize, alts)?;
+            check_count(&values, alts, records)?;
+            records += 1;
+            let info = with_scores(info, &values);
+            let mut out = Vec::with_capacity(line.len() + 128);
+            for (i, column) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                out.extend_from_slice(if i == 7 { &info } else { column });
+            }
+            out
+        };
+        output
+            .write_all(&out)
+            .and_then(|()| output.write_all(b"\n"))
+            .map_err(|e| writing(destination, e))?;
+    }
+    Ok(records)
+}
+
+/// BCF in: each record read whole by noodles and written as VCF text with the scores set.
+fn from_bcf<W: Write>(
+    text: Box<dyn io::Read + '_>,
+    source: &str,
+    writer: &mut Output<W>,
+    destination: &str,
+    provenance: &[(&str, String)],
+    mut scores: impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+) -> io::Result<u64> {
+    let mut reader = bcf::io::Reader::from(super::bcf::framed(text));
+    let header = reader
+        .read_header()
+        .map_err(|e| io::Error::new(e.kind(), format!("{source}: BCF header: {}", chain(&e))))?;
+    let out_header = annotated_header(&header, provenance)?;
+    writer
+        .get()
+        .write_variant_header(&out_header)
+        .map_err(|e| writing(destination, e))?;
+    let mut record = bcf::Record::default();
+    let mut n = 0;
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| at_record(source, n + 1, &e))?
+        != 0
+    {
+        let mut buf = RecordBuf::try_from_variant_record(&header, &record)
+            .map_err(|e| at_record(source, n + 1, &e))?;
+        let alts = buf.alternate_bases().as_ref().len();
+        let values = scores(n as usize, alts)?;
+        check_count(&values, alts, n)?;
+        set_scores(buf.info_mut(), &values);
+        writer
+            .get()
+            .write_variant_record(&out_header, &buf)
+            .map_err(|e| writing(destination, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Fails unless `values` has one entry per ALT allele of record `index` (0-based).
+fn check_count(values: &[AlleleScores], alts: usize, index: u64) -> io::Result<()> {
+    if values.len() == alts {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "internal: {} values for the {alts} ALT alleles of record {}",
+        values.len(),
+        index + 1
+    )))
+}
+
+/// The `##INFO` lines of the genomamba fields, as noodles writes them.
+fn info_lines() -> io::Result<Vec<String>> {
+    let mut header = nv::Header::default();
+    add_definitions(&mut header);
+    let mut text = Vec::new();
+    nv::io::Writer::new(&mut text).write_header(&header)?;
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|l| l.starts_with("##INFO="))
+        .map(|l| format!("{l}\n"))
+        .collect())
+}
+
+/// Whether a header line defines one of the genomamba INFO fields (an earlier annotation's).
+fn ours_defined(line: &[u8]) -> bool {
+    FIELDS.iter().any(|(key, ..)| {
+        line.strip_prefix(b"##INFO=<ID=")
+            .and_then(|rest| rest.strip_prefix(key.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b","))
+    })
+}
+
+/// An INFO column with the genomamba entries replaced by `values`' (none for a record without ALT alleles).
+fn with_scores(info: &[u8], values: &[AlleleScores]) -> Vec<u8> {
+    let mut entries: Vec<Vec<u8>> = if info == b"." {
+        Vec::new()
+    } else {
+        info.split(|&b| b == b';')
+            .filter(|entry| {
+                let key = entry.split(|&b| b == b'=').next().unwrap_or_default();
+                !FIELDS.iter().any(|(ours, ..)| key == ours.as_bytes())
+            })
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    if !values.is_empty() {
+        let floats = [
+            (SCORE_KEY, values.iter().map(|v| v.score).collect::<Vec<_>>()),
+            (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
+            (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
+        ];
+        for (key, column) in floats {
+            if column.iter().any(Option::is_some) {
+                let list: Vec<String> = column
+                    .iter()
+                    .map(|x| x.map_or_else(|| ".".to_string(), |x| x.to_string()))
+                    .collect();
+                entries.push(format!("{key}={}", list.join(",")).into_bytes());
+            }
+        }
+        let status: Vec<&str> = values.iter().map(|v| v.status).collect();
+        entries.push(format!("{STATUS_KEY}={}", status.join(",")).into_bytes());
+    }
+    if entries.is_empty() {
+        return b".".to_vec();
+    }
+    entries.join(&b';')
+}
+
+/// A header value on one line: control characters (a tab or line end in an argument) become spaces.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The writer of either compression.
+enum Output<W: Write> {
+    Plain(nv::io::Writer<W>),
+    Bgzf(nv::io::Writer<bgzf::io::Writer<W>>),
+}
+
+impl<W: Write> Output<W> {
+    /// The bytes' destination under the VCF writer (compressed where asked).
+    fn raw(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Plain(w) => w.get_mut(),
+            Output::Bgzf(w) => w.get_mut(),
+        }
+    }
+
+    fn get(&mut self) -> &mut dyn nv::variant::io::Write {
+        match self {
+            Output::Plain(w) => w,
+            Output::Bgzf(w) => w,
+        }
+    }
+
+    /// Flushes everything, with BGZF's end-of-file block.
+    fn finish(self) -> io::Result<()> {
+        let mut inner = match self {
+            Output::Plain(w) => w.into_inner(),
+            Output::Bgzf(w) => w.into_inner().finish()?,
+        };
+        inner.flush()
+    }
+}
+
+/// Adds (or replaces) the genomamba INFO definitions.
+fn add_definitions(header: &mut nv::Header) {
+    for (key, ty, description) in FIELDS {
+        header.infos_mut().insert(
+            key.to_string(),
+            Map::<Info>::new(Number::AlternateBases, ty, description),
+        );
+    }
+}
+
+/// `header` with the INFO definitions (replacing any of the same keys) and the provenance lines added.
+fn annotated_header(header: &nv::Header, provenance: &[(&str, String)]) -> io::Result<nv::Header> {
+    let mut out = header.clone();
+    add_definitions(&mut out);
+    for (key, value) in provenance {
+        let key = key.parse().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("header key {key}: {e}"),
+            )
+        })?;
+        out.insert(key, nv::header::record::Value::from(one_line(value)))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
+    Ok(out)
+}
+
+/// Replaces the record's genomamba INFO fields by `values` (none when it has no ALT allele).
+fn set_scores(info: &mut nv::variant::record_buf::Info, values: &[AlleleScores]) {
+    let info = info.as_mut();
+    for (key, ..) in FIELDS {
+        info.shift_remove(key);
+    }
+    if values.is_empty() {
+        return;
+    }
+    let floats = [
+        (
+            SCORE_KEY,
+            values.iter().map(|v| v.score).collect::<Vec<_>>(),
+        ),
+        (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
+        (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
+    ];
+    for (key, column) in floats {
+        if column.iter().any(Option::is_some) {
+            info.insert(key.to_string(), Some(Value::Array(Array::Float(column))));
+        }
+    }
+    let status = values.iter().map(|v| Some(v.status.to_string())).collect();
+    info.insert(
+        STATUS_KEY.to_string(),
+        Some(Value::Array(Array::String(status))),
+    );
+}
+
+/// An error writing the output, keeping its kind.
+fn writing(destination: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{destination}: writing: {}", chain(&e)))
+}
+
+/// An error at a VCF text line, keeping its kind.
+fn at_line(source: &str, line: u64, e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{source}: line {line}: {}", chain(e)))
+}
+
+/// An error at a BCF record (1-based), keeping its kind.
+fn at_record(source: &str, n: u64, e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{source}: record {n}: {}", chain(e)))
+}
+
+/// The index of the bgzipped VCF at `path`, as its file's suffix and bytes: tabix (`.tbi`), or CSI (`.csi`)
+/// where a contig is longer than 2^29 bases. Fails where the records are not sorted (by contig, in blocks, then
+/// by position), which no index can describe.
+pub fn index(path: &Path) -> io::Result<(&'static str, Vec<u8>)> {
+    match nv::fs::index(path)? {
+        nv::Index::Tabix(index) => {
+            let mut writer = tabix::io::Writer::new(Vec::new());
+            writer.write_index(&index)?;
+            Ok((".tbi", writer.into_inner().finish()?))
+        }
+        nv::Index::Csi(index) => {
+            let mut writer = csi::io::Writer::new(Vec::new());
+            writer.write_index(&index)?;
+            Ok((".csi", writer.into_inner().finish()?))
+        }
+    }
+}
