@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of genomamba on a fresh Debian machine with a Rust toolchain: installs what the tests need
-# (samtools, tabix and a C++ compiler from Debian, a Python venv with pyarrow, Polars, DuckDB and Snakemake,
+# (samtools, tabix, bcftools and a C++ compiler from Debian, a Python venv with pyarrow, Polars, DuckDB and Snakemake,
 # the NVRTC wheel for the kernel compile check), derives the indexed data files, then runs the checks in the
 # order CI does.
 set -euo pipefail
@@ -17,6 +17,7 @@ step "system packages"
 need=()
 command -v samtools >/dev/null || need+=(samtools)
 command -v bgzip >/dev/null || need+=(tabix)
+command -v bcftools >/dev/null || need+=(bcftools)
 command -v "${CXX:-c++}" >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -1087,3 +1087,450 @@ fn indels_score_as_two_haplotypes_from_one_prefix() {
         "haplotype sums against predict over the haplotypes written out: max abs diff {worst:.2e}"
     );
 }
+
+/// Runs a command-line tool (htslib's `bgzip`, `tabix`, `bcftools`, which tests/run.sh installs) and returns
+/// its standard output.
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs it)"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A VCF's text: bgzip read back by htslib's `bgzip -dc`, plain text as it is.
+fn vcf_text(path: &Path) -> String {
+    let name = path.to_str().expect("utf-8 path");
+    if name.ends_with(".gz") {
+        tool("bgzip", &["-dc", name])
+    } else {
+        std::fs::read_to_string(path).expect("vcf")
+    }
+}
+
+/// The genomamba INFO keys, in the order they are written.
+const GENOMAMBA_KEYS: [&str; 4] = [
+    "GENOMAMBA_SCORE",
+    "GENOMAMBA_LOGP_REF",
+    "GENOMAMBA_LOGP_ALT",
+    "GENOMAMBA_STATUS",
+];
+
+/// A data line of an annotated VCF split into the line without genomamba's INFO entries and those entries'
+/// values (by key).
+fn split_annotation(line: &str) -> (String, HashMap<String, Vec<String>>) {
+    let mut columns: Vec<String> = line.split('\t').map(str::to_string).collect();
+    let mut ours = HashMap::new();
+    let mut kept = Vec::new();
+    for entry in columns[7].split(';') {
+        match entry.split_once('=') {
+            Some((key, value)) if GENOMAMBA_KEYS.contains(&key) => {
+                assert!(
+                    ours.insert(
+                        key.to_string(),
+                        value.split(',').map(str::to_string).collect()
+                    )
+                    .is_none(),
+                    "{key} twice: {line}"
+                );
+            }
+            _ => kept.push(entry),
+        }
+    }
+    columns[7] = if kept.is_empty() {
+        ".".into()
+    } else {
+        kept.join(";")
+    };
+    (columns.join("\t"), ours)
+}
+
+/// Asserts that the annotated data lines carry exactly the table's rows, record by record in order: a value per
+/// ALT allele, the floats equal to the bit (`.` where null, the key absent where every allele's is), the statuses;
+/// a record without ALT alleles (its row `no_alt`) has no genomamba entry. Returns the lines without them.
+fn assert_annotations_are_rows(text: &str, rows: &[Row]) -> Vec<String> {
+    let mut rows = rows.iter();
+    let mut stripped = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (rest, ours) = split_annotation(line);
+        let alt = line.split('\t').nth(4).expect("ALT");
+        let alts = if alt == "." {
+            0
+        } else {
+            alt.split(',').count()
+        };
+        let of_record: Vec<&Row> = rows.by_ref().take(alts.max(1)).collect();
+        assert_eq!(of_record.len(), alts.max(1), "rows run out at {line}");
+        if alts == 0 {
+            assert_eq!(of_record[0].status, "no_alt");
+            assert!(ours.is_empty(), "{line}");
+            stripped.push(rest);
+            continue;
+        }
+        let statuses: Vec<&str> = of_record.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(ours["GENOMAMBA_STATUS"], statuses, "{line}");
+        let columns: [(&str, fn(&Row) -> Option<f32>); 3] = [
+            ("GENOMAMBA_SCORE", |r| r.score),
+            ("GENOMAMBA_LOGP_REF", |r| r.logp_ref),
+            ("GENOMAMBA_LOGP_ALT", |r| r.logp_alt),
+        ];
+        for (key, value) in columns {
+            let want: Vec<Option<f32>> = of_record.iter().map(|r| value(r)).collect();
+            match ours.get(key) {
+                None => assert!(want.iter().all(Option::is_none), "{key} missing: {line}"),
+                Some(got) => {
+                    let got: Vec<Option<u32>> = got
+                        .iter()
+                        .map(|v| (v != ".").then(|| v.parse::<f32>().expect("float").to_bits()))
+                        .collect();
+                    let want: Vec<Option<u32>> = want.iter().map(|v| v.map(f32::to_bits)).collect();
+                    assert_eq!(got, want, "{key}: {line}");
+                }
+            }
+        }
+        stripped.push(rest);
+    }
+    assert_eq!(rows.next(), None, "rows left over");
+    stripped
+}
+
+/// `--output-vcf` writes the VCF again: the data lines byte for byte but for the genomamba INFO entries, which
+/// hold the table's values exactly; the header gains their definitions and the command. A bgzipped output gets
+/// a tabix index that htslib reads, and htslib reads the values with the types the header gives.
+#[test]
+fn the_annotated_vcf_is_the_input_with_each_rows_values() {
+    let dir = Dir::new();
+    let vcf = data("variants/lambda_calls.vcf.gz");
+    let out = dir.path("calls.vcf.gz");
+    let out_name = out.to_str().expect("utf-8 path");
+    let (rows, meta) = score(
+        &dir,
+        &vcf,
+        &derived("lambda_virus.fa"),
+        &["--indel-flank", "20", "--output-vcf", out_name],
+    );
+    assert_eq!(rows.iter().filter(|r| r.status == "ok").count(), 35);
+    assert_eq!(meta["variants"]["output_vcf"].as_str(), Some(out_name));
+    let input = vcf_text(&vcf);
+    let text = vcf_text(&out);
+    let stripped = assert_annotations_are_rows(&text, &rows);
+    let input_lines: Vec<&str> = input.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(stripped, input_lines, "data lines kept byte for byte");
+    // The header: the input's lines in order, then the definitions and provenance, then #CHROM.
+    let header: Vec<&str> = text.lines().filter(|l| l.starts_with("##")).collect();
+    let input_header: Vec<&str> = input.lines().filter(|l| l.starts_with("##")).collect();
+    assert_eq!(header[..input_header.len()], input_header[..]);
+    let added = &header[input_header.len()..];
+    for (line, key) in added.iter().zip(GENOMAMBA_KEYS) {
+        assert!(
+            line.starts_with(&format!("##INFO=<ID={key},Number=A,Type=")),
+            "{line}"
+        );
+    }
+    assert!(
+        added[5].starts_with("##genomamba_scoreCommand=genomamba score ")
+            && added[5].contains("--output-vcf"),
+        "{added:?}"
+    );
+    // The index: tabix's region query returns the lines in the region, as written.
+    assert!(dir.path("calls.vcf.gz.tbi").exists());
+    let region = format!("{LAMBDA}:3000-7000");
+    let queried = tool("tabix", &[out_name, &region]);
+    let in_region: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let pos: u64 = l.split('\t').nth(1).expect("POS").parse().expect("POS");
+            (3000..=7000).contains(&pos)
+        })
+        .collect();
+    assert_eq!(in_region.len(), 3);
+    assert_eq!(queried.lines().collect::<Vec<_>>(), in_region);
+    // htslib parses the values as the header types them (bcftools prints floats to 6 significant digits).
+    let query = tool(
+        "bcftools",
+        &[
+            "query",
+            "-f",
+            "%POS\t%ALT\t%INFO/GENOMAMBA_SCORE\t%INFO/GENOMAMBA_LOGP_REF\t%INFO/GENOMAMBA_STATUS\n",
+            out_name,
+        ],
+    );
+    let parsed: Vec<&str> = query.lines().collect();
+    assert_eq!(parsed.len(), rows.len());
+    for (line, row) in parsed.iter().zip(&rows) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(
+            (f[0], f[1], f[4]),
+            (
+                row.pos.to_string().as_str(),
+                row.alt.as_str(),
+                row.status.as_str()
+            )
+        );
+        for (text, value) in [(f[2], row.score), (f[3], row.logp_ref)] {
+            let (got, want) = (text.parse::<f32>().expect("float"), value.expect("scored"));
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{line} vs {row:?}"
+            );
+        }
+    }
+    // The same VCF as BCF gives the same annotations (noodles writes its records as VCF text).
+    let from_bcf = dir.path("from_bcf.vcf");
+    let (bcf_rows, _) = score(
+        &dir,
+        &data("variants/lambda_calls.bcf"),
+        &derived("lambda_virus.fa"),
+        &[
+            "--indel-flank",
+            "20",
+            "--output-vcf",
+            from_bcf.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(bcf_rows, rows);
+    assert_annotations_are_rows(&vcf_text(&from_bcf), &rows);
+}
+
+/// Multi-allelic records, records without ALT, unscored alleles and an earlier annotation: one value per ALT
+/// allele, `.` where one is not scored, the old entries and definition replaced; standard input in and out
+/// gives the same file; records out of order are written whole, with a warning instead of an index.
+#[test]
+fn the_annotated_vcf_of_every_kind_of_record() {
+    let dir = Dir::new();
+    let lambda = &fasta(&data("genomes/lambda_virus.fa"))[0].1;
+    let base = |pos: usize| (lambda[pos - 1] as char).to_string();
+    let others = |pos: usize| -> Vec<String> {
+        ["A", "C", "G", "T"]
+            .iter()
+            .filter(|b| **b != base(pos))
+            .map(|b| b.to_string())
+            .collect()
+    };
+    let header = "##fileformat=VCFv4.2\n\
+        ##INFO=<ID=GENOMAMBA_SCORE,Number=1,Type=String,Description=\"an older run's\">\n\
+        ##INFO=<ID=DP,Number=1,Type=Integer,Description=\"depth\">\n\
+        #CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+    let lines = [
+        format!(
+            "{LAMBDA}\t20\t.\t{}\t{}\t29.5000\tPASS\tDP=3;XX=1,2;FLAG",
+            base(20),
+            others(20).join(",")
+        ),
+        format!(
+            "{LAMBDA}\t30\t.\t{}\t{},<DEL>\t.\t.\t.",
+            base(30),
+            others(30)[0]
+        ),
+        format!("{LAMBDA}\t40\t.\t{}\t.\t.\t.\tDP=1", base(40)),
+        format!(
+            "{LAMBDA}\t1\tfirst\t{}\t{}\t.\t.\tGENOMAMBA_SCORE=9;GENOMAMBA_STATUS=old;DP=2",
+            base(1),
+            others(1)[0]
+        ),
+        format!("chrUn\t5\t.\tA\tC\t.\t.\t."),
+        format!(
+            "{LAMBDA}\t50\t.\t{}\t{}\t.\t.\tDP=4",
+            base(50),
+            others(50)[1]
+        ),
+    ];
+    let vcf = dir.write("mixed.vcf", format!("{header}{}\n", lines.join("\n")));
+    let out = dir.path("mixed.out.vcf");
+    let (rows, _) = score(
+        &dir,
+        &vcf,
+        &derived("lambda_virus.fa"),
+        &["--output-vcf", out.to_str().expect("utf-8 path")],
+    );
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "not_snv",
+            "no_alt",
+            "no_context",
+            "unknown_contig",
+            "ok"
+        ]
+    );
+    let text = vcf_text(&out);
+    let stripped = assert_annotations_are_rows(&text, &rows);
+    let data_lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    // The second record: a value and a `.`; the first base of the genome: no context, so no float at all.
+    assert!(
+        data_lines[1].contains("\tGENOMAMBA_SCORE=") && data_lines[1].contains(",.;"),
+        "{}",
+        data_lines[1]
+    );
+    assert!(
+        data_lines[3].ends_with("\tDP=2;GENOMAMBA_STATUS=no_context"),
+        "{}",
+        data_lines[3]
+    );
+    assert!(
+        data_lines[4].ends_with("\tGENOMAMBA_STATUS=unknown_contig"),
+        "{}",
+        data_lines[4]
+    );
+    // Everything else is kept as written (QUAL, an undefined key's list, a flag); old entries are gone.
+    let mut want: Vec<String> = lines.to_vec();
+    want[3] = want[3].replace("GENOMAMBA_SCORE=9;GENOMAMBA_STATUS=old;", "");
+    assert_eq!(stripped, want);
+    let definitions: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("##INFO=<ID=GENOMAMBA_SCORE,"))
+        .collect();
+    assert_eq!(definitions.len(), 1);
+    assert!(
+        definitions[0].contains("Number=A,Type=Float"),
+        "{}",
+        definitions[0]
+    );
+    // Standard input in, standard output out: the same file but for the command line recorded.
+    let piped = genomamba([
+        "score",
+        "--device",
+        "cpu",
+        "-q",
+        "--vcf",
+        "-",
+        "--output-vcf",
+        "-",
+        "--reference",
+    ])
+    .arg(derived("lambda_virus.fa"))
+    .arg("-o")
+    .arg(dir.path("piped.parquet"))
+    .stdin_file(&vcf)
+    .ok();
+    let without_command = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with("##genomamba_scoreCommand="))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(without_command(&piped), without_command(&text));
+    assert_eq!(rows_of(&dir.path("piped.parquet")), rows);
+    // Out of order (chrUn between lambda's records, and lambda's positions going back): written whole, not
+    // indexed, and said so.
+    let gz = dir.path("mixed.vcf.gz");
+    let (_, _, stderr) = score_telling(
+        &dir,
+        &vcf,
+        &derived("lambda_virus.fa"),
+        &["--output-vcf", gz.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        stderr.contains("no index written") && stderr.contains("bcftools sort"),
+        "{stderr}"
+    );
+    assert!(!dir.path("mixed.vcf.gz.tbi").exists());
+    assert_eq!(without_command(&vcf_text(&gz)), without_command(&text));
+}
+
+/// The rows of a variants table.
+fn rows_of(path: &Path) -> Vec<Row> {
+    rows(&read(path).0)
+}
+
+/// `--output-vcf` is checked before any work: its name, a clash with `-o`, an existing file or index without
+/// `--force`; a failed run leaves neither output.
+#[test]
+fn annotated_vcf_refusals_leave_nothing() {
+    let dir = Dir::new();
+    let reference = data("genomes/lambda_virus.fa");
+    dir.write("ok.vcf", format!("{HEADER}{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n"));
+    let run = |extra: &[&str], code: i32| {
+        genomamba([
+            "score",
+            "--device",
+            "cpu",
+            "-q",
+            "--vcf",
+            "ok.vcf",
+            "--reference",
+        ])
+        .arg(&reference)
+        .args(["-o", "out.parquet"])
+        .args(extra.iter().copied())
+        .current_dir(dir.path(""))
+        .fails_with(code)
+    };
+    let err = run(&["--output-vcf", "out.bcf"], 2);
+    assert!(
+        err.contains("--output-vcf out.bcf: give a name ending in .vcf"),
+        "{err}"
+    );
+    let err = run(&["--output-vcf", "out.parquet"], 2);
+    assert!(err.contains("give a name ending in .vcf"), "{err}");
+    dir.write("same.vcf", "");
+    let err = genomamba([
+        "score",
+        "--device",
+        "cpu",
+        "-q",
+        "--vcf",
+        "ok.vcf",
+        "--reference",
+    ])
+    .arg(&reference)
+    .args(["-o", "same.vcf", "--output-vcf", "same.vcf"])
+    .current_dir(dir.path(""))
+    .fails_with(2);
+    assert!(err.contains("is also -o"), "{err}");
+    dir.write("old.vcf.gz", "old");
+    let err = run(&["--output-vcf", "old.vcf.gz"], 1);
+    assert!(
+        err.contains("old.vcf.gz already exists (use --force"),
+        "{err}"
+    );
+    dir.write("stale.vcf.gz.tbi", "old index");
+    let err = run(&["--output-vcf", "stale.vcf.gz"], 1);
+    assert!(err.contains("stale.vcf.gz.tbi already exists"), "{err}");
+    let err = run(&["--output-vcf", "missing/out.vcf"], 1);
+    assert!(err.contains("missing"), "{err}");
+    let mut listing = dir.listing();
+    listing.sort();
+    assert_eq!(
+        listing,
+        ["ok.vcf", "old.vcf.gz", "same.vcf", "stale.vcf.gz.tbi"]
+    );
+    assert_eq!(std::fs::read(dir.path("old.vcf.gz")).expect("old"), b"old");
+    // With --force both are replaced, and the stale index by the new one.
+    genomamba([
+        "score",
+        "--device",
+        "cpu",
+        "-q",
+        "--force",
+        "--vcf",
+        "ok.vcf",
+        "--reference",
+    ])
+    .arg(&reference)
+    .args(["-o", "out.parquet", "--output-vcf", "stale.vcf.gz"])
+    .current_dir(dir.path(""))
+    .ok();
+    assert_ne!(
+        std::fs::read(dir.path("stale.vcf.gz.tbi")).expect("tbi"),
+        b"old index"
+    );
+    tool(
+        "tabix",
+        &[
+            dir.path("stale.vcf.gz").to_str().expect("utf-8"),
+            &format!("{LAMBDA}:1-10"),
+        ],
+    );
+}

@@ -334,7 +334,10 @@ fn with_scores(info: &[u8], values: &[AlleleScores]) -> Vec<u8> {
     };
     if !values.is_empty() {
         let floats = [
-            (SCORE_KEY, values.iter().map(|v| v.score).collect::<Vec<_>>()),
+            (
+                SCORE_KEY,
+                values.iter().map(|v| v.score).collect::<Vec<_>>(),
+            ),
             (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
             (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
         ];
@@ -481,6 +484,80 @@ pub fn index(path: &Path) -> io::Result<(&'static str, Vec<u8>)> {
             let mut writer = csi::io::Writer::new(Vec::new());
             writer.write_index(&index)?;
             Ok((".csi", writer.into_inner().finish()?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(score: f32, status: &'static str) -> AlleleScores {
+        AlleleScores {
+            score: Some(score),
+            logp_ref: Some(-1.5),
+            logp_alt: Some(-1.5 + score),
+            status,
+        }
+    }
+
+    fn unscored(status: &'static str) -> AlleleScores {
+        AlleleScores {
+            score: None,
+            logp_ref: None,
+            logp_alt: None,
+            status,
+        }
+    }
+
+    #[test]
+    fn info_entries_are_replaced_and_the_rest_kept_in_order() {
+        let info = with_scores(
+            b"DP=3;GENOMAMBA_SCORE=9;XX=1,2;FLAG;GENOMAMBA_SCOREX=1;GENOMAMBA_STATUS=old",
+            &[scored(0.25, "ok"), unscored("not_snv")],
+        );
+        assert_eq!(
+            String::from_utf8(info).unwrap(),
+            "DP=3;XX=1,2;FLAG;GENOMAMBA_SCOREX=1;GENOMAMBA_SCORE=0.25,.;GENOMAMBA_LOGP_REF=-1.5,.;\
+             GENOMAMBA_LOGP_ALT=-1.25,.;GENOMAMBA_STATUS=ok,not_snv"
+        );
+        // No allele scored: no float entries; no ALT allele: nothing, and an INFO of only ours becomes `.`.
+        assert_eq!(
+            with_scores(b".", &[unscored("unknown_contig")]),
+            b"GENOMAMBA_STATUS=unknown_contig"
+        );
+        assert_eq!(with_scores(b"GENOMAMBA_STATUS=ok", &[]), b".");
+        assert_eq!(with_scores(b".", &[]), b".");
+    }
+
+    #[test]
+    fn only_genomamba_definitions_are_dropped_from_the_header() {
+        assert!(ours_defined(
+            b"##INFO=<ID=GENOMAMBA_SCORE,Number=1,Type=String,Description=\"x\">"
+        ));
+        assert!(!ours_defined(
+            b"##INFO=<ID=GENOMAMBA_SCOREX,Number=1,Type=String,Description=\"x\">"
+        ));
+        assert!(!ours_defined(
+            b"##FORMAT=<ID=GENOMAMBA_SCORE,Number=1,Type=String,Description=\"x\">"
+        ));
+        let lines = info_lines().unwrap();
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| ours_defined(l.trim_end().as_bytes())));
+    }
+
+    #[test]
+    fn output_names_choose_the_compression() {
+        for (name, want) in [
+            ("a.vcf", Some(VcfCompression::Plain)),
+            ("-", Some(VcfCompression::Plain)),
+            ("a.vcf.gz", Some(VcfCompression::Bgzf)),
+            ("a.vcf.bgz", Some(VcfCompression::Bgzf)),
+            ("a.bcf", None),
+            ("a.parquet", None),
+            ("a.gz", None),
+        ] {
+            assert_eq!(VcfCompression::of_path(Path::new(name)), want, "{name}");
         }
     }
 }
