@@ -1459,21 +1459,16 @@ fn annotated_vcf_refusals_leave_nothing() {
     let dir = Dir::new();
     let reference = data("genomes/lambda_virus.fa");
     dir.write("ok.vcf", format!("{HEADER}{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n"));
+    // `score` of ok.vcf with `args` after the reference.
+    let command = |args: &[&str]| {
+        genomamba(["score", "--device", "cpu", "-q", "--vcf", "ok.vcf"])
+            .arg("--reference")
+            .arg(&reference)
+            .args(args.iter().copied())
+            .current_dir(dir.path(""))
+    };
     let run = |extra: &[&str], code: i32| {
-        genomamba([
-            "score",
-            "--device",
-            "cpu",
-            "-q",
-            "--vcf",
-            "ok.vcf",
-            "--reference",
-        ])
-        .arg(&reference)
-        .args(["-o", "out.parquet"])
-        .args(extra.iter().copied())
-        .current_dir(dir.path(""))
-        .fails_with(code)
+        command(&[&["-o", "out.parquet"], extra].concat()).fails_with(code)
     };
     let err = run(&["--output-vcf", "out.bcf"], 2);
     assert!(
@@ -1483,19 +1478,7 @@ fn annotated_vcf_refusals_leave_nothing() {
     let err = run(&["--output-vcf", "out.parquet"], 2);
     assert!(err.contains("give a name ending in .vcf"), "{err}");
     dir.write("same.vcf", "");
-    let err = genomamba([
-        "score",
-        "--device",
-        "cpu",
-        "-q",
-        "--vcf",
-        "ok.vcf",
-        "--reference",
-    ])
-    .arg(&reference)
-    .args(["-o", "same.vcf", "--output-vcf", "same.vcf"])
-    .current_dir(dir.path(""))
-    .fails_with(2);
+    let err = command(&["-o", "same.vcf", "--output-vcf", "same.vcf"]).fails_with(2);
     assert!(err.contains("is also -o"), "{err}");
     dir.write("old.vcf.gz", "old");
     let err = run(&["--output-vcf", "old.vcf.gz"], 1);
@@ -1516,19 +1499,13 @@ fn annotated_vcf_refusals_leave_nothing() {
     );
     assert_eq!(std::fs::read(dir.path("old.vcf.gz")).expect("old"), b"old");
     // With --force both are replaced, and the stale index by the new one.
-    genomamba([
-        "score",
-        "--device",
-        "cpu",
-        "-q",
+    command(&[
         "--force",
-        "--vcf",
-        "ok.vcf",
-        "--reference",
+        "-o",
+        "out.parquet",
+        "--output-vcf",
+        "stale.vcf.gz",
     ])
-    .arg(&reference)
-    .args(["-o", "out.parquet", "--output-vcf", "stale.vcf.gz"])
-    .current_dir(dir.path(""))
     .ok();
     assert_ne!(
         std::fs::read(dir.path("stale.vcf.gz.tbi")).expect("tbi"),

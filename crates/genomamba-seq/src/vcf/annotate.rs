@@ -333,15 +333,7 @@ fn with_scores(info: &[u8], values: &[AlleleScores]) -> Vec<u8> {
             .collect()
     };
     if !values.is_empty() {
-        let floats = [
-            (
-                SCORE_KEY,
-                values.iter().map(|v| v.score).collect::<Vec<_>>(),
-            ),
-            (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
-            (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
-        ];
-        for (key, column) in floats {
+        for (key, column) in float_columns(values) {
             if column.iter().any(Option::is_some) {
                 let list: Vec<String> = column
                     .iter()
@@ -357,6 +349,15 @@ fn with_scores(info: &[u8], values: &[AlleleScores]) -> Vec<u8> {
         return b".".to_vec();
     }
     entries.join(&b';')
+}
+
+/// The float fields' keys and values, one per ALT allele.
+fn float_columns(values: &[AlleleScores]) -> [(&'static str, Vec<Option<f32>>); 3] {
+    [
+        (SCORE_KEY, values.iter().map(|v| v.score).collect()),
+        (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
+        (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
+    ]
 }
 
 /// A header value on one line: control characters (a tab or line end in an argument) become spaces.
@@ -435,15 +436,7 @@ fn set_scores(info: &mut nv::variant::record_buf::Info, values: &[AlleleScores])
     if values.is_empty() {
         return;
     }
-    let floats = [
-        (
-            SCORE_KEY,
-            values.iter().map(|v| v.score).collect::<Vec<_>>(),
-        ),
-        (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
-        (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
-    ];
-    for (key, column) in floats {
+    for (key, column) in float_columns(values) {
         if column.iter().any(Option::is_some) {
             info.insert(key.to_string(), Some(Value::Array(Array::Float(column))));
         }
