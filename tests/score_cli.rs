@@ -1518,4 +1518,21 @@ fn annotated_vcf_refusals_leave_nothing() {
             &format!("{LAMBDA}:1-10"),
         ],
     );
+    // Replaced by records out of order, which no index describes: the old index goes too.
+    let unsorted = dir.write(
+        "unsorted.vcf",
+        format!("{HEADER}{LAMBDA}\t9\t.\tA\tC\t.\t.\t.\n{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n"),
+    );
+    genomamba(["score", "--device", "cpu", "-q", "--force", "--vcf"])
+        .arg(&unsorted)
+        .arg("--reference")
+        .arg(&reference)
+        .args(["-o", "out.parquet", "--output-vcf", "stale.vcf.gz"])
+        .current_dir(dir.path(""))
+        .ok();
+    assert!(dir.path("stale.vcf.gz").exists());
+    assert!(
+        !dir.path("stale.vcf.gz.tbi").exists(),
+        "a stale index is removed"
+    );
 }

@@ -25,19 +25,34 @@ pub struct AnnotatedVcf {
 }
 
 /// An annotated VCF and its index, written under temporary names until [`Written::commit`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Written {
     vcf: Option<StagedFile>,
     index: Option<StagedFile>,
+    /// Indexes of an earlier file at the VCF's path (`--force`) that do not describe the new one: removed once it
+    /// is in place, so that no reader trusts them.
+    stale: Vec<PathBuf>,
     /// What the user should hear (no index written, and why).
     pub warning: Option<String>,
 }
 
 impl Written {
-    /// Renames the VCF, then its index, into place (the index no older than the file it describes).
+    /// Renames the VCF, then its index, into place (the index no older than the file it describes), and removes
+    /// the earlier file's indexes that the new one does not replace.
     pub fn commit(self) -> Result<()> {
         if let Some(vcf) = self.vcf {
             vcf.commit()?;
+        }
+        for path in &self.stale {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::Invalid(format!(
+                        "{}: removing the index of the file replaced: {e}",
+                        path.display()
+                    )));
+                }
+                _ => {}
+            }
         }
         if let Some(index) = self.index {
             index.commit()?;
@@ -84,11 +99,7 @@ pub fn write(
             result => result?,
         };
         same_vcf(&source, &sha, score)?;
-        return Ok(Written {
-            vcf: None,
-            index: None,
-            warning: None,
-        });
+        return Ok(Written::default());
     }
     let (staged, file) = StagedFile::create(&out.path, settings.force)?;
     let mut file = BufWriter::with_capacity(1 << 16, file);
@@ -104,15 +115,15 @@ pub fn write(
         .map_err(|e| io::Error::new(e.kind(), format!("{destination}: writing: {e}")))?;
     drop(file);
     same_vcf(&source, &sha, score)?;
-    let mut written = Written {
-        vcf: None,
-        index: None,
-        warning: None,
-    };
+    let mut written = Written::default();
     if out.compression == VcfCompression::Bgzf {
+        written.stale = [".tbi", ".csi"]
+            .map(|suffix| PathBuf::from(format!("{destination}{suffix}")))
+            .to_vec();
         match annotate::index(staged.temp_path()) {
             Ok((suffix, bytes)) => {
                 let path = PathBuf::from(format!("{destination}{suffix}"));
+                written.stale.retain(|p| *p != path);
                 let (index, mut file) = StagedFile::create(&path, settings.force)?;
                 file.write_all(&bytes).map_err(|e| {
                     io::Error::new(e.kind(), format!("{}: writing: {e}", path.display()))
