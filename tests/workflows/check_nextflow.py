@@ -21,6 +21,7 @@ Exit 0 when every check passes, 1 otherwise.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import os
@@ -45,7 +46,7 @@ INPUTS = {
 WINDOW, SHARD_BASES, POOL, CPUS = 1024, 2048, 256, 2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from checks import check, failures, find_binary, normalise  # noqa: E402
+from checks import annotated_scores, check, failures, find_binary, normalise  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -636,6 +637,10 @@ def dynamic_score(binary: Path, workdir: Path, path_env: str, full_version: str,
         made = sorted(Path(p).name for p in glob.glob(str(task / out_glob)))
         check(made == [f"{meta['id']}.parquet"],
               f"score stub: creates {meta['id']}.parquet matching {out_glob!r}: {made}")
+        stubbed = sorted(Path(p).name for c in ("vcf", "tbi")
+                         for p in glob.glob(str(task / outs[c]["elements"][1][1])))
+        check(stubbed == [f"{meta['id']}.genomamba.vcf.gz", f"{meta['id']}.genomamba.vcf.gz.tbi"],
+              f"score stub: creates the vcf and tbi outputs: {stubbed}")
         version = eval_version(task, version_cmd, path_env)
         check(re.fullmatch(r"\d+\.\d+\.\d+\S*", version) is not None and full_version.endswith(version),
               f"score stub: versions eval gives {version!r}")
@@ -676,14 +681,27 @@ def dynamic_score(binary: Path, workdir: Path, path_env: str, full_version: str,
         same = got.equals(want)
         check(same, f"score {label}: the template's rows equal the direct run's ({got.num_rows} rows)"
               + ("" if same else f": {explain_difference(got, want)}"))
+        # The annotated VCF and its index, as the vcf and tbi channels find them: the table's scores, per allele.
+        vcfs = [Path(p) for p in glob.glob(str(task / outs["vcf"]["elements"][1][1]))]
+        tbis = [Path(p).name for p in glob.glob(str(task / outs["tbi"]["elements"][1][1]))]
+        vcf_name = f"{meta['id']}.genomamba.vcf.gz"
+        if check([p.name for p in vcfs] == [vcf_name] and tbis == [f"{vcf_name}.tbi"],
+                 f"score {label}: emits {vcf_name} and its .tbi"):
+            scores = annotated_scores(vcfs[0])
+            check(scores == got["score"].to_pylist(),
+                  f"score {label}: the VCF's GENOMAMBA_SCORE values are the table's ({len(scores)} alleles)")
         got_meta = score_metadata(made[0])
         reference_read = got_meta.get("variants", {}).get("reference_read", "")
         check(reference_read.startswith(read), f"score {label}: genomamba read {reference_read!r}")
         if label == "vcf":
             # Everything the metadata records but the command line (--threads, --quiet, option order) is the same.
+            # The template also writes the annotated VCF, which the direct run does not: the metadata names it.
+            vcf_named = got_meta.get("variants", {}).pop("output_vcf", None)
+            check(vcf_named == vcf_name, f"score {label}: the metadata names the VCF ({vcf_named})")
+            want_meta.get("variants", {}).pop("output_vcf", None)
             differ = sorted(k for k in set(got_meta) | set(want_meta)
                             if k != "command_line" and got_meta.get(k) != want_meta.get(k))
-            check(not differ, f"score {label}: metadata equals the direct run's but for command_line"
+            check(not differ, f"score {label}: metadata equals the direct run's but for command_line and the VCF out"
                   + (f" (differs: {differ})" if differ else ""))
             version = eval_version(task, version_cmd, path_env)
             check(full_version.endswith(version) and version != "", f"score: versions eval gives {version!r}")
@@ -693,6 +711,13 @@ def dynamic_score(binary: Path, workdir: Path, path_env: str, full_version: str,
             shutil.copyfile(made[0], dest / made[0].name)
             published = str((dest / made[0].name).relative_to(workdir / "results"))
             check(published == f"score/{meta['id']}.parquet", f"score: published as {published}")
+            # The publishDir pattern (`*.{a,b}`, Nextflow's glob) takes the table, the VCF and its index.
+            pattern = cfg.get("publish_pattern", "")
+            braces = re.fullmatch(r"\*\.\{([^}]*)\}", pattern)
+            globs = [f"*.{e}" for e in braces.group(1).split(",")] if braces else [pattern]
+            outputs = [made[0].name, *(p.name for p in vcfs), *tbis]
+            check(len(outputs) == 3 and all(any(fnmatch.fnmatch(o, g) for g in globs) for o in outputs),
+                  f"score: the publishDir pattern {pattern!r} takes {outputs}")
             try:
                 import duckdb
 

@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "workflows" / "snakemake" / "Snakefile"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from checks import check, failures, find_binary, normalise  # noqa: E402
+from checks import annotated_scores, check, failures, find_binary, normalise  # noqa: E402
 
 
 def snakemake(config: dict, workdir: Path, *extra: str,
@@ -212,10 +212,19 @@ def run_score(binary: Path, results: Path) -> None:
     for name, path in outputs.items():
         got = normalise(pq.read_table(path))
         check(got.equals(want), f"score: {name}: the rows equal the direct run's ({got.num_rows} rows, every value)")
+        vcf_out = path.with_suffix(".vcf.gz")
+        scores = annotated_scores(vcf_out)
+        check(scores == got["score"].to_pylist() and Path(f"{vcf_out}.tbi").exists(),
+              f"score: {name}: {vcf_out.name} holds the table's scores ({len(scores)} alleles) and has its .tbi")
     got_meta, want_meta = score_metadata(outputs["lambda_calls"]), score_metadata(direct)
+    # The workflow also writes the annotated VCF, which the direct run does not: the metadata names it.
+    vcf_named = got_meta.get("variants", {}).pop("output_vcf", None)
+    check(vcf_named == str(outputs["lambda_calls"].with_suffix(".vcf.gz")),
+          f"score: lambda_calls: the metadata names the annotated VCF ({vcf_named})")
+    want_meta.get("variants", {}).pop("output_vcf", None)
     differ = sorted(k for k in set(got_meta) | set(want_meta)
                     if k != "command_line" and got_meta.get(k) != want_meta.get(k))
-    check(not differ, "score: lambda_calls: metadata equals the direct run's but for command_line"
+    check(not differ, "score: lambda_calls: metadata equals the direct run's but for command_line and the VCF out"
           + (f" (differs: {differ})" if differ else ""))
     read = got_meta.get("variants", {}).get("reference_read", "")
     check(read.startswith("windows holding sites"), f"score: genomamba read {read!r} (the .fai was used)")

@@ -36,3 +36,23 @@ def normalise(table):
 
     cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
     return pa.table(cols, names=table.column_names).combine_chunks()
+
+
+def annotated_scores(vcf: Path) -> list:
+    """GENOMAMBA_SCORE of each ALT allele of a VCF written by `score --output-vcf`, in order, as float32 values
+    (None for `.` or a record without the field), as the table holds them."""
+    import gzip
+
+    import numpy as np
+
+    scores = []
+    with gzip.open(vcf, "rt") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            columns = line.rstrip("\n").split("\t")
+            alts = columns[4].split(",")
+            info = dict(e.split("=", 1) if "=" in e else (e, "") for e in columns[7].split(";"))
+            values = info.get("GENOMAMBA_SCORE", ",".join("." for _ in alts)).split(",")
+            scores += [None if v == "." else float(np.float32(v)) for v in values]
+    return scores

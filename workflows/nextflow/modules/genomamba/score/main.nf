@@ -2,7 +2,10 @@
 // before it, as Parquet (one row per record and ALT allele, in the VCF's order; alleles that are not scored get a
 // status saying why: not_snv, ref_mismatch, unknown_contig, ...). With a Caduceus model each SNV is scored at its
 // masked site instead, in a window of its own (ext.args must not pass --window then; the pipeline's do not).
-// Indels and multi-base substitutions are scored too with `--indel-flank N` in ext.args.
+// Indels and multi-base substitutions are scored too with `--indel-flank N` in ext.args. The VCF comes back too,
+// as ${prefix}.genomamba.vcf.gz (a name of its own: the input is often ${meta.id}.vcf.gz), with each ALT allele's
+// values in INFO (GENOMAMBA_SCORE, GENOMAMBA_LOGP_REF, GENOMAMBA_LOGP_ALT, GENOMAMBA_STATUS) and everything else
+// as it came in; its tabix index is emitted when the records are sorted.
 // One task per VCF: with the reference's .fai genomamba runs only the windows holding sites, so there is nothing
 // to shard. Without a .fai (pass `[]`) it reads each record holding a site whole: the same scores, more work. A
 // bgzip FASTA also needs its .gzi, which this module does not stage; give a plain FASTA to use the .fai.
@@ -22,6 +25,8 @@ process GENOMAMBA_SCORE {
 
     output:
     tuple val(meta), path("*.parquet"), emit: parquet
+    tuple val(meta), path("*.genomamba.vcf.gz"), emit: vcf
+    tuple val(meta), path("*.genomamba.vcf.gz.tbi"), emit: tbi, optional: true
     tuple val("${task.process}"), val('genomamba'), eval("genomamba --version | sed 's/^genomamba //'"), emit: versions_genomamba, topic: versions
 
     when:
@@ -33,6 +38,10 @@ process GENOMAMBA_SCORE {
     def device    = task.ext.use_gpu ? 'cuda' : 'cpu'
     def model_arg = model ? "--model ${model}" : ''
     """
+    if [ "${vcf}" = "${prefix}.genomamba.vcf.gz" ]; then
+        echo "genomamba score: the input VCF is named as the output, ${vcf}: set ext.prefix" >&2
+        exit 1
+    fi
     genomamba score \\
         --vcf ${vcf} \\
         --reference ${fasta} \\
@@ -41,12 +50,15 @@ process GENOMAMBA_SCORE {
         --threads ${task.cpus} \\
         --quiet \\
         ${args} \\
-        -o ${prefix}.parquet
+        -o ${prefix}.parquet \\
+        --output-vcf ${prefix}.genomamba.vcf.gz
     """
 
     stub:
     def prefix    = task.ext.prefix ?: "${meta.id}"
     """
     touch ${prefix}.parquet
+    echo | gzip > ${prefix}.genomamba.vcf.gz
+    touch ${prefix}.genomamba.vcf.gz.tbi
     """
 }
