@@ -390,11 +390,10 @@ impl Plan {
             Task::Score(ScoreOptions {
                 output_vcf: Some(vcf),
                 ..
-            }) if vcf.path.as_os_str() == "-" => format!("{table} and standard output"),
-            Task::Score(ScoreOptions {
-                output_vcf: Some(vcf),
-                ..
-            }) => format!("{table} and {}", vcf.path.display()),
+            }) => match vcf.path.to_string_lossy() {
+                name if name == "-" => format!("{table} and standard output"),
+                name => format!("{table} and {name}"),
+            },
             _ => table.to_string(),
         }
     }
@@ -606,8 +605,6 @@ fn recorded_command_line() -> Vec<String> {
     out
 }
 
-/// Fails before any model is loaded or file created when an input is missing, the output's directory does not
-/// exist, or the output is one of the inputs (`--force` would destroy it).
 /// Standard input copied whole to an unnamed-looking temporary file (in `TMPDIR`), removed with its path.
 fn spool_stdin() -> anyhow::Result<tempfile::TempPath> {
     let mut copy = tempfile::Builder::new()
@@ -646,18 +643,14 @@ fn annotated_vcf(
             .into());
         }
         check_paths(&[reference.to_path_buf(), vcf.to_path_buf()], &path)?;
+        // What the writer's staged files will check at the end, checked now: the VCF, and its index.
         let mut targets = vec![path.clone()];
         if compression == VcfCompression::Bgzf {
             targets
                 .extend([".tbi", ".csi"].map(|s| PathBuf::from(format!("{}{s}", path.display()))));
         }
         for target in targets {
-            if !force && std::fs::symlink_metadata(&target).is_ok() {
-                anyhow::bail!(
-                    "{} already exists (use --force to overwrite)",
-                    target.display()
-                );
-            }
+            genomamba_parquet::sink::check_target(&target, force)?;
         }
     }
     Ok(AnnotatedVcf {
@@ -667,6 +660,8 @@ fn annotated_vcf(
     })
 }
 
+/// Fails before any model is loaded or file created when an input is missing, the output's directory does not
+/// exist, or the output is one of the inputs (`--force` would destroy it).
 pub(crate) fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
     if output.as_os_str() == "-" {
         return Err(UsageError(

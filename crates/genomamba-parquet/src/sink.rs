@@ -15,7 +15,7 @@ use parquet::file::metadata::KeyValue;
 
 pub use cleanup::{remove_temp_files, temp_files};
 pub use options::{METADATA_KEY, SinkOptions};
-pub use staged::StagedFile;
+pub use staged::{StagedFile, check_target};
 
 use crate::error::{Error, Result};
 
@@ -89,10 +89,9 @@ impl ParquetSink {
         force: bool,
         options: SinkOptions,
     ) -> Result<Self> {
-        staged::check_target(path.as_ref(), force)?;
-        let props = options.writer_properties(&schema, metadata_json)?;
         let (staged, file) = StagedFile::create(path, force)?;
         // On an error `staged` is dropped, which removes its file.
+        let props = options.writer_properties(&schema, metadata_json)?;
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
         Ok(Self {
             options,

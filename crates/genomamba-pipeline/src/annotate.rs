@@ -206,8 +206,6 @@ fn row_values<'a>(
                 .map_err(|e| io::Error::other(e.to_string()))?;
             if alts > 0 {
                 values.push(AlleleScores {
-                    // As the table's builder computes it, in f32.
-                    score: logp.map(|(r, a)| a - r),
                     logp_ref: logp.map(|(r, _)| r),
                     logp_alt: logp.map(|(_, a)| a),
                     status,

@@ -303,8 +303,8 @@ pub fn run(
     summary.seconds = started.elapsed().as_secs_f64();
     meta.finish(&summary);
     sink.finish_with_metadata(meta.to_json())?;
-    if let Some(written) = annotated {
-        summary.warnings.extend(written.warning.clone());
+    if let Some(mut written) = annotated {
+        summary.warnings.extend(written.warning.take());
         written.commit()?;
     }
     Ok(summary)

@@ -112,8 +112,9 @@ impl Drop for StagedFile {
     }
 }
 
-/// Whether `target` may be written: absent, or a regular file (or a link to one) with `force`.
-pub(crate) fn check_target(target: &Path, force: bool) -> Result<()> {
+/// Whether `target` may be written: absent, or a regular file (or a link to one) with `force`. What
+/// [`StagedFile::create`] checks, for callers that check their outputs before any work.
+pub fn check_target(target: &Path, force: bool) -> Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(m) if m.is_dir() => Err(Error::io("writing", target, ErrorKind::IsADirectory.into())),
         // A device or a pipe would be replaced by the rename (`--force -o /dev/null` as root replaced the device).

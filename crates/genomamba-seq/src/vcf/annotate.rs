@@ -106,11 +106,10 @@ impl VcfCompression {
     }
 }
 
-/// One ALT allele's values, as in its row of the variants table.
+/// One ALT allele's values, as in its row of the variants table (whose `score` is `logp_alt - logp_ref`, in f32,
+/// as here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlleleScores {
-    /// ln P(ALT) - ln P(REF); `None` when not scored.
-    pub score: Option<f32>,
     /// ln P(REF); `None` when not scored.
     pub logp_ref: Option<f32>,
     /// ln P(ALT); `None` when not scored.
@@ -354,7 +353,13 @@ fn with_scores(info: &[u8], values: &[AlleleScores]) -> Vec<u8> {
 /// The float fields' keys and values, one per ALT allele.
 fn float_columns(values: &[AlleleScores]) -> [(&'static str, Vec<Option<f32>>); 3] {
     [
-        (SCORE_KEY, values.iter().map(|v| v.score).collect()),
+        (
+            SCORE_KEY,
+            values
+                .iter()
+                .map(|v| v.logp_alt.zip(v.logp_ref).map(|(a, r)| a - r))
+                .collect(),
+        ),
         (LOGP_REF_KEY, values.iter().map(|v| v.logp_ref).collect()),
         (LOGP_ALT_KEY, values.iter().map(|v| v.logp_alt).collect()),
     ]
@@ -487,7 +492,6 @@ mod tests {
 
     fn scored(score: f32, status: &'static str) -> AlleleScores {
         AlleleScores {
-            score: Some(score),
             logp_ref: Some(-1.5),
             logp_alt: Some(-1.5 + score),
             status,
@@ -496,7 +500,6 @@ mod tests {
 
     fn unscored(status: &'static str) -> AlleleScores {
         AlleleScores {
-            score: None,
             logp_ref: None,
             logp_alt: None,
             status,
