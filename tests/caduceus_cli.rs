@@ -655,3 +655,69 @@ fn caduceus_cuda_matches_cpu_end_to_end() {
         }
     }
 }
+
+/// `regions` cuts shards for the window the runs will use: with no --window, the model's default (98,304 bases
+/// for Caduceus, from `--model` or GENOMAMBA_MODEL, reading only its config.json); --window still wins.
+#[test]
+fn regions_cuts_shards_on_the_models_default_window() {
+    let dir = Dir::new();
+    let lambda = std::fs::read_to_string(data("genomes/lambda_virus.fa")).expect("lambda");
+    let bases: String = lambda.lines().skip(1).collect();
+    // 242,510 bases: three 98,304-base windows, two shards of at most two windows each.
+    let genome = dir.write("long.fa", format!(">long\n{}\n", bases.repeat(5)));
+    let starts = |bed: &str| -> Vec<(u64, u64)> {
+        bed.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[1].parse().expect("start"), f[2].parse().expect("end"))
+            })
+            .collect()
+    };
+    let by_flag = genomamba(["regions", "--max-bases", "200000", "--model"])
+        .arg(model("ps-fused"))
+        .arg(&genome)
+        .ok();
+    assert_eq!(starts(&by_flag), [(0, 196_608), (196_608, 242_510)]);
+    let by_env = genomamba(["regions", "--max-bases", "200000"])
+        .env("GENOMAMBA_MODEL", model("ps-fused"))
+        .arg(&genome)
+        .ok();
+    assert_eq!(by_env, by_flag);
+    let given = genomamba(["regions", "--max-bases", "200000", "--window", "100000"])
+        .env("GENOMAMBA_MODEL", model("ps-fused"))
+        .arg(&genome)
+        .ok();
+    assert_eq!(starts(&given), [(0, 200_000), (200_000, 242_510)]);
+    // The embedded (causal) model's window is 1 Mi bases, more than the bound.
+    let err = genomamba(["regions", "--max-bases", "200000"])
+        .arg(&genome)
+        .fails_with(2);
+    assert!(
+        err.contains("--max-bases 200000 is less than the model's window, 1048576"),
+        "{err}"
+    );
+    // Embed's bins must fit the model's window: 1000 does not divide 98,304.
+    let err = genomamba(["regions", "--pool", "1000", "--model"])
+        .arg(model("ps-fused"))
+        .arg(&genome)
+        .fails_with(2);
+    assert!(
+        err.contains("--pool 1000 does not divide the window (98304 bases)")
+            && err.contains("e.g. 1024"),
+        "{err}"
+    );
+    genomamba(["regions", "--pool", "1024", "--model"])
+        .arg(model("ps-fused"))
+        .arg(&genome)
+        .ok();
+    // A model directory without a config is an error naming it, before any output.
+    let out = dir.path("shards.bed");
+    let err = genomamba(["regions", "--model"])
+        .arg(dir.path(""))
+        .arg(&genome)
+        .arg("-o")
+        .arg(&out)
+        .fails_with(1);
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!out.exists());
+}

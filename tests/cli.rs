@@ -748,6 +748,36 @@ fn regions_command_shards_on_window_boundaries() {
         err.contains("--max-bases 4095 is less than --window 4096"),
         "{err}"
     );
+    // Embed's --pool must give the rows of one run: its bins may not straddle a shard's start, and `record`
+    // may not pool a record that is split.
+    let pooled = |pool: &str, max: &str| {
+        genomamba([
+            "regions",
+            "--window",
+            "8192",
+            "--max-bases",
+            max,
+            "--pool",
+            pool,
+        ])
+        .arg(&genome)
+    };
+    assert_eq!(pooled("1024", "20000").ok(), bed);
+    assert_eq!(pooled("window", "20000").ok(), bed);
+    let err = pooled("1000", "20000").fails_with(2);
+    assert!(
+        err.contains("--pool 1000 does not divide the window (8192 bases)")
+            && err.contains("e.g. 1024"),
+        "{err}"
+    );
+    let err = pooled("record", "20000").fails_with(2);
+    assert!(
+        err.contains("--pool record") && err.contains("gi|9626243|ref|NC_001416.1| is split"),
+        "{err}"
+    );
+    assert_eq!(pooled("record", "50000").ok().lines().count(), 1);
+    let err = pooled("0", "20000").fails_with(2);
+    assert!(err.contains("--pool takes a number"), "{err}");
 }
 
 /// Outputs that are not files are refused before anything runs: standard output (`-o -`), and an existing

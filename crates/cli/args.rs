@@ -127,9 +127,20 @@ pub struct RegionsArgs {
     #[arg(long, default_value_t = 16 * 1_048_576, value_name = "BASES")]
     pub max_bases: u64,
 
-    /// Window length of the runs the shards feed (shards start on multiples of it).
-    #[arg(long, default_value_t = 1_048_576, value_name = "BASES")]
-    pub window: u64,
+    /// Window length of the runs the shards feed (shards start on multiples of it); 0 = whole records.
+    /// [default: the model's, as the runs use: 1048576, or 98304 for Caduceus]
+    #[arg(long, value_name = "BASES")]
+    pub window: Option<u64>,
+
+    /// The model the shards will run, whose default window applies when --window is not given (only its
+    /// config.json is read). Default: the embedded model.
+    #[arg(long, value_name = "DIR", env = "GENOMAMBA_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// `embed --pool` of the runs: refused unless its bins fit the shards (N divides the window; `record` only
+    /// when no record is split), so that the shards' rows gather into one run's table.
+    #[arg(long, value_name = "N|window|record")]
+    pub pool: Option<String>,
 
     /// Write the BED here instead of standard output (`-`: standard output), whole or not at all.
     #[arg(short, long, value_name = "OUT.bed")]
@@ -246,6 +257,7 @@ pub struct PredictArgs {
     /// Shared options.
     #[command(flatten)]
     pub run: RunArgs,
+
 }
 
 /// `genomamba embed`.

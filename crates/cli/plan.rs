@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use genomamba_model::AnyModel;
 use genomamba_model::caduceus::Hidden;
+use genomamba_model::{AnyModel, Architecture};
 use genomamba_pipeline::{
     AnnotatedVcf, EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool,
     ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
@@ -35,6 +35,23 @@ const OVERLAP: u64 = 8192;
 /// bases run.
 const CADUCEUS_WINDOW: u64 = 98_304;
 const CADUCEUS_OVERLAP: u64 = 16_384;
+
+/// The window a model of this architecture runs when `--window` is not given, in bases.
+pub fn default_window(architecture: Architecture) -> u64 {
+    match architecture {
+        Architecture::Mamba => WINDOW,
+        Architecture::Caduceus => CADUCEUS_WINDOW,
+    }
+}
+
+/// The context a model of this architecture reads when `--overlap` is not given, in bases: burn-in before each
+/// window (causal), or flank on each side (Caduceus).
+fn default_overlap(architecture: Architecture) -> u64 {
+    match architecture {
+        Architecture::Mamba => OVERLAP,
+        Architecture::Caduceus => CADUCEUS_OVERLAP,
+    }
+}
 
 /// Everything a model run needs.
 pub struct Plan {
@@ -82,16 +99,7 @@ impl Plan {
             let pool = match pool.as_deref() {
                 None if kind != InputKind::Genome || has_regions => Pool::Record,
                 None => Pool::Bases(1000),
-                Some("window") => Pool::Window,
-                Some("record") => Pool::Record,
-                Some(n) => match n.parse::<u64>() {
-                    Ok(n) if n > 0 => Pool::Bases(n),
-                    _ => {
-                        return Err(UsageError(format!(
-                            "--pool takes a number of bases (1 or more), `window` or `record`, not `{n}`"
-                        )));
-                    }
-                },
+                Some(text) => parse_pool(text)?,
             };
             let strand = strand_of(strand);
             let dtype = match dtype {
@@ -162,7 +170,7 @@ impl Plan {
             })
             .transpose()?;
         let variants = Arc::new(Variants::new(vcf_file.records, indel_flank.is_some()));
-        let window = engine.window.unwrap_or(WINDOW);
+        let window = engine.window.unwrap_or(default_window(Architecture::Mamba));
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
         // Without one, a first pass finds the records and their lengths, and only those holding sites are run.
@@ -356,8 +364,10 @@ impl Plan {
             open,
             output,
             force: engine.force,
-            window: engine.window.unwrap_or(WINDOW),
-            overlap: engine.overlap.unwrap_or(OVERLAP),
+            window: engine.window.unwrap_or(default_window(Architecture::Mamba)),
+            overlap: engine
+                .overlap
+                .unwrap_or(default_overlap(Architecture::Mamba)),
             chunk: engine.chunk,
             batch: engine.batch,
             quiet: engine.quiet,
@@ -434,7 +444,9 @@ impl Plan {
             ));
         }
         if let (Task::Score(score), AnyModel::Caduceus(_)) = (&mut self.settings.task, model) {
-            let flank = self.overlap.unwrap_or(CADUCEUS_OVERLAP);
+            let flank = self
+                .overlap
+                .unwrap_or(default_overlap(Architecture::Caduceus));
             score.masked = Some(masked_pass(score, self.window, flank)?);
             self.settings.window = flank.saturating_mul(2).saturating_add(1);
             self.settings.overlap = flank;
@@ -463,15 +475,28 @@ impl Plan {
             }
             _ => {}
         }
-        if let AnyModel::Caduceus(_) = model {
-            self.settings.window = self.window.unwrap_or(CADUCEUS_WINDOW);
-            self.settings.overlap = self.overlap.unwrap_or(CADUCEUS_OVERLAP);
-        }
+        let architecture = model.architecture();
+        self.settings.window = self.window.unwrap_or(default_window(architecture));
+        self.settings.overlap = self.overlap.unwrap_or(default_overlap(architecture));
         Ok(if self.raw {
             Hidden::Raw
         } else {
             Hidden::Symmetric
         })
+    }
+}
+
+/// `--pool`: a number of bases (1 or more), `window` or `record`.
+pub fn parse_pool(text: &str) -> Result<Pool, UsageError> {
+    match text {
+        "window" => Ok(Pool::Window),
+        "record" => Ok(Pool::Record),
+        n => match n.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Pool::Bases(n)),
+            _ => Err(UsageError(format!(
+                "--pool takes a number of bases (1 or more), `window` or `record`, not `{n}`"
+            ))),
+        },
     }
 }
 

@@ -5,6 +5,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use genomamba_model::Architecture;
+use genomamba_parquet::sink::{StagedFile, check_target};
+use genomamba_pipeline::Pool;
 
 use crate::UsageError;
 use crate::args::RegionsArgs;
@@ -71,16 +74,80 @@ fn record_lengths(genome: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     Ok(genomamba_seq::fasta::scan_lengths(genome)?)
 }
 
+/// The window the shards are cut for: `--window`, else the default of the model the runs will use.
+fn window_of(args: &RegionsArgs) -> anyhow::Result<u64> {
+    let architecture = match &args.model {
+        Some(model) => {
+            let dir = genomamba_model::hub::locate(model)?;
+            Architecture::of_dir(&dir)
+                .with_context(|| format!("reading the model's config.json in {}", dir.display()))?
+        }
+        None => Architecture::Mamba,
+    };
+    Ok(args
+        .window
+        .unwrap_or_else(|| plan::default_window(architecture)))
+}
+
+/// Refuses an `embed --pool` whose rows would not gather into one run's table: bins are aligned to multiples of
+/// the pool in record coordinates, so a bin must not straddle a shard's start (a multiple of the window), and
+/// `record` pools a whole record, which a split record's shards would each give a row of.
+fn check_pool(pool: &Pool, window: u64, shards: &[Shard]) -> Result<(), UsageError> {
+    match *pool {
+        Pool::Bases(n) if window > 0 && !window.is_multiple_of(n) => Err(UsageError(format!(
+            "--pool {n} does not divide the window ({window} bases): a bin would straddle the start of a shard \
+             and give two rows; choose a pool that divides it (e.g. {}) or pass --window",
+            divisor_near(window, n)
+        ))),
+        Pool::Record => match shards.iter().find(|s| s.part > 0) {
+            Some(split) => Err(UsageError(format!(
+                "--pool record gives one row per record, and {} is split into shards: raise --max-bases to at \
+                 least its length (or pool a number of bases)",
+                split.name
+            ))),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// The divisor of `window` nearest to `pool` (ties to the larger), to suggest.
+fn divisor_near(window: u64, pool: u64) -> u64 {
+    let mut best: u64 = 1;
+    let mut d: u64 = 1;
+    // Divisor pairs (d, window / d); a million steps at most, whatever the window.
+    while d * d <= window && d <= 1 << 20 {
+        if window.is_multiple_of(d) {
+            for c in [d, window / d] {
+                if c.abs_diff(pool) < best.abs_diff(pool)
+                    || (c.abs_diff(pool) == best.abs_diff(pool) && c > best)
+                {
+                    best = c;
+                }
+            }
+        }
+        d += 1;
+    }
+    best
+}
+
 /// Runs `genomamba regions`.
 pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
     if args.max_bases == 0 {
         return Err(UsageError("--max-bases must be at least 1".into()).into());
     }
-    if args.window > 0 && args.max_bases < args.window {
+    let pool = args.pool.as_deref().map(plan::parse_pool).transpose()?;
+    let window = window_of(args)?;
+    if window > 0 && args.max_bases < window {
+        let given = if args.window.is_some() {
+            format!("--window {window}")
+        } else {
+            format!("the model's window, {window}")
+        };
         return Err(UsageError(format!(
-            "--max-bases {} is less than --window {}: shards are cut on window boundaries, so each holds at \
-             least one window; raise --max-bases or lower --window",
-            args.max_bases, args.window
+            "--max-bases {} is less than {given}: shards are cut on window boundaries, so each holds at least \
+             one window; raise --max-bases or lower --window",
+            args.max_bases
         ))
         .into());
     }
@@ -90,63 +157,40 @@ pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
         check_target(path, args.force)?;
     }
     let lengths = record_lengths(&args.genome)?;
-    let mut text = String::new();
+    let mut shards = Vec::new();
     // A record with no bases has nothing to run, so no shard.
     for (name, len) in lengths.into_iter().filter(|(_, len)| *len > 0) {
-        for shard in split(&name, len, args.max_bases, args.window) {
-            text.push_str(&format!(
-                "{}\t{}\t{}\tchrom={}/part-{:05}\n",
-                shard.name,
-                shard.start,
-                shard.end,
-                partition_value(&shard.name),
-                shard.part
-            ));
-        }
+        shards.extend(split(&name, len, args.max_bases, window));
+    }
+    if let Some(pool) = &pool {
+        check_pool(pool, window, &shards)?;
+    }
+    let mut text = String::new();
+    for shard in &shards {
+        text.push_str(&format!(
+            "{}\t{}\t{}\tchrom={}/part-{:05}\n",
+            shard.name,
+            shard.start,
+            shard.end,
+            partition_value(&shard.name),
+            shard.part
+        ));
     }
     match output {
-        Some(path) => write_atomically(path, text.as_bytes(), args.force)
+        Some(path) => write_whole(path, text.as_bytes(), args.force)
             .with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(())
 }
 
-/// Refuses an existing output without `force`, and any output that is not a regular file (a device or pipe
-/// would be replaced by the rename).
-fn check_target(path: &Path, force: bool) -> anyhow::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.is_file() && !m.is_symlink() => anyhow::bail!(
-            "{}: not a regular file; give a file path (or no -o, for standard output)",
-            path.display()
-        ),
-        Ok(_) if !force => anyhow::bail!(
-            "{} already exists: use --force to overwrite it",
-            path.display()
-        ),
-        _ => Ok(()),
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it onto `path` once complete, so that a full
-/// disk or an interruption leaves no half-written BED (the temporary file is removed on failure).
-fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    if force {
-        temp.persist(path)?;
-    } else {
-        temp.persist_noclobber(path)?;
-    }
+/// Writes `bytes` under a temporary name beside `path` and renames it onto `path` once complete, so that a full
+/// disk or an interruption leaves no half-written BED.
+fn write_whole(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
+    let (staged, mut file) = StagedFile::create(path, force)?;
+    file.write_all(bytes)?;
+    drop(file);
+    staged.commit()?;
     Ok(())
 }
 

@@ -50,7 +50,8 @@ from checks import annotated_scores, check, failures, find_binary, normalise  # 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A small evaluator for the Groovy subset the templates use: `a ?: b`, `c ? x : y`, dotted names, '...' and "..."
+# A small evaluator for the Groovy subset the templates use: `a ?: b`, `c ? x : y`, `a == b`, `a != b`, null,
+# true, false, dotted names, '...' and "..."
 # strings with ${...} / $name interpolation, numbers. Unknown roots raise, so a typo in main.nf fails the check.
 
 
@@ -117,6 +118,17 @@ def eval_expr(expr: str, env: dict):
             raise GroovyError(f"bad ternary: {expr}")
         branch = expr[i + 1 : j] if truthy(eval_expr(expr[:i], env)) else expr[j + 1 :]
         return eval_expr(branch, env)
+    for op in ("!=", "=="):
+        i = _find_top(expr, op)
+        if i >= 0:
+            if expr[i + 2 : i + 3] == "~":
+                raise GroovyError(f"regular-expression match outside the supported subset: {expr}")
+            same = eval_expr(expr[:i], env) == eval_expr(expr[i + 2 :], env)
+            return same if op == "==" else not same
+    if expr == "null":
+        return None
+    if expr in ("true", "false"):
+        return expr == "true"
     if len(expr) >= 2 and expr[0] == expr[-1] == "'":
         return expr[1:-1]
     if len(expr) >= 2 and expr[0] == expr[-1] == '"':
@@ -368,8 +380,10 @@ def static_pipeline() -> None:
 # (b) dynamic checks
 
 
-def run_task(workdir: Path, label: str, script: str, staged: list[Path], path_env: str) -> Path | None:
-    """Like a Nextflow task: a fresh folder, inputs staged as symlinks, bash -euo pipefail .command.sh."""
+def run_task(workdir: Path, label: str, script: str, staged: list[Path], path_env: str,
+             expect_failure: bool = False) -> Path | None:
+    """Like a Nextflow task: a fresh folder, inputs staged as symlinks, bash -euo pipefail .command.sh. With
+    `expect_failure`, the task must fail (its folder is returned then)."""
     task = workdir / "work" / label
     task.mkdir(parents=True)
     for f in staged:
@@ -377,6 +391,8 @@ def run_task(workdir: Path, label: str, script: str, staged: list[Path], path_en
     (task / ".command.sh").write_text("#!/bin/bash -euo pipefail\n" + script)
     proc = subprocess.run(["bash", "-euo", "pipefail", ".command.sh"], cwd=task, capture_output=True, text=True,
                           env=os.environ | {"PATH": path_env})
+    if expect_failure:
+        return task if check(proc.returncode != 0, f"task {label} fails") else None
     if not check(proc.returncode == 0, f"task {label} exits 0"):
         print(f"        script:\n{script}\n        stderr: {proc.stderr.strip()[-2000:]}")
         return None
@@ -454,8 +470,28 @@ def dynamic_sharded(workdir: Path, path_env: str, full_version: str, config: str
 
     print("[dynamic] GENOMAMBA_REGIONS (pipeline main.nf)")
     regions = sections(process_body((NF / "main.nf").read_text(), "GENOMAMBA_REGIONS"))
-    env = {"params": params, "meta": {"id": "mixed"}, "fasta": fasta.name, "fai": fai.name,
+    env = {"params": params, "meta": {"id": "mixed"}, "fasta": fasta.name, "fai": fai.name, "model": [],
            "task": {"process": "GENOMAMBA_REGIONS", "cpus": 1, "ext": {}}}
+    # With no --window the shards follow the model's own window (the embedded model's: 1 Mi bases, so one shard per
+    # record here), and the jobs are given no --window or --overlap either.
+    defaults = params | {k: config_params(config)[k] for k in ("window", "overlap", "shard_bases")} | {"command": "embed"}
+    check(defaults["window"] is None and defaults["overlap"] is None,
+          "nextflow.config: window and overlap default to null (the model's own)")
+    script = template(regions["script"], env | {"params": defaults})
+    check("--window" not in script and f"--pool {params['pool']}" in script,
+          "regions: no --window without params.window; embed's --pool checked against the window")
+    task = run_task(workdir, "regions-defaults", script, [fasta, fai], path_env)
+    if task is not None:
+        starts = [line.split("\t")[1] for line in (task / "shards.bed").read_text().splitlines()]
+        check(starts == ["0"] * len(lengths), f"regions: the model's window, one shard per record: {starts}")
+    for cmd in COMMANDS:
+        args = eval_expr(config_with_name(config, f"GENOMAMBA_{cmd.upper()}")["ext.args"], {"params": defaults})
+        check("--window" not in args and "--overlap" not in args,
+              f"{cmd}: ext.args pass no --window or --overlap when the params are null: {args.split()}")
+    script = template(regions["script"], env | {"params": params | {"command": "embed", "pool": 1000}})
+    task = run_task(workdir, "regions-pool", script, [fasta, fai], path_env, expect_failure=True)
+    check(task is not None and not (task / "shards.bed").exists(),
+          "regions: a pool that does not divide the window stops the shard plan")
     for kind in ("stub", "script"):
         task = run_task(workdir, f"regions-{kind}", template(regions[kind], env), [fasta, fai], path_env)
         if task is None:

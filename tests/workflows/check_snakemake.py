@@ -7,7 +7,10 @@ For `predict` and `embed`, in a temporary results folder:
 - predict: one row per base (row count = sum of the contig lengths), coordinates contiguous per contig;
 - values identical to one un-sharded genomamba run of the same options;
 - per-job logs and benchmark files exist; a second `snakemake` run has nothing to do; removing one shard's
-  output reruns that shard only.
+  output reruns that shard only;
+- with config.yaml's empty window and a Caduceus model (the golden ps-fused), the shards are cut on the model's
+  98,304-base window and the gathered embeddings equal a direct run given no --window or --overlap; a pool that
+  does not divide that window stops the shard plan.
 
 For `score`, on data/variants/lambda_calls (.vcf.gz and .bcf, one job each) against a copy of
 data/genomes/lambda_virus.fa indexed in the temporary folder (data/genomes/ has no .fai, and must keep it so):
@@ -60,6 +63,10 @@ def jobs_run(proc: subprocess.CompletedProcess, rule: str) -> int:
     return sum(1 for line in text.splitlines() if line.strip() in (f"rule {rule}:", f"localrule {rule}:"))
 
 
+# Windows and shards small enough to split the bundled contigs (config.yaml leaves them to the model's defaults).
+SHARDING = {"window": 1024, "overlap": 8192, "shard_bases": 2048, "pool": 256}
+
+
 def run_command(command: str, binary: Path, results: Path, lengths: dict[str, int]) -> None:
     import duckdb
     import pandas as pd
@@ -68,7 +75,7 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
     import pyarrow.parquet as pq
 
     print(f"[{command}]")
-    config = {"genomamba": binary, "command": command, "outdir": results, "threads": 1}
+    config = {"genomamba": binary, "command": command, "outdir": results, "threads": 1} | SHARDING
     proc = snakemake(config, results)
     if not check(proc.returncode == 0, f"{command}: snakemake succeeds"):
         print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -119,10 +126,10 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
     # One un-sharded run with the options the workflow uses.
     whole = results / f"whole-{command}.parquet"
     cfg = read_config()
-    args = [str(binary), command, cfg["genomes"]["mixed"], "--window", str(cfg["window"]), "--overlap",
-            str(cfg["overlap"]), "--device", "cpu", "--threads", "1", "-q", "-o", str(whole)]
+    args = [str(binary), command, cfg["genomes"]["mixed"], "--window", str(SHARDING["window"]), "--overlap",
+            str(SHARDING["overlap"]), "--device", "cpu", "--threads", "1", "-q", "-o", str(whole)]
     if command == "embed":
-        args += ["--pool", str(cfg["pool"])]
+        args += ["--pool", str(SHARDING["pool"])]
     subprocess.run(args, check=True, cwd=ROOT)
     single = normalise(pq.read_table(whole))
     same = gathered.equals(single)
@@ -135,6 +142,50 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
     redo = snakemake(config, results)
     check(redo.returncode == 0 and jobs_run(redo, "shard") == 1 and parts[0].exists(),
           f"{command}: removing one shard's output reruns that shard only ({jobs_run(redo, 'shard')} shard jobs)")
+
+
+def run_model_defaults(binary: Path, results: Path) -> None:
+    """config.yaml as it is (no window, overlap or shard bound) with a Caduceus model: the shards are cut on the
+    model's own 98,304-base window and the jobs run its own window and flanks, so the gathered embeddings equal a
+    direct run given no --window or --overlap; a pool that does not divide that window stops the shard plan."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print("[embed, Caduceus, the model's window]")
+    inputs = results / "caduceus-inputs"
+    inputs.mkdir(parents=True)
+    lambda_fa = (ROOT / "data" / "genomes" / "lambda_virus.fa").read_text().splitlines()
+    fasta = inputs / "lambda3.fa"
+    # 145,506 bases: two 98,304-base windows, one per shard with shard_bases 98304.
+    fasta.write_text(">lambda3\n" + "".join(lambda_fa[1:]) * 3 + "\n")
+    fai = fasta.with_name(fasta.name + ".fai")
+    fai.write_text("lambda3\t145506\t9\t145506\t145507\n")  # one line of bases after the 9-byte header
+    model = ROOT / "tests" / "golden" / "caduceus" / "ps-fused"
+    outdir = results / "caduceus-embed"
+    genomes = inputs / "genomes.yaml"
+    genomes.write_text(f"genomes:\n  lambda3: {fasta}\n")
+    config = {"genomamba": binary, "command": "embed", "outdir": outdir, "threads": 1, "model": model,
+              "shard_bases": 98304}
+    proc = snakemake(config, results, configfile=genomes)
+    if not check(proc.returncode == 0, "caduceus embed: snakemake succeeds with config.yaml's empty window"):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return
+    plan = [line.split("\t")[1:3] for line in (outdir / "lambda3" / "shards.bed").read_text().splitlines()]
+    check(plan == [["0", "98304"], ["98304", "145506"]], f"caduceus embed: shards on the model's window: {plan}")
+    parts = sorted((outdir / "lambda3" / "embed").glob("chrom=*/part-*.parquet"))
+    gathered = normalise(pa.concat_tables([pq.read_table(p) for p in parts])).sort_by("start")
+    whole = results / "caduceus-whole.parquet"
+    subprocess.run([str(binary), "embed", str(fasta), "--model", str(model), "--pool", "1024", "--device", "cpu",
+                    "--threads", "1", "-q", "-o", str(whole)], check=True)
+    single = normalise(pq.read_table(whole))
+    check(gathered.equals(single),
+          f"caduceus embed: gathered shards equal one run with no --window or --overlap ({single.num_rows} rows)")
+    refused = snakemake(config | {"outdir": results / "caduceus-pool", "pool": 1000}, results, configfile=genomes)
+    log = results / "caduceus-pool" / "logs" / "lambda3" / "shards.log"
+    said = log.read_text() if log.exists() else ""
+    check(refused.returncode != 0 and "--pool 1000 does not divide the window (98304 bases)" in said
+          and not (results / "caduceus-pool" / "lambda3" / "embed").exists(),
+          f"caduceus embed: pool 1000 stops the shard plan before any shard runs ({said.strip()[:120]!r})")
 
 
 def index_fasta(fasta: Path) -> bool:
@@ -297,6 +348,7 @@ def main() -> int:
     try:
         for command in ("predict", "embed"):
             run_command(command, binary, results, lengths)
+        run_model_defaults(binary, results)
         run_score(binary, results)
     finally:
         if not opts.keep:

@@ -4,6 +4,8 @@
 //   <outdir>/<command>/chrom=<name>/part-<k>.parquet
 // that DuckDB, Polars and pyarrow open as one table. Every shard starts on a window boundary and genomamba reads
 // each window's burn-in (and flanks) from outside the shard, so the gathered dataset equals one un-sharded run.
+// Without --window and --overlap the model's own apply (causal: 1 Mi-base windows, 8 Ki of burn-in; Caduceus:
+// 98,304-base windows, 16 Ki-base flanks), and `genomamba regions --model` cuts the shards on that window.
 // `--command score` scores a VCF against the genome in one job instead (`genomamba score` runs only the windows
 // holding sites, so there is nothing to shard), published as <outdir>/score/<vcf name>.parquet.
 //
@@ -22,6 +24,7 @@ process GENOMAMBA_REGIONS {
 
     input:
     tuple val(meta), path(fasta), path(fai)
+    path(model)
 
     output:
     tuple val(meta), path("shards.bed"), emit: bed
@@ -29,8 +32,13 @@ process GENOMAMBA_REGIONS {
     tuple val("${task.process}"), val('genomamba'), eval("genomamba --version | sed 's/^genomamba //'"), emit: versions_genomamba, topic: versions
 
     script:
+    // No --window: the model's own (causal 1 Mi bases, Caduceus 98,304), read from its config.json. embed's pool
+    // is checked against the window here, before any shard runs.
+    def window    = params.window != null ? "--window ${params.window}" : ''
+    def model_arg = model ? "--model ${model}" : ''
+    def pool      = params.command == 'embed' ? "--pool ${params.pool}" : ''
     """
-    genomamba regions ${fasta} --max-bases ${params.shard_bases} --window ${params.window} -o shards.bed
+    genomamba regions ${fasta} --max-bases ${params.shard_bases} ${window} ${model_arg} ${pool} -o shards.bed
     mkdir shards
     awk '{ f = sprintf("shards/%06d.bed", NR); print > f; close(f) }' shards.bed
     """
@@ -53,7 +61,7 @@ workflow {
     if (params.command == 'score' && !params.vcf) {
         error "--command score needs the variants with --vcf CALLS.vcf.gz (VCF, plain, gzip or bgzip, or BCF)"
     }
-    if (params.command == 'embed' && params.pool != 'window' && (params.window as long) % (params.pool as long) != 0) {
+    if (params.command == 'embed' && params.window && params.pool ==~ /\d+/ && (params.window as long) % (params.pool as long) != 0) {
         error "--pool ${params.pool} must divide --window ${params.window} (or be 'window') so shards gather into one table"
     }
 
@@ -79,7 +87,7 @@ workflow {
         def fai = file(params.fai ?: "${params.fasta}.fai", checkIfExists: true)
         def ch_genome = channel.of([ [ id: params.genome ?: fasta.simpleName ], fasta, fai ])
 
-        GENOMAMBA_REGIONS(ch_genome)
+        GENOMAMBA_REGIONS(ch_genome, model)
 
         // One job per shard; meta.partition is `chrom=<percent-encoded name>`, meta.part is `part-<k>`.
         def ch_jobs = GENOMAMBA_REGIONS.out.shards

@@ -20,16 +20,48 @@ pub enum AnyModel {
     Caduceus(Arc<CaduceusModel>),
 }
 
+/// The architecture of a model directory, as its `config.json` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    /// Causal Mamba-1 (anything but Caduceus; loading checks that it is).
+    Mamba,
+    /// Bidirectional Caduceus.
+    Caduceus,
+}
+
+impl Architecture {
+    /// Reads `dir/config.json` only, not the weights: `model_type: caduceus` is [`Architecture::Caduceus`],
+    /// anything else [`Architecture::Mamba`]. Fails on a missing or malformed `config.json`.
+    pub fn of_dir(dir: &Path) -> Result<Architecture> {
+        let bytes = read(&dir.join("config.json"))?;
+        let v: Value = serde_json::from_slice(&bytes)?;
+        Ok(
+            if v.get("model_type").and_then(Value::as_str) == Some("caduceus") {
+                Architecture::Caduceus
+            } else {
+                Architecture::Mamba
+            },
+        )
+    }
+}
+
 impl AnyModel {
     /// Loads a model directory: `model_type: caduceus` gives [`AnyModel::Caduceus`], anything else goes to
     /// [`Model::from_dir`] (which refuses what it cannot run).
     pub fn from_dir(dir: &Path) -> Result<AnyModel> {
-        let bytes = read(&dir.join("config.json"))?;
-        let v: Value = serde_json::from_slice(&bytes)?;
-        if v.get("model_type").and_then(Value::as_str) == Some("caduceus") {
-            Ok(AnyModel::Caduceus(Arc::new(CaduceusModel::from_dir(dir)?)))
-        } else {
-            Ok(AnyModel::Mamba(Arc::new(Model::from_dir(dir)?)))
+        match Architecture::of_dir(dir)? {
+            Architecture::Caduceus => {
+                Ok(AnyModel::Caduceus(Arc::new(CaduceusModel::from_dir(dir)?)))
+            }
+            Architecture::Mamba => Ok(AnyModel::Mamba(Arc::new(Model::from_dir(dir)?))),
+        }
+    }
+
+    /// The architecture.
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            AnyModel::Mamba(_) => Architecture::Mamba,
+            AnyModel::Caduceus(_) => Architecture::Caduceus,
         }
     }
 

@@ -27,7 +27,7 @@ pub mod reference;
 pub mod state;
 pub mod weights;
 
-pub use any::AnyModel;
+pub use any::{AnyModel, Architecture};
 pub use caduceus::{CaduceusEngine, CaduceusModel};
 pub use config::Config;
 pub use cpu::{CpuEngine, Simd, cpu_engine};
