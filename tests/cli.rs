@@ -312,6 +312,88 @@ fn reads_get_read_names_and_alignment_columns() {
     assert!(same_table(&got, &want), "FASTQ on standard input");
 }
 
+/// `predict --columns` writes the value columns asked for, in the table's order, with the values of the full
+/// table, and always the key, coordinate, `ref` and alignment columns; the file is smaller for it.
+#[test]
+fn predict_writes_only_the_value_columns_asked_for() {
+    let dir = Dir::new();
+    let run = |input: &std::path::Path, name: &str, columns: &[&str]| {
+        let out = dir.path(name);
+        genomamba(["predict", "--device", "cpu", "-q", "-o"])
+            .arg(&out)
+            .arg(input)
+            .args(columns.iter().copied())
+            .ok();
+        let bytes = std::fs::metadata(&out).expect("output").len();
+        (read(&out).0, bytes)
+    };
+    let fields = |b: &RecordBatch| -> Vec<String> {
+        b.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    let lambda = data("genomes/lambda_virus.fa");
+    let (full, full_bytes) = run(&lambda, "full.parquet", &[]);
+    for (columns, want, most) in [
+        (
+            &["--columns", "logp_ref"][..],
+            &["chrom", "start", "end", "ref", "logp_ref"][..],
+            0.3,
+        ),
+        (
+            &["--columns", "logp_ref,probs", "--columns", "p_a"],
+            &[
+                "chrom", "start", "end", "ref", "p_a", "p_c", "p_g", "p_t", "logp_ref",
+            ],
+            0.9,
+        ),
+    ] {
+        let (some, bytes) = run(&lambda, "some.parquet", columns);
+        assert_eq!(fields(&some), want, "{columns:?}");
+        for name in want {
+            assert_eq!(
+                some.column_by_name(name),
+                full.column_by_name(name),
+                "{name}"
+            );
+        }
+        assert!(
+            (bytes as f64) < most * full_bytes as f64,
+            "{columns:?}: {bytes} bytes against {full_bytes}"
+        );
+        std::fs::remove_file(dir.path("some.parquet")).expect("remove");
+    }
+    // Reads keep their alignment columns.
+    let (reads, _) = run(
+        &data("reads/lambda.bam"),
+        "reads.parquet",
+        &["--columns", "entropy"],
+    );
+    assert_eq!(
+        fields(&reads),
+        [
+            "read_name",
+            "start",
+            "end",
+            "ref",
+            "entropy",
+            "ref_name",
+            "ref_start",
+            "strand",
+            "mapq",
+            "flag"
+        ]
+    );
+    let err = genomamba(["predict", "--columns", "score", "-o"])
+        .arg(dir.path("x.parquet"))
+        .arg(&lambda)
+        .fails_with(2);
+    assert!(err.contains("logp_ref") && err.contains("probs"), "{err}");
+    assert!(!dir.path("x.parquet").exists());
+}
+
 /// Same columns (names, types) and values; the metadata (command line, input paths) may differ.
 fn same_table(a: &RecordBatch, b: &RecordBatch) -> bool {
     let fields = |x: &RecordBatch| {

@@ -258,6 +258,35 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub run: RunArgs,
 
+    /// Value columns to write, comma-separated (in the table's order whatever the order given): p_a, p_c, p_g,
+    /// p_t (`probs`: the four), entropy, logp_ref. The key, start, end, ref and alignment columns are always
+    /// written. `--columns logp_ref` makes a per-base table about 4 times smaller. [default: all]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLUMN,...")]
+    pub columns: Vec<ValueColumn>,
+}
+
+/// A value column of the predictions table, or `probs` for the four probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValueColumn {
+    /// P(A).
+    #[value(name = "p_a")]
+    PA,
+    /// P(C).
+    #[value(name = "p_c")]
+    PC,
+    /// P(G).
+    #[value(name = "p_g")]
+    PG,
+    /// P(T).
+    #[value(name = "p_t")]
+    PT,
+    /// p_a, p_c, p_g and p_t.
+    Probs,
+    /// Entropy of the four, in nats.
+    Entropy,
+    /// ln P(the base read).
+    #[value(name = "logp_ref")]
+    LogpRef,
 }
 
 /// `genomamba embed`.

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use genomamba_model::caduceus::Hidden;
 use genomamba_model::{AnyModel, Architecture};
+use genomamba_parquet::Field;
+use genomamba_parquet::schema::PREDICTION_VALUES;
 use genomamba_pipeline::{
     AnnotatedVcf, EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool,
-    ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
+    PredictOptions, ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
 };
 use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
 use genomamba_seq::vcf::annotate::VcfCompression;
@@ -17,7 +19,7 @@ use genomamba_seq::{Format, OpenOptions, ReadFilter, Region};
 use crate::UsageError;
 use crate::args::{
     DtypeArg, EmbedArgs, EngineArgs, Format as FormatArg, PrecisionArg, PredictArgs, RunArgs,
-    ScoreArgs, StrandArg,
+    ScoreArgs, StrandArg, ValueColumn,
 };
 
 /// Flags that never change the output, left out of the command line recorded in the metadata so the same
@@ -82,7 +84,13 @@ pub struct Plan {
 impl Plan {
     /// The plan of `genomamba predict`.
     pub fn predict(args: PredictArgs) -> anyhow::Result<Plan> {
-        Plan::new(args.run, false, |_, _| Ok(Task::Predict))
+        let options = match args.columns.as_slice() {
+            [] => PredictOptions::default(),
+            columns => PredictOptions {
+                values: value_fields(columns),
+            },
+        };
+        Plan::new(args.run, false, move |_, _| Ok(Task::Predict(options)))
     }
 
     /// The plan of `genomamba embed`.
@@ -484,6 +492,30 @@ impl Plan {
             Hidden::Symmetric
         })
     }
+}
+
+/// The predictions table's value columns that `--columns` names, in the table's order, each once.
+fn value_fields(columns: &[ValueColumn]) -> Vec<Field> {
+    let named = |field: Field| {
+        columns.iter().any(|c| {
+            matches!(
+                (c, field),
+                (
+                    ValueColumn::Probs,
+                    Field::PA | Field::PC | Field::PG | Field::PT
+                ) | (ValueColumn::PA, Field::PA)
+                    | (ValueColumn::PC, Field::PC)
+                    | (ValueColumn::PG, Field::PG)
+                    | (ValueColumn::PT, Field::PT)
+                    | (ValueColumn::Entropy, Field::Entropy)
+                    | (ValueColumn::LogpRef, Field::LogpRef)
+            )
+        })
+    };
+    PREDICTION_VALUES
+        .into_iter()
+        .filter(|&f| named(f))
+        .collect()
 }
 
 /// `--pool`: a number of bases (1 or more), `window` or `record`.

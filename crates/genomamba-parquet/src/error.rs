@@ -77,6 +77,9 @@ pub enum Error {
         /// The values given (A, C, G, T).
         probs: [f32; 4],
     },
+    /// A choice of columns the table cannot have.
+    #[error("columns: {0}")]
+    Column(String),
     /// An Arrow error (array construction, dictionary overflow).
     #[error(transparent)]
     Arrow(#[from] arrow_schema::ArrowError),

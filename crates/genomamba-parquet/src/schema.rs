@@ -62,6 +62,17 @@ pub fn embedding_fields(dim: usize, dtype: Dtype, kind: SequenceKind) -> Result<
     ))
 }
 
+/// The value columns of the predictions table, in its order: `p_a`..`p_t`, `entropy`, `logp_ref`. A run may
+/// write a subset of them ([`crate::PredictionBatchBuilder::with_values`]); the other columns are always written.
+pub const PREDICTION_VALUES: [Field; 6] = [
+    Field::PA,
+    Field::PC,
+    Field::PG,
+    Field::PT,
+    Field::Entropy,
+    Field::LogpRef,
+];
+
 /// The columns of the predictions table: key, `start`, `end`, `ref`, `p_a`..`p_t`, `entropy`, `logp_ref`,
 /// alignment columns.
 pub fn prediction_fields(kind: SequenceKind) -> Vec<Field> {

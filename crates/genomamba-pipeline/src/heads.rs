@@ -49,8 +49,8 @@ impl Heads {
     /// Heads for `task` over hidden states of `width` values per position.
     pub fn new(task: &Task, width: usize, kind: SequenceKind) -> Result<Self> {
         Ok(match task {
-            Task::Predict => Heads::Predict {
-                builder: PredictionBatchBuilder::new(kind),
+            Task::Predict(options) => Heads::Predict {
+                builder: PredictionBatchBuilder::with_values(kind, &options.values)?,
             },
             Task::Embed(options) => {
                 let bin = match options.pool {

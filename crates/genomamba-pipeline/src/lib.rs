@@ -24,6 +24,7 @@ pub use masked::MaskedPass;
 pub use run::{InputKind, Summary, run};
 pub use scoring::Variants;
 pub use settings::{
-    EmbedOptions, OutDtype, Pool, ReferenceRead, ScoreOptions, Settings, Strand, Task,
+    EmbedOptions, OutDtype, Pool, PredictOptions, ReferenceRead, ScoreOptions, Settings, Strand,
+    Task,
 };
 pub use spans::SiteReads;

@@ -135,7 +135,7 @@ impl RunMetadata {
         listed: bool,
     ) -> Self {
         let (table, pooling, strand, dtype) = match &settings.task {
-            Task::Predict => ("predictions", Value::Null, "forward", "f32"),
+            Task::Predict(_) => ("predictions", Value::Null, "forward", "f32"),
             Task::Embed(e) => (
                 "embeddings",
                 match e.pool {

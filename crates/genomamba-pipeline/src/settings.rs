@@ -11,11 +11,27 @@ use crate::scoring::Variants;
 #[allow(clippy::large_enum_variant)]
 pub enum Task {
     /// Per-base probabilities of A, C, G, T (the predictions table).
-    Predict,
+    Predict(PredictOptions),
     /// Pooled or per-base embeddings (the embeddings table).
     Embed(EmbedOptions),
     /// Variant-effect scores of a VCF's SNVs (the variants table).
     Score(ScoreOptions),
+}
+
+/// Options of `genomamba predict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictOptions {
+    /// The value columns written (`--columns`; [`genomamba_parquet::schema::PREDICTION_VALUES`] by default);
+    /// the key, coordinate, `ref` and alignment columns always are.
+    pub values: Vec<genomamba_parquet::Field>,
+}
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        Self {
+            values: genomamba_parquet::schema::PREDICTION_VALUES.to_vec(),
+        }
+    }
 }
 
 /// Options of `genomamba score`.

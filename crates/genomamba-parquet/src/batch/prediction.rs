@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use super::columns::{AlignmentBuilder, KeyBuilder, check_interval};
 use super::{BatchBuilder, ReadFields};
 use crate::error::{Error, Result};
-use crate::field::SequenceKind;
+use crate::field::{Field, SequenceKind};
 use crate::schema;
 
 /// Renormalised probabilities with their entropy (nats), computed in f64.
@@ -79,7 +79,10 @@ pub fn base_index(base: u8) -> Option<usize> {
 /// ```
 #[derive(Debug)]
 pub struct PredictionBatchBuilder {
+    /// The schema written: every column, or without the value columns left out.
     schema: SchemaRef,
+    /// The columns of the full table that are written, by index; `None`: all.
+    projection: Option<Vec<usize>>,
     key: KeyBuilder,
     start: Vec<i64>,
     ref_base: StringBuilder,
@@ -95,6 +98,7 @@ impl PredictionBatchBuilder {
     pub fn new(kind: SequenceKind) -> Self {
         Self {
             schema: schema::predictions(kind),
+            projection: None,
             key: KeyBuilder::new(kind),
             start: Vec::new(),
             ref_base: StringBuilder::new(),
@@ -104,6 +108,48 @@ impl PredictionBatchBuilder {
             alignment: AlignmentBuilder::for_kind(kind),
             bytes: 0,
         }
+    }
+
+    /// A builder that writes, of the value columns ([`schema::PREDICTION_VALUES`]), only those in `values`
+    /// (in the table's order whatever theirs); the key, `start`, `end`, `ref` and alignment columns are always
+    /// written. Fails when `values` holds none of them or a column that is not one of them.
+    ///
+    /// ```
+    /// use genomamba_parquet::{BatchBuilder, Field, PredictionBatchBuilder, SequenceKind};
+    /// let mut b = PredictionBatchBuilder::with_values(SequenceKind::Contig, &[Field::LogpRef])?;
+    /// b.push("chr1", 1, b'C', Some([0.2, 0.4, 0.2, 0.2]), None)?;
+    /// let batch = b.finish()?;
+    /// let names: Vec<_> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    /// assert_eq!(names, ["chrom", "start", "end", "ref", "logp_ref"]);
+    /// # Ok::<(), genomamba_parquet::Error>(())
+    /// ```
+    pub fn with_values(kind: SequenceKind, values: &[Field]) -> Result<Self> {
+        if let Some(other) = values
+            .iter()
+            .find(|f| !schema::PREDICTION_VALUES.contains(f))
+        {
+            return Err(Error::Column(format!(
+                "{} is not a value column of the predictions table",
+                other.name()
+            )));
+        }
+        if values.is_empty() {
+            return Err(Error::Column(
+                "no value column: keep at least one of p_a, p_c, p_g, p_t, entropy, logp_ref"
+                    .into(),
+            ));
+        }
+        let fields = schema::prediction_fields(kind);
+        let projection: Vec<usize> = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !schema::PREDICTION_VALUES.contains(f) || values.contains(f))
+            .map(|(i, _)| i)
+            .collect();
+        let mut builder = Self::new(kind);
+        builder.schema = Arc::new(builder.schema.project(&projection)?);
+        builder.projection = Some(projection);
+        Ok(builder)
     }
 
     /// Appends the base at 0-based `pos0` of `name` (`end` = `pos0 + 1`).
@@ -188,6 +234,9 @@ impl BatchBuilder for PredictionBatchBuilder {
             columns.extend(a.finish());
         }
         self.bytes = 0;
+        if let Some(projection) = &self.projection {
+            columns = projection.iter().map(|&i| columns[i].clone()).collect();
+        }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
@@ -237,6 +286,67 @@ mod tests {
         let want: f64 = [0.1f64, 0.2, 0.6, 0.1].iter().map(|p| -p * p.ln()).sum();
         assert!((f64::from(h.value(0)) - want).abs() < 1e-6);
         assert!(h.is_null(2));
+        Ok(())
+    }
+
+    #[test]
+    fn test_value_columns_left_out() -> Result<()> {
+        let rows = |b: &mut PredictionBatchBuilder| -> Result<RecordBatch> {
+            b.push("r1", 0, b'A', None, Some(&ReadFields::default()))?;
+            b.push(
+                "r1",
+                1,
+                b'C',
+                Some([0.1, 0.2, 0.6, 0.1]),
+                Some(&ReadFields::default()),
+            )?;
+            b.finish()
+        };
+        let full = rows(&mut PredictionBatchBuilder::new(SequenceKind::AlignedRead))?;
+        // Listed out of order and twice: the table's order, once each.
+        let mut b = PredictionBatchBuilder::with_values(
+            SequenceKind::AlignedRead,
+            &[Field::LogpRef, Field::PG, Field::LogpRef],
+        )?;
+        let some = rows(&mut b)?;
+        let names: Vec<&str> = some
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "read_name",
+                "start",
+                "end",
+                "ref",
+                "p_g",
+                "logp_ref",
+                "ref_name",
+                "ref_start",
+                "strand",
+                "mapq",
+                "flag"
+            ]
+        );
+        for name in names {
+            assert_eq!(
+                some.column_by_name(name),
+                full.column_by_name(name),
+                "{name}"
+            );
+        }
+        assert_eq!(b.schema(), some.schema());
+        assert!(matches!(
+            PredictionBatchBuilder::with_values(SequenceKind::Contig, &[]),
+            Err(Error::Column(_))
+        ));
+        assert!(matches!(
+            PredictionBatchBuilder::with_values(SequenceKind::Contig, &[Field::Start]),
+            Err(Error::Column(_))
+        ));
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Writer settings of [`super::ParquetSink`].
 
 use arrow_schema::{DataType, Schema};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -51,9 +51,12 @@ impl SinkOptions {
         self
     }
 
-    /// Parquet writer properties for `schema`: zstd, dictionary encoding for string columns only, page
-    /// statistics, the `genomamba` key holding `metadata_json` (none when empty); row groups are closed by the
-    /// sink itself.
+    /// Parquet writer properties for `schema`: zstd, dictionary encoding for string columns only, delta
+    /// encoding (`DELTA_BINARY_PACKED`) for the integer coordinates, page statistics, the `genomamba` key
+    /// holding `metadata_json` (none when empty); row groups are closed by the sink itself.
+    ///
+    /// Coordinates mostly step by one (per base) or by the pool (per bin): delta-encoded, `start` and `end` of
+    /// a per-base table take about 5 KB per million rows instead of about 1 MB under zstd alone.
     pub(crate) fn writer_properties(
         &self,
         schema: &Schema,
@@ -73,12 +76,15 @@ impl SinkOptions {
             )]));
         }
         for field in schema.fields() {
-            if matches!(
-                field.data_type(),
-                DataType::Utf8 | DataType::Dictionary(_, _)
-            ) {
-                props = props
-                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), true);
+            let path = ColumnPath::from(field.name().as_str());
+            match field.data_type() {
+                DataType::Utf8 | DataType::Dictionary(_, _) => {
+                    props = props.set_column_dictionary_enabled(path, true);
+                }
+                DataType::Int64 => {
+                    props = props.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+                }
+                _ => {}
             }
         }
         Ok(props.build())
@@ -97,6 +103,11 @@ mod tests {
         assert!(p.dictionary_enabled(&ColumnPath::from("chrom")));
         assert!(p.dictionary_enabled(&ColumnPath::from("ref")));
         assert!(!p.dictionary_enabled(&ColumnPath::from("p_a")));
+        assert_eq!(
+            p.encoding(&ColumnPath::from("start")),
+            Some(Encoding::DELTA_BINARY_PACKED)
+        );
+        assert_eq!(p.encoding(&ColumnPath::from("p_a")), None);
         assert!(matches!(
             p.compression(&ColumnPath::from("p_a")),
             Compression::ZSTD(_)
