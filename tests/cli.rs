@@ -394,6 +394,70 @@ fn predict_writes_only_the_value_columns_asked_for() {
     assert!(!dir.path("x.parquet").exists());
 }
 
+/// Mates of two FASTQ files whose descriptions carry Illumina's mate number (`@r1 1:N:0:ACGT`) are named
+/// `r1/1` and `r2/1` as in an alignment table, so their rows match the BAM made from them read for read.
+#[test]
+fn illumina_mates_in_fastq_are_named_as_in_bam() {
+    let dir = Dir::new();
+    let casava = |mate: u8| {
+        let text = gunzipped(&data(&format!("reads/lambda_pairs_{mate}.fq.gz")));
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i % 4 == 0 {
+                    format!("{l} {mate}:N:0:ACGTAC")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        dir.write(&format!("r{mate}.fq"), lines.join("\n") + "\n")
+    };
+    let (r1, r2) = (casava(1), casava(2));
+    let fastq = dir.path("fastq.parquet");
+    let (run, stderr) = genomamba(["predict", "--device", "cpu", "-o"])
+        .arg(&fastq)
+        .arg(&r1)
+        .arg(&r2)
+        .output();
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.contains("both begin with read"), "{stderr}");
+    let bam = dir.path("bam.parquet");
+    genomamba(["predict", "--device", "cpu", "-q", "-o"])
+        .arg(&bam)
+        .arg(data("reads/lambda.bam"))
+        .ok();
+    let by_read = |path: &std::path::Path| {
+        let (batch, _) = read(path);
+        let mut reads: BTreeMap<String, Vec<Option<f32>>> = BTreeMap::new();
+        for (name, logp) in names(&batch, "read_name")
+            .into_iter()
+            .zip(f32s(&batch, "logp_ref"))
+        {
+            reads.entry(name).or_default().push(logp);
+        }
+        reads
+    };
+    let (from_fastq, from_bam) = (by_read(&fastq), by_read(&bam));
+    assert_eq!(from_fastq.len(), 2000);
+    assert!(from_fastq.contains_key("r1/1") && from_fastq.contains_key("r1000/2"));
+    for (name, logp) in &from_fastq {
+        assert_eq!(Some(logp), from_bam.get(name), "{name}");
+    }
+}
+
+/// A gzip file's text, through `gzip -dc`.
+fn gunzipped(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .expect("gzip");
+    assert!(out.status.success(), "gzip -dc {}", path.display());
+    String::from_utf8(out.stdout).expect("text")
+}
+
 /// Same columns (names, types) and values; the metadata (command line, input paths) may differ.
 fn same_table(a: &RecordBatch, b: &RecordBatch) -> bool {
     let fields = |x: &RecordBatch| {

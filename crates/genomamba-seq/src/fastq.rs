@@ -98,6 +98,12 @@ impl SequenceSource for Reader {
                 ),
             ));
         }
+        let name = match casava_mate(self.record.description()) {
+            Some(mate) if !name.ends_with("/1") && !name.ends_with("/2") => {
+                format!("{name}/{mate}")
+            }
+            _ => name,
+        };
         self.pos = 0;
         self.active = true;
         let len = self.record.sequence().len() as u64;
@@ -126,6 +132,17 @@ impl SequenceSource for Reader {
     }
 }
 
+/// The mate number that Illumina's CASAVA 1.8+ writes at the start of a read's description (`@NAME 1:N:0:ATCACG`:
+/// read 1, not filtered, control 0, index): 1 or 2, else `None`. The reader names such a read `NAME/1` or
+/// `NAME/2`, as BAM and CRAM mates are named from their flags, so the mates of two FASTQ files get distinct keys
+/// and a read has the same name in a FASTQ table and in an alignment table.
+fn casava_mate(description: &[u8]) -> Option<char> {
+    match description {
+        [mate @ (b'1' | b'2'), b':', b'Y' | b'N', b':', ..] => Some(char::from(*mate)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +159,17 @@ mod tests {
         assert_eq!(r.read_bases(&mut buf, 9)?, 2);
         assert_eq!(buf, b"ACGTT");
         assert!(r.next_sequence()?.is_none());
+
+        // Illumina's mate numbers name the mates as BAM's flags do; other descriptions leave the name alone.
+        let data: &[u8] =
+            b"@a 1:N:0:ATCACG\nA\n+\nI\n@a 2:Y:18:ATCACG\nA\n+\nI\n@b/1 1:N:0:1\nA\n+\nI\n\
+                            @c 3:N:0:1\nA\n+\nI\n@d 1:X:0:1\nA\n+\nI\n@e 1\nA\n+\nI\n";
+        let mut r = Reader::new(Box::new(data), "t.fq");
+        let mut names = Vec::new();
+        while let Some(i) = r.next_sequence()? {
+            names.push(i.name);
+        }
+        assert_eq!(names, ["a/1", "a/2", "b/1", "c", "d", "e"]);
 
         let bad: &[u8] = b"@r1\nACGT\n+\nII\n";
         let e = Reader::new(Box::new(bad), "t.fq")
