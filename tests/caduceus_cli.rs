@@ -518,6 +518,14 @@ fn inspect_describes_a_caduceus_model() {
     assert_eq!(v["format"], "caduceus");
     assert_eq!(v["variant"], "ph");
     assert_eq!(v["causal"], false);
+    assert_eq!(
+        (v["default_window"].as_u64(), v["default_overlap"].as_u64()),
+        (Some(98_304), Some(16_384))
+    );
+    assert!(
+        text.contains("98304 bases with 16384 on each side by default"),
+        "{text}"
+    );
 }
 
 /// Ph `--strand both`: the mean, by position, of the window and its reverse complement run as a window.

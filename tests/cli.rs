@@ -1201,6 +1201,17 @@ fn inspect_describes_the_embedded_model() {
     let json: serde_json::Value =
         serde_json::from_str(&genomamba(["inspect", "--json"]).ok()).expect("json");
     assert_eq!(json["d_model"], 128);
+    assert_eq!(
+        (
+            json["default_window"].as_u64(),
+            json["default_overlap"].as_u64()
+        ),
+        (Some(1_048_576), Some(8192))
+    );
+    assert!(
+        text.contains("1048576 bases after 8192 of burn-in by default"),
+        "{text}"
+    );
     let mut counts = BTreeMap::new();
     counts.insert("layers", json["n_layer"].as_u64());
     assert!(counts["layers"].is_some_and(|n| n >= 4));

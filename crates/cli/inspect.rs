@@ -5,8 +5,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use genomamba_model::AnyModel;
 use genomamba_model::caduceus::{CaduceusModel, Hidden};
+use genomamba_model::{AnyModel, Architecture};
 use serde_json::{Value, json};
 
 use crate::args::InspectArgs;
@@ -88,11 +88,20 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             Some(crate::embedded::card_summary()),
         ),
     };
+    let architecture = model.architecture();
+    let (window, overlap) = (
+        crate::plan::default_window(architecture),
+        crate::plan::default_overlap(architecture),
+    );
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut value = model_json(&model, Hidden::Symmetric);
-        if let (Value::Object(map), Some(card)) = (&mut value, &card) {
-            map.insert("card".into(), json!(card));
+        if let Value::Object(map) = &mut value {
+            map.insert("default_window".into(), json!(window));
+            map.insert("default_overlap".into(), json!(overlap));
+            if let Some(card) = &card {
+                map.insert("card".into(), json!(card));
+            }
         }
         map_vocab(&mut value);
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
@@ -127,6 +136,17 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         ("vocab_size", d.vocab_size.to_string()),
         ("norm_eps", info.norm_eps.to_string()),
         ("vocabulary", VOCABULARY.to_string()),
+        (
+            "windows",
+            match architecture {
+                Architecture::Mamba => format!(
+                    "{window} bases after {overlap} of burn-in by default (--window, --overlap)"
+                ),
+                Architecture::Caduceus => format!(
+                    "{window} bases with {overlap} on each side by default (--window, --overlap)"
+                ),
+            },
+        ),
     ];
     if let AnyModel::Caduceus(m) = &model {
         let c = &m.config;

@@ -48,7 +48,7 @@ pub fn default_window(architecture: Architecture) -> u64 {
 
 /// The context a model of this architecture reads when `--overlap` is not given, in bases: burn-in before each
 /// window (causal), or flank on each side (Caduceus).
-fn default_overlap(architecture: Architecture) -> u64 {
+pub fn default_overlap(architecture: Architecture) -> u64 {
     match architecture {
         Architecture::Mamba => OVERLAP,
         Architecture::Caduceus => CADUCEUS_OVERLAP,

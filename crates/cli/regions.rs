@@ -96,7 +96,7 @@ fn check_pool(pool: &Pool, window: u64, shards: &[Shard]) -> Result<(), UsageErr
     match *pool {
         Pool::Bases(n) if window > 0 && !window.is_multiple_of(n) => Err(UsageError(format!(
             "--pool {n} does not divide the window ({window} bases): a bin would straddle the start of a shard \
-             and give two rows; choose a pool that divides it (e.g. {}) or pass --window",
+             and give two rows; choose a pool that divides it (e.g. {}), or a --window that is a multiple of {n}",
             divisor_near(window, n)
         ))),
         Pool::Record => match shards.iter().find(|s| s.part > 0) {

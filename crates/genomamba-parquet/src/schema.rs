@@ -76,20 +76,9 @@ pub const PREDICTION_VALUES: [Field; 6] = [
 /// The columns of the predictions table: key, `start`, `end`, `ref`, `p_a`..`p_t`, `entropy`, `logp_ref`,
 /// alignment columns.
 pub fn prediction_fields(kind: SequenceKind) -> Vec<Field> {
-    with_key(
-        kind,
-        &[
-            Field::Start,
-            Field::End,
-            Field::RefBase,
-            Field::PA,
-            Field::PC,
-            Field::PG,
-            Field::PT,
-            Field::Entropy,
-            Field::LogpRef,
-        ],
-    )
+    let mut own = vec![Field::Start, Field::End, Field::RefBase];
+    own.extend(PREDICTION_VALUES);
+    with_key(kind, &own)
 }
 
 /// The columns of the variants table: `chrom`, `pos`, `id`, `ref`, `alt`, `score`, `logp_ref`, `logp_alt`, `status`.
