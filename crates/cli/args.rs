@@ -260,7 +260,7 @@ pub struct PredictArgs {
 
     /// Value columns to write, comma-separated (in the table's order whatever the order given): p_a, p_c, p_g,
     /// p_t (`probs`: the four), entropy, logp_ref. The key, start, end, ref and alignment columns are always
-    /// written. `--columns logp_ref` makes a per-base table about 4 times smaller. [default: all]
+    /// written. `--columns logp_ref` makes a per-base table about 5 times smaller. [default: all]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "COLUMN,...")]
     pub columns: Vec<ValueColumn>,
 }
