@@ -7,7 +7,7 @@ For `predict` and `embed`, in a temporary results folder:
 - predict: one row per base (row count = sum of the contig lengths), coordinates contiguous per contig;
 - values identical to one un-sharded genomamba run of the same options;
 - per-job logs and benchmark files exist; a second `snakemake` run has nothing to do; removing one shard's
-  output reruns that shard only;
+  output reruns that shard only; changing the overlap (a param of the rule) reruns every shard;
 - with config.yaml's empty window and a Caduceus model (the golden ps-fused), the shards are cut on the model's
   98,304-base window and the gathered embeddings equal a direct run given no --window or --overlap; a pool that
   does not divide that window stops the shard plan.
@@ -142,6 +142,16 @@ def run_command(command: str, binary: Path, results: Path, lengths: dict[str, in
     redo = snakemake(config, results)
     check(redo.returncode == 0 and jobs_run(redo, "shard") == 1 and parts[0].exists(),
           f"{command}: removing one shard's output reruns that shard only ({jobs_run(redo, 'shard')} shard jobs)")
+    if command == "predict":
+        # What the rows depend on is a param: changing the overlap reruns every shard, and so does changing it back
+        # (which leaves the dataset as the checks above saw it, for check_nextflow.py to compare with).
+        for overlap in (4096, SHARDING["overlap"]):
+            changed = snakemake(config | {"overlap": overlap}, results)
+            check(changed.returncode == 0 and jobs_run(changed, "shard") == len(parts),
+                  f"predict: overlap {overlap} reruns every shard ({jobs_run(changed, 'shard')} of {len(parts)})")
+        check(normalise(pa.concat_tables([pq.read_table(p) for p in parts])).sort_by([("chrom", "ascending"),
+              ("start", "ascending")]).equals(single.sort_by([("chrom", "ascending"), ("start", "ascending")])),
+              "predict: back to the first overlap, the same rows as the un-sharded run")
 
 
 def run_model_defaults(binary: Path, results: Path) -> None:
