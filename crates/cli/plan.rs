@@ -7,7 +7,6 @@ use anyhow::Context;
 use genomamba_model::caduceus::Hidden;
 use genomamba_model::{AnyModel, Architecture};
 use genomamba_parquet::Field;
-use genomamba_parquet::schema::PREDICTION_VALUES;
 use genomamba_pipeline::{
     AnnotatedVcf, EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool,
     PredictOptions, ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
@@ -494,27 +493,21 @@ impl Plan {
     }
 }
 
-/// The predictions table's value columns that `--columns` names, in the table's order, each once.
+/// The predictions table's value columns that `--columns` names (the builder writes them in the table's order,
+/// each once).
 fn value_fields(columns: &[ValueColumn]) -> Vec<Field> {
-    let named = |field: Field| {
-        columns.iter().any(|c| {
-            matches!(
-                (c, field),
-                (
-                    ValueColumn::Probs,
-                    Field::PA | Field::PC | Field::PG | Field::PT
-                ) | (ValueColumn::PA, Field::PA)
-                    | (ValueColumn::PC, Field::PC)
-                    | (ValueColumn::PG, Field::PG)
-                    | (ValueColumn::PT, Field::PT)
-                    | (ValueColumn::Entropy, Field::Entropy)
-                    | (ValueColumn::LogpRef, Field::LogpRef)
-            )
+    columns
+        .iter()
+        .flat_map(|c| match c {
+            ValueColumn::PA => &[Field::PA][..],
+            ValueColumn::PC => &[Field::PC],
+            ValueColumn::PG => &[Field::PG],
+            ValueColumn::PT => &[Field::PT],
+            ValueColumn::Probs => &[Field::PA, Field::PC, Field::PG, Field::PT],
+            ValueColumn::Entropy => &[Field::Entropy],
+            ValueColumn::LogpRef => &[Field::LogpRef],
         })
-    };
-    PREDICTION_VALUES
-        .into_iter()
-        .filter(|&f| named(f))
+        .copied()
         .collect()
 }
 

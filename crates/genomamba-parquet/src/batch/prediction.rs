@@ -12,11 +12,22 @@ use crate::error::{Error, Result};
 use crate::field::{Field, SequenceKind};
 use crate::schema;
 
-/// Renormalised probabilities with their entropy (nats), computed in f64.
+/// Renormalised probabilities, in f64.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Distribution {
     p: [f64; 4],
-    entropy: f64,
+}
+
+impl Distribution {
+    /// Entropy in nats.
+    fn entropy(&self) -> f64 {
+        -self
+            .p
+            .iter()
+            .filter(|&&q| q > 0.0)
+            .map(|&q| q * q.ln())
+            .sum::<f64>()
+    }
 }
 
 /// Renormalises `probs` (A, C, G, T); `None` if any is negative or not finite, or all are zero.
@@ -28,13 +39,9 @@ fn renormalise(probs: [f32; 4]) -> Option<Distribution> {
     if sum <= 0.0 || !sum.is_finite() {
         return None;
     }
-    let p = probs.map(|x| f64::from(x) / sum);
-    let entropy = -p
-        .iter()
-        .filter(|&&q| q > 0.0)
-        .map(|&q| q * q.ln())
-        .sum::<f64>();
-    Some(Distribution { p, entropy })
+    Some(Distribution {
+        p: probs.map(|x| f64::from(x) / sum),
+    })
 }
 
 /// Natural logs of the renormalised probabilities of A, C, G, T, computed as the predictions table's `logp_ref`
@@ -79,16 +86,12 @@ pub fn base_index(base: u8) -> Option<usize> {
 /// ```
 #[derive(Debug)]
 pub struct PredictionBatchBuilder {
-    /// The schema written: every column, or without the value columns left out.
     schema: SchemaRef,
-    /// The columns of the full table that are written, by index; `None`: all.
-    projection: Option<Vec<usize>>,
     key: KeyBuilder,
     start: Vec<i64>,
     ref_base: StringBuilder,
-    probs: [Float32Builder; 4],
-    entropy: Float32Builder,
-    logp_ref: Float32Builder,
+    /// The value columns written, in the table's order, each with its rows.
+    values: Vec<(Field, Float32Builder)>,
     alignment: Option<AlignmentBuilder>,
     bytes: usize,
 }
@@ -96,15 +99,25 @@ pub struct PredictionBatchBuilder {
 impl PredictionBatchBuilder {
     /// A builder whose key and alignment columns follow `kind`.
     pub fn new(kind: SequenceKind) -> Self {
+        Self::of_values(kind, &schema::PREDICTION_VALUES)
+    }
+
+    /// A builder of the value columns `values` (checked to be some of them), in the table's order.
+    fn of_values(kind: SequenceKind, values: &[Field]) -> Self {
+        let fields: Vec<Field> = schema::prediction_fields(kind)
+            .into_iter()
+            .filter(|f| !schema::PREDICTION_VALUES.contains(f) || values.contains(f))
+            .collect();
         Self {
-            schema: schema::predictions(kind),
-            projection: None,
+            schema: schema::to_schema(&fields),
             key: KeyBuilder::new(kind),
             start: Vec::new(),
             ref_base: StringBuilder::new(),
-            probs: Default::default(),
-            entropy: Float32Builder::new(),
-            logp_ref: Float32Builder::new(),
+            values: fields
+                .into_iter()
+                .filter(|f| schema::PREDICTION_VALUES.contains(f))
+                .map(|f| (f, Float32Builder::new()))
+                .collect(),
             alignment: AlignmentBuilder::for_kind(kind),
             bytes: 0,
         }
@@ -139,17 +152,7 @@ impl PredictionBatchBuilder {
                     .into(),
             ));
         }
-        let fields = schema::prediction_fields(kind);
-        let projection: Vec<usize> = fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !schema::PREDICTION_VALUES.contains(f) || values.contains(f))
-            .map(|(i, _)| i)
-            .collect();
-        let mut builder = Self::new(kind);
-        builder.schema = Arc::new(builder.schema.project(&projection)?);
-        builder.projection = Some(projection);
-        Ok(builder)
+        Ok(Self::of_values(kind, values))
     }
 
     /// Appends the base at 0-based `pos0` of `name` (`end` = `pos0 + 1`).
@@ -189,16 +192,20 @@ impl PredictionBatchBuilder {
         self.key.append(name)?;
         self.start.push(pos0);
         self.ref_base.append_value(base);
-        for (i, b) in self.probs.iter_mut().enumerate() {
-            b.append_option(dist.map(|d| d.p[i] as f32));
+        for (field, b) in &mut self.values {
+            b.append_option(dist.and_then(|d| match field {
+                Field::PA => Some(d.p[0] as f32),
+                Field::PC => Some(d.p[1] as f32),
+                Field::PG => Some(d.p[2] as f32),
+                Field::PT => Some(d.p[3] as f32),
+                Field::Entropy => Some(d.entropy() as f32),
+                Field::LogpRef => base_index(ref_base).map(|i| d.p[i].ln() as f32),
+                // Not a value column: `of_values` keeps none.
+                _ => None,
+            }));
         }
-        self.entropy.append_option(dist.map(|d| d.entropy as f32));
-        let logp = dist
-            .zip(base_index(ref_base))
-            .map(|(d, i)| d.p[i].ln() as f32);
-        self.logp_ref.append_option(logp);
         let align_bytes = self.alignment.as_mut().map_or(0, |a| a.append(read));
-        self.bytes += name.len() + 4 + 8 + 8 + 5 + 6 * 4 + align_bytes;
+        self.bytes += name.len() + 4 + 8 + 8 + 5 + 4 * self.values.len() + align_bytes;
         Ok(())
     }
 }
@@ -225,18 +232,13 @@ impl BatchBuilder for PredictionBatchBuilder {
             Arc::new(Int64Array::from(end)),
             Arc::new(self.ref_base.finish()),
         ];
-        for b in &mut self.probs {
+        for (_, b) in &mut self.values {
             columns.push(Arc::new(b.finish()));
         }
-        columns.push(Arc::new(self.entropy.finish()));
-        columns.push(Arc::new(self.logp_ref.finish()));
         if let Some(a) = &mut self.alignment {
             columns.extend(a.finish());
         }
         self.bytes = 0;
-        if let Some(projection) = &self.projection {
-            columns = projection.iter().map(|&i| columns[i].clone()).collect();
-        }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
@@ -253,9 +255,9 @@ mod tests {
     fn test_renormalise() {
         let d = renormalise([1.0, 1.0, 1.0, 1.0]).expect("valid");
         assert_eq!(d.p, [0.25; 4]);
-        assert!((d.entropy - 4f64.ln()).abs() < 1e-12);
+        assert!((d.entropy() - 4f64.ln()).abs() < 1e-12);
         let d = renormalise([0.0, 2.0, 0.0, 0.0]).expect("valid");
-        assert_eq!(d.entropy, 0.0);
+        assert_eq!(d.entropy(), 0.0);
         assert!(renormalise([0.0; 4]).is_none());
         assert!(renormalise([f32::NAN, 0.5, 0.5, 0.0]).is_none());
         assert!(renormalise([-0.1, 0.5, 0.5, 0.1]).is_none());
