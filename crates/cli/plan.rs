@@ -143,8 +143,8 @@ impl Plan {
         }
         if indel_flank.is_some() && reference.as_os_str() == "-" {
             return Err(UsageError(
-                "--indel-flank reads the reference twice (the indels' windows, then the SNVs'): give it as a \
-                 file, not standard input (-)"
+                "--indel-flank needs the lengths of the reference's records before it reads their bases (a \
+                 haplotype stops at its record's end): give it as a file, not standard input (-)"
                     .into(),
             )
             .into());
@@ -194,7 +194,7 @@ impl Plan {
         let mut haplotype_reads = None;
         let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {
-                haplotype_reads = Some(SiteReads::Regions(variants.haplotype_regions(
+                haplotype_reads = Some(SiteReads::Regions(variants.walk_regions(
                     &lengths,
                     window,
                     indel_flank.unwrap_or(0),
@@ -223,7 +223,7 @@ impl Plan {
                         .map(|(name, _)| name.clone())
                         .collect()
                 };
-                haplotype_reads = Some(SiteReads::Records(holding(&variants.haplotype_contigs())));
+                haplotype_reads = Some(SiteReads::Records(holding(&contigs)));
                 let names = holding(&variants.contigs());
                 let read = if names.is_empty() {
                     ReferenceRead::Nothing

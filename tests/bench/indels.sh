@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What `score --indel-flank` costs: whole `genomamba score` runs (/usr/bin/time) on E. coli 536 with 2,000 random
 # SNVs and 2,000 random indels (1 to 10 bases, half insertions, half deletions; seed 7), without and with
-# --indel-flank 64, on the embedded model and the CPU engine. The indel pass walks each window holding an indel
-# once and runs two short haplotypes per indel from the state saved at its site; re-running each indel's prefix
-# (1 Mb windows) would cost about 2,000 x 2 x 0.5 Mb instead.
+# --indel-flank 64, on the embedded model and the CPU engine. With the option one walk scores every site: it walks
+# each window holding a site once, reads the SNVs' rows as it passes them and runs two short haplotypes per indel
+# from the state saved at its site; re-running each indel's prefix (1 Mb windows) would cost about 2,000 x 2 x
+# 0.5 Mb instead. GENOMAMBA_BIN picks the binary (to compare builds).
 #
 # Usage: bash tests/bench/indels.sh   (needs a release build and data/derived from data/make.sh; python3)
 set -euo pipefail

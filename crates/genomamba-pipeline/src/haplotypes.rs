@@ -7,9 +7,12 @@
 //! not A, C, G or T (N in the reference) count in neither sum; the haplotypes stop at the record's end (both at
 //! the same length) but not at a window's.
 //!
-//! The model runs each window's prefix once: it walks the reference from the window's burn-in to each site in
-//! turn, saves the state there ([`Engine::save_state`]) and runs both haplotypes from it
-//! ([`Engine::restore_state`]), so a site costs its two haplotypes, not its prefix again.
+//! One walk scores every site of such a run, SNVs included: per window holding a site, the model walks the
+//! reference from the window's burn-in, reading each SNV's row as it passes (the `predict` row of that base to
+//! float rounding: splitting the engine's calls at an indel can move the last bit of a sum), and at each indel or substitution saves the state
+//! ([`Engine::save_state`]), runs both haplotypes from it and restores it ([`Engine::restore_state`]) before
+//! walking on. A site costs its two haplotypes, not its prefix again, and the reference is walked once, not once
+//! for the SNVs and again for the indels.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -19,8 +22,9 @@ use genomamba_parquet::{base_index, log_probs, status};
 use genomamba_seq::OpenOptions;
 
 use crate::Result;
+use crate::metadata::InputRecord;
 use crate::progress::Progress;
-use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, haplotype_groups};
+use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, walk_windows};
 use crate::spans::{SiteReads, Span, Spans, read_spans};
 
 /// Base probabilities only.
@@ -29,22 +33,34 @@ const PROBS: Want = Want {
     base_probs: true,
 };
 
-/// How the haplotype pass reads the reference and how far past REF it scores.
+/// How the walk reads the reference and how far past REF it scores haplotypes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaplotypePass {
     /// Reference bases after REF added to both haplotypes.
     pub flank: u64,
-    /// What it reads of the reference: each group's region ([`Variants::haplotype_regions`]; the pass adds the
+    /// What it reads of the reference: each window's region ([`Variants::walk_regions`]; the walk adds the
     /// burn-in), or the records holding sites.
     pub reads: SiteReads,
 }
 
-/// One window's sites. Its span is the reference from `context` to one past the last base any of its haplotypes
-/// reads.
+/// An SNV to read off the walk: 0-based site, its row (allele index), and the indices of REF and ALT.
+#[derive(Debug, Clone, Copy)]
+struct Snv {
+    site: u64,
+    allele: usize,
+    reference: usize,
+    alt: usize,
+}
+
+/// One window's sites. Its span is the reference from `context` to one past the last base any of its sites
+/// needs.
 #[derive(Debug)]
 struct Group<'a> {
     /// First base of the prefix: the window's start less its burn-in (at least 0).
     context: u64,
+    /// Its SNVs, by site.
+    snvs: Vec<Snv>,
+    /// Its indels and substitutions, by start.
     sites: Vec<&'a HaplotypeSite>,
 }
 
@@ -57,42 +73,113 @@ fn groups<'a>(
     flank: u64,
 ) -> Spans<'a, Group<'a>> {
     let mut out = HashMap::new();
-    for (name, sites) in variants.haplotypes() {
-        let Some(&len) = lengths.get(name.as_str()) else {
+    let names = variants
+        .contigs()
+        .into_iter()
+        .chain(variants.haplotype_contigs());
+    for name in names {
+        let Some(&len) = lengths.get(name) else {
             continue;
         };
+        if out.contains_key(name) {
+            continue;
+        }
+        let snvs = variants.snv_sites(name);
+        let sites = variants
+            .haplotypes()
+            .get(name)
+            .map_or(&[][..], Vec::as_slice);
         let mut list = VecDeque::new();
-        for (start, end) in haplotype_groups(sites, len, window, flank) {
-            // The sites (sorted by start) of the group's window, all of the record when `window` is 0.
+        for (start, end) in walk_windows(snvs, sites, len, window, flank) {
+            // The sites of the group's window, all of the record when `window` is 0.
             let stop = if window == 0 {
                 u64::MAX
             } else {
                 start + window
             };
-            let first = sites.partition_point(|h| h.start < start);
-            let last = sites.partition_point(|h| h.start < stop);
+            let within = |at: u64| start <= at && at < stop;
             let context = start.saturating_sub(overlap);
             list.push_back(Span {
                 start: context,
                 end,
                 item: Group {
                     context,
-                    sites: sites[first..last]
+                    snvs: snvs
                         .iter()
-                        .filter(|h| h.end() <= len)
+                        .filter(|&&(site, _)| within(site) && site < len)
+                        .filter_map(|&(site, allele)| {
+                            let (reference, alt) = variants.snv(allele)?;
+                            Some(Snv {
+                                site,
+                                allele,
+                                reference,
+                                alt,
+                            })
+                        })
+                        .collect(),
+                    sites: sites
+                        .iter()
+                        .filter(|h| within(h.start) && h.end() <= len)
                         .collect(),
                 },
             });
         }
-        out.insert(name.as_str(), list);
+        out.insert(name, list);
     }
     out
 }
 
-/// Runs the pass over the reference `reference` (records `lengths`, read with `open` and the pass's own
-/// regions or records) with windows of `window` bases after `overlap` bases of burn-in, the same grid as the
-/// SNVs' pass, reporting the bases run to `progress`; returns each allele's outcome. Alleles on records the
-/// reference lacks get none (the scorer settles them as `unknown_contig`).
+/// The length of both haplotypes of a site with REF `m` and ALT `k` bases long and `flank` bases after REF, when
+/// `remaining` bases of the reference are read from its start (the group reaches the site's furthest base, or
+/// the record's end): the allele then the reference after REF, `max(m, k) + flank` bases, within what was read.
+fn haplotype_len(m: usize, k: usize, flank: u64, remaining: usize) -> usize {
+    let flank = usize::try_from(flank).unwrap_or(usize::MAX);
+    m.max(k)
+        .saturating_add(flank)
+        .min(remaining)
+        .min(remaining - m + k)
+}
+
+/// The bases the walk will run over a reference of records `lengths` (for the ETA): per window holding a site,
+/// the reference from its burn-in to its last SNV or indel, and both haplotypes of each indel (counted as if
+/// every REF matched the reference).
+pub fn planned_bases(
+    pass: &HaplotypePass,
+    variants: &Variants,
+    lengths: &[(String, u64)],
+    window: u64,
+    overlap: u64,
+) -> u64 {
+    let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    let spans = groups(variants, &lens, window, overlap, pass.flank);
+    let mut bases = 0;
+    for span in spans.values().flatten() {
+        let group = &span.item;
+        let remaining = (span.end - group.context) as usize;
+        let mut walked = group.snvs.last().map_or(0, |v| v.site + 1 - group.context);
+        for site in &group.sites {
+            let s = site.start - group.context;
+            if s > 0 {
+                walked = walked.max(s);
+                let l = haplotype_len(
+                    site.reference.len(),
+                    site.alt.len(),
+                    pass.flank,
+                    remaining - s as usize,
+                );
+                bases += 2 * l as u64;
+            }
+        }
+        bases += walked;
+    }
+    bases
+}
+
+/// Walks the reference `reference` (records `lengths`, read with `open` and the pass's own regions or records)
+/// with windows of `window` bases after `overlap` bases of burn-in, the grid of a run over the whole record, in
+/// engine calls of at most `chunk` bases, reporting the bases run to `progress`; returns the outcome of every
+/// SNV, indel and substitution within a record of the reference (the scorer settles the others as
+/// `unknown_contig` or `out_of_bounds`), and adds the sequences it read (records or regions) to `read`.
 #[allow(clippy::too_many_arguments)]
 pub fn score_haplotypes(
     reference: &std::path::Path,
@@ -102,9 +189,11 @@ pub fn score_haplotypes(
     lengths: &[(String, u64)],
     window: u64,
     overlap: u64,
+    chunk: usize,
     engine: &mut dyn Engine,
     progress: &mut Progress,
     interrupted: &AtomicBool,
+    read: &mut Vec<InputRecord>,
 ) -> Result<Vec<(usize, AlleleOutcome)>> {
     let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
     let mut outcomes = Vec::new();
@@ -117,9 +206,8 @@ pub fn score_haplotypes(
         }
     }
     let pending = groups(variants, &lens, window, overlap, pass.flank);
-    let mut walker = Walker::new(engine, pass.flank);
-    // The sequences read are not listed: the SNVs' pass lists the reference as it reads it.
-    read_spans(
+    let mut walker = Walker::new(engine, pass.flank, chunk);
+    *read = read_spans(
         reference,
         open,
         &pass.reads,
@@ -135,21 +223,35 @@ pub fn score_haplotypes(
     Ok(outcomes)
 }
 
-/// Runs the model along one group's prefix and both haplotypes of each site.
+/// Runs the model along one group's reference, and both haplotypes of each indel or substitution from the
+/// state at its site.
 struct Walker<'e> {
     engine: &'e mut dyn Engine,
     flank: u64,
+    /// Most bases per engine call along the reference.
+    chunk: usize,
     saved: State,
     out: Output,
     haplotype: Vec<u8>,
 }
 
+/// Where a walk along one group's reference stands.
+struct Walk<'g> {
+    /// Bases of the group's span walked (relative to its first base): the engine's state follows them.
+    at: usize,
+    /// SNVs not yet passed, by site.
+    snvs: std::slice::Iter<'g, Snv>,
+    /// Where the saved state stands, once one is.
+    saved_at: Option<usize>,
+}
+
 impl<'e> Walker<'e> {
-    fn new(engine: &'e mut dyn Engine, flank: u64) -> Self {
+    fn new(engine: &'e mut dyn Engine, flank: u64, chunk: usize) -> Self {
         let saved = State::new(&engine.info().dims);
         Walker {
             engine,
             flank,
+            chunk: chunk.max(1),
             saved,
             out: Output::default(),
             haplotype: Vec::new(),
@@ -166,8 +268,11 @@ impl<'e> Walker<'e> {
         outcomes: &mut Vec<(usize, AlleleOutcome)>,
     ) -> Result<u64> {
         let mut ran = 0u64;
-        // Where the saved state stands (relative to the group's first base), once the walk has begun.
-        let mut saved_at: Option<usize> = None;
+        let mut walk = Walk {
+            at: 0,
+            snvs: group.snvs.iter(),
+            saved_at: None,
+        };
         for site in &group.sites {
             let s = (site.start - group.context) as usize;
             let m = site.reference.len();
@@ -184,32 +289,13 @@ impl<'e> Walker<'e> {
                 outcomes.push((site.allele, Err(status::NO_CONTEXT)));
                 continue;
             }
-            match saved_at {
-                // Another ALT at the same site: back to the state before its haplotypes.
-                Some(at) if at == s => self.engine.restore_state(&self.saved)?,
-                Some(at) => {
-                    self.engine.restore_state(&self.saved)?;
-                    self.engine
-                        .run(&tokens[at..s], false, PROBS, &mut self.out)?;
-                    self.engine.save_state(&mut self.saved)?;
-                    ran += (s - at) as u64;
-                }
-                None => {
-                    self.engine.run(&tokens[..s], true, PROBS, &mut self.out)?;
-                    self.engine.save_state(&mut self.saved)?;
-                    ran += s as u64;
-                }
+            ran += self.walk_to(&mut walk, s, group.context, tokens, bases, outcomes)?;
+            if walk.saved_at != Some(s) {
+                self.engine.save_state(&mut self.saved)?;
+                walk.saved_at = Some(s);
             }
-            saved_at = Some(s);
-            // Both haplotypes `l` bases long: the allele, then the reference after REF, within what was read
-            // (the group reaches this site's furthest base, or the record's end).
             let k = site.alt.len();
-            let flank = usize::try_from(self.flank).unwrap_or(usize::MAX);
-            let l = m
-                .max(k)
-                .saturating_add(flank)
-                .min(tokens.len() - s)
-                .min(tokens.len() - s - m + k);
+            let l = haplotype_len(m, k, self.flank, tokens.len() - s);
             // REF's haplotype is the reference itself from the site.
             self.engine
                 .run(&tokens[s..s + l], false, PROBS, &mut self.out)?;
@@ -229,10 +315,66 @@ impl<'e> Walker<'e> {
             let logp_alt = self.sum(&haplotype);
             self.haplotype = haplotype;
             run?;
+            // Back to the reference at the site, where the walk goes on.
+            self.engine.restore_state(&self.saved)?;
             outcomes.push((site.allele, Ok((logp_ref as f32, logp_alt as f32))));
             ran += 2 * l as u64;
         }
+        // The SNVs after the last indel.
+        let last = group
+            .snvs
+            .last()
+            .map_or(0, |v| (v.site - group.context) as usize + 1);
+        ran += self.walk_to(&mut walk, last, group.context, tokens, bases, outcomes)?;
         Ok(ran)
+    }
+
+    /// Runs the reference from where `walk` stands to `to` (relative to the group's first base, `context`), at
+    /// most `chunk` bases a call, and scores the SNVs it passes from their rows: `ref_mismatch` where the
+    /// reference holds another base, `no_context` where the row has no prediction (a window's first base read
+    /// with no burn-in). Returns the bases run.
+    fn walk_to(
+        &mut self,
+        walk: &mut Walk<'_>,
+        to: usize,
+        context: u64,
+        tokens: &[u8],
+        bases: &[u8],
+        outcomes: &mut Vec<(usize, AlleleOutcome)>,
+    ) -> Result<u64> {
+        let from = walk.at;
+        while walk.at < to {
+            let end = to.min(walk.at + self.chunk);
+            self.engine
+                .run(&tokens[walk.at..end], walk.at == 0, PROBS, &mut self.out)?;
+            while let Some(snv) = walk
+                .snvs
+                .as_slice()
+                .first()
+                .copied()
+                .filter(|v| ((v.site - context) as usize) < end)
+            {
+                let i = (snv.site - context) as usize;
+                let outcome = if base_index(bases[i]) != Some(snv.reference) {
+                    Err(status::REF_MISMATCH)
+                } else {
+                    match self
+                        .out
+                        .base_probs
+                        .get(i - walk.at)
+                        .copied()
+                        .and_then(log_probs)
+                    {
+                        Some(lp) => Ok((lp[snv.reference], lp[snv.alt])),
+                        None => Err(status::NO_CONTEXT),
+                    }
+                };
+                outcomes.push((snv.allele, outcome));
+                walk.snvs.next();
+            }
+            walk.at = end;
+        }
+        Ok((walk.at - from) as u64)
     }
 
     /// The sum of ln P(token) over the last run's rows (`tokens` its input), skipping tokens that are not

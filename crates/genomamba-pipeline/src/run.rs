@@ -150,21 +150,27 @@ pub fn run(
     )?;
 
     let started = std::time::Instant::now();
-    // Bases the passes apart from the main one run; sequences the masked pass reads (the main pass then reads none).
-    let (mut side_bases, mut masked_records) = (0, 0);
-    // Indels and multi-base substitutions first, through their own reads of the reference: the engine is free
-    // and the scorer holds their outcomes until the rows are built.
+    // Bases the passes apart from the main one run; sequences they read (the main pass then reads none).
+    let (mut side_bases, mut side_records) = (0, 0);
+    // With indels and multi-base substitutions, one walk scores every site, SNVs included, through its own
+    // reads of the reference; the main pass then reads nothing.
     if let Task::Score(score) = &settings.task
         && let Some(pass) = &score.haplotypes
         && let Some(reference) = settings.inputs.first()
     {
-        let what = "indels and substitutions scored";
+        let mut read = Vec::new();
         side_bases += side_pass(
             settings,
             &mut heads,
-            what,
-            score.variants.haplotype_count(),
-            None,
+            "SNVs, indels and substitutions scored",
+            score.variants.scorable() + score.variants.haplotype_count(),
+            Some(crate::haplotypes::planned_bases(
+                pass,
+                &score.variants,
+                &score.lengths,
+                settings.window,
+                settings.overlap,
+            )),
             |progress| {
                 crate::haplotypes::score_haplotypes(
                     reference,
@@ -174,12 +180,18 @@ pub fn run(
                     &score.lengths,
                     settings.window,
                     settings.overlap,
+                    settings.chunk,
                     engine,
                     progress,
                     interrupted,
+                    &mut read,
                 )
             },
         )?;
+        side_records = read.len() as u64;
+        for record in read {
+            meta.add_sequence(0, record);
+        }
     }
     // SNVs under a bidirectional model: each in a masked window of its own; the main pass then reads nothing.
     if let Task::Score(score) = &settings.task
@@ -222,7 +234,7 @@ pub fn run(
             },
         )?;
         // The main pass reads nothing: the inputs are what this pass read.
-        masked_records = read.len() as u64;
+        side_records = read.len() as u64;
         for record in read {
             meta.add_sequence(0, record);
         }
@@ -231,7 +243,7 @@ pub fn run(
     let (piece_tx, piece_rx) = bounded::<FromReader>(READ_AHEAD);
     let (batch_tx, batch_rx) = bounded::<RecordBatch>(WRITE_AHEAD);
     let mut summary = Summary {
-        records: masked_records,
+        records: side_records,
         bases: side_bases,
         rows: 0,
         seconds: 0.0,
@@ -240,7 +252,13 @@ pub fn run(
 
     let sink = thread::scope(|scope| -> Result<ParquetSink> {
         let inputs = match &settings.task {
-            Task::Score(s) if s.read == ReferenceRead::Nothing || s.masked.is_some() => Vec::new(),
+            Task::Score(s)
+                if s.read == ReferenceRead::Nothing
+                    || s.masked.is_some()
+                    || s.haplotypes.is_some() =>
+            {
+                Vec::new()
+            }
             _ => settings.inputs.clone(),
         };
         // A region gets the burn-in (and flanks) it would have inside a run over its whole record.

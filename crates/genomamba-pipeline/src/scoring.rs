@@ -2,10 +2,12 @@
 //! in the probabilities of the piece that keeps it, and the rows are written in the VCF's order at the end.
 //!
 //! A site's probabilities are exactly the `predict` row of that base in a run over the reference with the same
-//! window, overlap and model: [`Variants::regions`] cuts the reference on the same window grid, and scores use
-//! [`genomamba_parquet::log_probs`], the predictions table's own `logp_ref`.
+//! window, overlap and model: [`Variants::regions`] (or, when indels are scored too, [`Variants::walk_regions`])
+//! cuts the reference on the same window grid, and scores use [`genomamba_parquet::log_probs`], the predictions
+//! table's own `logp_ref`. (The walk that scores indels too splits the engine's calls at each indel, so its SNV
+//! rows can differ from `predict`'s in the last bit.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -24,7 +26,8 @@ const BATCH_ROWS: usize = 65_536;
 /// How an allele is scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// An SNV of plain bases: the indices (A, C, G, T = 0..4) of REF and ALT, read off the reference's pass.
+    /// An SNV of plain bases: the indices (A, C, G, T = 0..4) of REF and ALT, read off the pass along the
+    /// reference (the main pass, or the walk that scores indels too).
     Snv(usize, usize),
     /// REF and ALT of plain bases, not both one base long (an indel or a multi-base substitution): scored as two
     /// haplotypes continuing the same prefix ([`crate::haplotypes`]), when the run asks for it.
@@ -162,24 +165,19 @@ impl Variants {
         names
     }
 
-    /// The reads the haplotype pass needs, for a reference of records `lengths` (name, bases) and windows of
-    /// `window` bases (0 = whole records): per window holding the start of an indel or substitution within its
-    /// record, the window's start to the furthest base its haplotypes read with `flank` bases (at most the
-    /// record's end; [`HaplotypeSite::reach`]). A read
-    /// with `--overlap` bases of context before it then holds each site's whole prefix, as a run over the
-    /// whole record gives it, and its flank, even where the flank runs into the next window.
-    pub fn haplotype_regions(
-        &self,
-        lengths: &[(String, u64)],
-        window: u64,
-        flank: u64,
-    ) -> Vec<Region> {
+    /// The reads of the walk that scores every site when indels are scored ([`crate::haplotypes`]), for a
+    /// reference of records `lengths` (name, bases) and windows of `window` bases (0 = whole records): per
+    /// window holding an SNV or the start of an indel or substitution within its record, the window's start to
+    /// one past the furthest base it needs: its last SNV, or the furthest base its haplotypes read with `flank`
+    /// bases (at most the record's end; [`HaplotypeSite::reach`]). A read with `--overlap` bases of context
+    /// before it then holds each site's whole prefix, as a run over the whole record gives it, and its flank,
+    /// even where the flank runs into the next window.
+    pub fn walk_regions(&self, lengths: &[(String, u64)], window: u64, flank: u64) -> Vec<Region> {
         let mut out = Vec::new();
         for (name, len) in lengths {
-            let Some(sites) = self.haplotypes.get(name) else {
-                continue;
-            };
-            for (start, end) in haplotype_groups(sites, *len, window, flank) {
+            let haplotypes = self.haplotypes.get(name).map_or(&[][..], Vec::as_slice);
+            for (start, end) in walk_windows(self.snv_sites(name), haplotypes, *len, window, flank)
+            {
                 out.push(Region::new(name.clone(), start, Some(end)));
             }
         }
@@ -331,35 +329,33 @@ fn classify(
     }
 }
 
-/// The groups of the haplotype pass on one record of `len` bases: per window (of `window` bases, 0 = the
-/// whole record) holding a site's start, `[window start, furthest reach)` ([`HaplotypeSite::reach`]), the end
-/// at most `len`. Sites whose REF runs past the record's end are left out (they are `out_of_bounds`).
-pub(crate) fn haplotype_groups(
-    sites: &[HaplotypeSite],
+/// The windows of the walk on one record of `len` bases ([`Variants::walk_regions`]): per window (of `window`
+/// bases, 0 = the whole record) holding an SNV of `snvs` or the start of a site of `haplotypes`, `[window start,
+/// end)`, the end one past its last SNV or its haplotypes' furthest reach ([`HaplotypeSite::reach`]), at most
+/// `len`. SNVs past the record's end and sites whose REF runs past it are left out (they are `out_of_bounds`).
+pub(crate) fn walk_windows(
+    snvs: &[(u64, usize)],
+    haplotypes: &[HaplotypeSite],
     len: u64,
     window: u64,
     flank: u64,
 ) -> Vec<(u64, u64)> {
     let window = if window == 0 { len.max(1) } else { window };
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    let mut current: Option<(u64, u64)> = None; // (window index, end)
-    for site in sites.iter().filter(|h| h.end() <= len) {
-        let k = site.start / window;
-        let end = site.reach(flank).min(len);
-        match &mut current {
-            Some((ck, e)) if *ck == k => *e = (*e).max(end),
-            _ => {
-                if let Some((ck, e)) = current {
-                    out.push((ck * window, e));
-                }
-                current = Some((k, end));
-            }
-        }
+    // Window index -> end.
+    let mut ends: BTreeMap<u64, u64> = BTreeMap::new();
+    let snv_ends = snvs
+        .iter()
+        .filter(|&&(site, _)| site < len)
+        .map(|&(site, _)| (site, site + 1));
+    let haplotype_ends = haplotypes
+        .iter()
+        .filter(|h| h.end() <= len)
+        .map(|h| (h.start, h.reach(flank).min(len)));
+    for (start, end) in snv_ends.chain(haplotype_ends) {
+        let e = ends.entry(start / window).or_insert(end);
+        *e = (*e).max(end);
     }
-    if let Some((ck, e)) = current {
-        out.push((ck * window, e));
-    }
-    out
+    ends.into_iter().map(|(k, e)| (k * window, e)).collect()
 }
 
 /// What became of a scorable allele.
@@ -598,38 +594,57 @@ mod tests {
     }
 
     #[test]
-    fn haplotype_groups_follow_the_window_grid_and_reach_past_it_by_the_flank() {
+    fn walk_windows_follow_the_window_grid_and_reach_past_it_by_the_flank() {
         let v = Variants::new(
             vec![
                 rec("b", 3, "AT", &["A"]),
                 rec("b", 12, "G", &["GCC", "A"]),
                 rec("b", 19, "TA", &["T"]),
+                rec("b", 40, "C", &["T"]),
                 rec("b", 49, "TA", &["T"]),
+                rec("b", 60, "C", &["T"]),
                 rec("c", 1, "G", &["GA"]),
+                rec("d", 7, "G", &["C"]),
             ],
             true,
         );
         assert_eq!(v.haplotype_count(), 5);
-        assert_eq!(v.scorable(), 1);
+        assert_eq!(v.scorable(), 4);
         assert_eq!(v.haplotype_contigs(), ["b", "c"]);
-        let lengths = [("c".to_string(), 5), ("b".to_string(), 49)];
+        let lengths = [
+            ("c".to_string(), 5),
+            ("b".to_string(), 49),
+            ("d".to_string(), 9),
+        ];
         // b: window 0 holds sites at 2, 11 and 18 (REF ends 4, 12, 20; the deletions' ALT haplotypes read one
-        // base more, the insertions' REF haplotypes as many as they insert); the last REF runs past b's end.
+        // base more, the insertions' REF haplotypes as many as they insert) and the SNV at 11; the SNV at 39
+        // ends its window at 40; the last REF and the SNV at 59 lie past b's end. d holds one SNV.
         assert_eq!(
-            v.haplotype_regions(&lengths, 20, 6),
-            [Region::new("c", 0, Some(5)), Region::new("b", 0, Some(27)),]
+            v.walk_regions(&lengths, 20, 6),
+            [
+                Region::new("c", 0, Some(5)),
+                Region::new("b", 0, Some(27)),
+                Region::new("b", 20, Some(40)),
+                Region::new("d", 0, Some(7)),
+            ]
         );
         assert_eq!(
-            v.haplotype_regions(&lengths, 10, 0),
+            v.walk_regions(&lengths, 10, 0),
             [
                 Region::new("c", 0, Some(2)),
                 Region::new("b", 0, Some(5)),
                 Region::new("b", 10, Some(21)),
+                Region::new("b", 30, Some(40)),
+                Region::new("d", 0, Some(7)),
             ]
         );
         assert_eq!(
-            v.haplotype_regions(&lengths, 0, 100),
-            [Region::new("c", 0, Some(5)), Region::new("b", 0, Some(49))]
+            v.walk_regions(&lengths, 0, 100),
+            [
+                Region::new("c", 0, Some(5)),
+                Region::new("b", 0, Some(49)),
+                Region::new("d", 0, Some(7)),
+            ]
         );
         // Without haplotypes nothing of the kind is kept.
         let v = Variants::new(vec![rec("b", 3, "AT", &["A"])], false);
