@@ -264,7 +264,16 @@ fn every_score_is_the_predict_row_of_its_site_with_or_without_an_index() {
         "{}",
         meta["bases"]
     );
-    assert_eq!(meta_without["bases"], total);
+    // Without it the records are read whole, and the same windows run, each from its burn-in (300 bases before
+    // each window after a record's first): what the index reads and that burn-in.
+    let later_windows: u64 = records
+        .iter()
+        .map(|(_, s)| (s.len() as u64).div_ceil(1500) - 1)
+        .sum();
+    assert_eq!(
+        meta_without["bases"].as_u64(),
+        Some(meta["bases"].as_u64().expect("bases") + 300 * later_windows)
+    );
 
     let predictions = predict(&dir, &data("mixed.fa"), &windows);
     let scored = assert_scores_are_predictions(&with_index, &predictions);
@@ -478,7 +487,8 @@ fn the_reference_index_decides_what_is_read() {
         "every record whole (standard input)"
     );
 
-    // Without an index only the records holding sites are run, each whole; a VCF on standard input is the same.
+    // Without an index only the records holding sites are read, each whole, and only their windows holding sites
+    // run; a VCF on standard input is the same.
     let records = fasta(&data("mixed.fa"));
     let (name, seq) = &records[1];
     let r = base_index(seq[99]).expect("a plain base at 100");
@@ -497,8 +507,13 @@ fn the_reference_index_decides_what_is_read() {
     let statuses: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(statuses, ["ok", "unknown_contig"]);
     assert!(!stderr.contains("warning"), "{stderr}");
-    assert_eq!(meta["bases"], seq.len());
-    assert!(indexed_meta["bases"].as_u64().expect("bases") < seq.len() as u64);
+    // The site's window (the default, 1 Mi: the whole record) up to the site.
+    assert_eq!(meta["bases"], 100);
+    assert_eq!(indexed_meta["bases"], 100);
+    // With --window 0 (each record one window) the main pass streams the records holding sites instead, whole.
+    let (whole, whole_meta) = score(&dir, &one, &unindexed, &["--window", "0"]);
+    assert_eq!(whole, want);
+    assert_eq!(whole_meta["bases"], seq.len());
     assert_eq!(meta["records"], 1);
     assert_eq!(meta["inputs"][0]["sequences"][0]["name"], name.as_str());
     let out = dir.path("stdin_vcf.parquet");

@@ -8,8 +8,8 @@ use genomamba_model::caduceus::Hidden;
 use genomamba_model::{AnyModel, Architecture};
 use genomamba_parquet::Field;
 use genomamba_pipeline::{
-    AnnotatedVcf, EmbedOptions, HaplotypePass, InputKind, MaskedPass, OutDtype, Pool,
-    PredictOptions, ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants,
+    AnnotatedVcf, EmbedOptions, InputKind, MaskedPass, OutDtype, Pool, PredictOptions,
+    ReferenceRead, ScoreOptions, Settings, SiteReads, Strand, Task, Variants, WalkPass,
 };
 use genomamba_seq::fasta::indexed::{RegionIndex, region_index};
 use genomamba_seq::vcf::annotate::VcfCompression;
@@ -180,7 +180,9 @@ impl Plan {
         let window = engine.window.unwrap_or(default_window(Architecture::Mamba));
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
-        // Without one, a first pass finds the records and their lengths, and only those holding sites are run.
+        // Without one, a first pass finds the records and their lengths, and only those holding sites are read,
+        // whole; the walk then runs only their windows that hold sites (unless a window is a whole record: the
+        // main pass streams those). With --indel-flank the walk scores every site (SNVs too) in either case.
         let mut contigs = variants.contigs();
         contigs.extend(variants.haplotype_contigs());
         contigs.sort_unstable();
@@ -191,14 +193,13 @@ impl Plan {
             region_index(&reference, &contigs).context("reading the reference's index")?
         };
         let mut open = OpenOptions::default().with_format(Format::Fasta);
-        let mut haplotype_reads = None;
+        let mut walk = None;
         let (lengths, read) = match index {
             RegionIndex::Ready(lengths) => {
-                haplotype_reads = Some(SiteReads::Regions(variants.walk_regions(
-                    &lengths,
-                    window,
-                    indel_flank.unwrap_or(0),
-                )));
+                walk = indel_flank.map(|flank| WalkPass {
+                    indel_flank: Some(flank),
+                    reads: SiteReads::Regions(variants.walk_regions(&lengths, window, flank)),
+                });
                 let regions = variants.regions(&lengths, window);
                 let read = if regions.is_empty() {
                     ReferenceRead::Nothing
@@ -223,7 +224,12 @@ impl Plan {
                         .map(|(name, _)| name.clone())
                         .collect()
                 };
-                haplotype_reads = Some(SiteReads::Records(holding(&contigs)));
+                if indel_flank.is_some() || window != 0 {
+                    walk = Some(WalkPass {
+                        indel_flank,
+                        reads: SiteReads::Records(holding(&contigs)),
+                    });
+                }
                 let names = holding(&variants.contigs());
                 let read = if names.is_empty() {
                     ReferenceRead::Nothing
@@ -240,9 +246,7 @@ impl Plan {
             variants,
             lengths,
             read,
-            haplotypes: indel_flank
-                .zip(haplotype_reads)
-                .map(|(flank, reads)| HaplotypePass { flank, reads }),
+            walk,
             masked: None,
             strand: strand_of(strand),
             output_vcf,
@@ -455,6 +459,8 @@ impl Plan {
                 .overlap
                 .unwrap_or(default_overlap(Architecture::Caduceus));
             score.masked = Some(masked_pass(score, self.window, flank)?);
+            // The masked pass scores every SNV; no walk.
+            score.walk = None;
             self.settings.window = flank.saturating_mul(2).saturating_add(1);
             self.settings.overlap = flank;
             return Ok(Hidden::Symmetric);
@@ -542,7 +548,7 @@ fn masked_pass(
     flank: u64,
 ) -> Result<MaskedPass, UsageError> {
     let refuse = |why: &str| Err(UsageError(why.into()));
-    if score.haplotypes.is_some() {
+    if score.walk.as_ref().is_some_and(|w| w.indel_flank.is_some()) {
         return refuse(
             "--indel-flank needs a causal model (HF Mamba or mamba-ssm); a bidirectional (Caduceus) model scores \
              SNVs, each at its masked site",

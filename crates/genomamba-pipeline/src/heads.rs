@@ -186,7 +186,7 @@ impl Heads {
         }
     }
 
-    /// Takes the outcomes of a pass apart from the main one, indel haplotypes or masked sites (variants only;
+    /// Takes the outcomes of a pass apart from the main one, the walk ([`crate::walk`]) or masked sites (variants only;
     /// other heads have no use for them).
     pub fn settle(&mut self, outcomes: Vec<(usize, crate::scoring::AlleleOutcome)>) {
         if let Heads::Score(scorer) = self {

@@ -5,7 +5,6 @@
 pub mod annotate;
 mod error;
 mod feed;
-pub mod haplotypes;
 pub mod heads;
 pub mod masked;
 pub mod metadata;
@@ -16,10 +15,10 @@ pub mod run;
 pub mod scoring;
 pub mod settings;
 pub mod spans;
+pub mod walk;
 
 pub use annotate::AnnotatedVcf;
 pub use error::{Error, Result};
-pub use haplotypes::HaplotypePass;
 pub use masked::MaskedPass;
 pub use run::{InputKind, Summary, run};
 pub use scoring::Variants;
@@ -28,3 +27,4 @@ pub use settings::{
     Task,
 };
 pub use spans::SiteReads;
+pub use walk::WalkPass;

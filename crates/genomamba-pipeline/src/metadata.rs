@@ -213,14 +213,14 @@ impl RunMetadata {
                         }
                         _ => s.read.as_str().to_owned(),
                     },
-                    "indel_flank": s.haplotypes.as_ref().map(|h| h.flank),
-                    "indels": match &s.haplotypes {
-                        Some(h) => format!(
+                    "indel_flank": s.walk.as_ref().and_then(|w| w.indel_flank),
+                    "indels": match s.walk.as_ref().and_then(|w| w.indel_flank) {
+                        Some(flank) => format!(
                             "indels and multi-base substitutions of plain bases: ln P(ALT haplotype) - ln P(REF \
                              haplotype), each haplotype the allele then the reference after REF, both cut to \
                              max(len REF, len ALT) + {} bases, given the bases before the allele in its window and \
                              burn-in; logp_ref and logp_alt are the sums of ln P over each ({} such alleles in the VCF)",
-                            h.flank,
+                            flank,
                             s.variants.haplotype_count()
                         ),
                         None if s.masked.is_some() => {

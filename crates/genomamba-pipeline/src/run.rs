@@ -42,8 +42,8 @@ pub enum InputKind {
 pub struct Summary {
     /// Sequences read.
     pub records: u64,
-    /// Bases run through the model: the main pass's kept positions, and the bases of the indel haplotypes and
-    /// their prefixes, or of the masked windows.
+    /// Bases run through the model: the main pass's kept positions, and the bases the walk runs (its windows
+    /// from their burn-in, and the indels' haplotypes), or of the masked windows.
     pub bases: u64,
     /// Rows written.
     pub rows: u64,
@@ -53,7 +53,7 @@ pub struct Summary {
     pub warnings: Vec<String>,
 }
 
-/// Runs a scoring pass apart from the main one (indel haplotypes, masked sites) with progress of its own (`total`
+/// Runs a scoring pass apart from the main one (the walk, masked sites) with progress of its own (`total`
 /// bases when known, for the ETA), says
 /// how many of the `asked` alleles it scored (`what`) unless quiet, and hands the outcomes to `heads`. Returns the
 /// bases it ran.
@@ -152,19 +152,23 @@ pub fn run(
     let started = std::time::Instant::now();
     // Bases the passes apart from the main one run; sequences they read (the main pass then reads none).
     let (mut side_bases, mut side_records) = (0, 0);
-    // With indels and multi-base substitutions, one walk scores every site, SNVs included, through its own
-    // reads of the reference; the main pass then reads nothing.
+    // With indels and multi-base substitutions, or a reference with no usable index, one walk scores every site
+    // through its own reads of the reference; the main pass then reads nothing.
     if let Task::Score(score) = &settings.task
-        && let Some(pass) = &score.haplotypes
+        && let Some(pass) = &score.walk
         && let Some(reference) = settings.inputs.first()
     {
         let mut read = Vec::new();
+        let what = match pass.indel_flank {
+            Some(_) => "SNVs, indels and substitutions scored",
+            None => "SNVs scored",
+        };
         side_bases += side_pass(
             settings,
             &mut heads,
-            "SNVs, indels and substitutions scored",
+            what,
             score.variants.scorable() + score.variants.haplotype_count(),
-            Some(crate::haplotypes::planned_bases(
+            Some(crate::walk::planned_bases(
                 pass,
                 &score.variants,
                 &score.lengths,
@@ -172,7 +176,7 @@ pub fn run(
                 settings.overlap,
             )),
             |progress| {
-                crate::haplotypes::score_haplotypes(
+                crate::walk::score_walk(
                     reference,
                     &settings.open,
                     pass,
@@ -253,9 +257,7 @@ pub fn run(
     let sink = thread::scope(|scope| -> Result<ParquetSink> {
         let inputs = match &settings.task {
             Task::Score(s)
-                if s.read == ReferenceRead::Nothing
-                    || s.masked.is_some()
-                    || s.haplotypes.is_some() =>
+                if s.read == ReferenceRead::Nothing || s.masked.is_some() || s.walk.is_some() =>
             {
                 Vec::new()
             }

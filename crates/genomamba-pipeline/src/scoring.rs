@@ -30,7 +30,7 @@ enum Kind {
     /// reference (the main pass, or the walk that scores indels too).
     Snv(usize, usize),
     /// REF and ALT of plain bases, not both one base long (an indel or a multi-base substitution): scored as two
-    /// haplotypes continuing the same prefix ([`crate::haplotypes`]), when the run asks for it.
+    /// haplotypes continuing the same prefix ([`crate::walk`]), when the run asks for it.
     Haplotype,
 }
 
@@ -165,7 +165,7 @@ impl Variants {
         names
     }
 
-    /// The reads of the walk that scores every site when indels are scored ([`crate::haplotypes`]), for a
+    /// The reads of the walk that scores every site when indels are scored ([`crate::walk`]), for a
     /// reference of records `lengths` (name, bases) and windows of `window` bases (0 = whole records): per
     /// window holding an SNV or the start of an indel or substitution within its record, the window's start to
     /// one past the furthest base it needs: its last SNV, or the furthest base its haplotypes read with `flank`
@@ -431,7 +431,7 @@ impl Scorer {
             .or_insert(end.info.start + end.length);
     }
 
-    /// Takes the outcomes of a pass apart from the main one ([`crate::haplotypes`], [`crate::masked`]): per allele
+    /// Takes the outcomes of a pass apart from the main one ([`crate::walk`], [`crate::masked`]): per allele
     /// index, ln P of REF and ALT, or the status it ends with.
     pub fn settle(&mut self, outcomes: Vec<(usize, crate::scoring::AlleleOutcome)>) {
         for (allele, outcome) in outcomes {

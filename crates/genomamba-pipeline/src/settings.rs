@@ -50,10 +50,12 @@ pub struct ScoreOptions {
     pub read: ReferenceRead,
     /// `--strand`: both strands apply to masked-site scoring only (a causal model scores the forward strand).
     pub strand: Strand,
-    /// Indels and multi-base substitutions: how they are scored (`--indel-flank`), or `None` (status not_snv).
-    pub haplotypes: Option<crate::HaplotypePass>,
+    /// The walk that scores a causal model's sites apart from the main pass ([`crate::walk`]): with
+    /// `--indel-flank` (indels and multi-base substitutions too; without it they get status not_snv), or when
+    /// the reference has no usable index. `None`: the main pass scores the SNVs.
+    pub walk: Option<crate::WalkPass>,
     /// SNVs under a bidirectional model: each scored at its masked site, with its flanks ([`crate::masked`]);
-    /// `None` for causal models, whose SNVs are read off the main pass.
+    /// `None` for causal models, whose SNVs are read off the main pass or the walk.
     pub masked: Option<crate::MaskedPass>,
     /// `--output-vcf`: the VCF written again with the scores in its INFO column.
     pub output_vcf: Option<crate::AnnotatedVcf>,

@@ -1,4 +1,4 @@
-//! The reference's bases for the passes that score variants apart from the main pass (indel haplotypes, masked
+//! The reference's bases for the passes that score variants apart from the main pass (the walk, masked
 //! sites): a pass lists, per record, the spans it needs, and `read_spans` streams the reference once, handing
 //! each span's tokens and bases over as soon as all of them are read and keeping no more of a record than the
 //! next span needs.

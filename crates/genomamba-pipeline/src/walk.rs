@@ -1,18 +1,20 @@
-//! Scores of indels and multi-base substitutions (`score --indel-flank N`): each such allele is scored as two
-//! haplotypes that continue one prefix, the reference's bases before REF in the allele's window and burn-in
-//! (the context an SNV there gets). Each haplotype is its allele followed by the reference after REF, cut to
-//! the same length, `max(len REF, len ALT) + N` bases, so that neither sum has more terms than the other (a
-//! deletion's ALT haplotype reads as many more reference bases as it deletes). `logp_ref` and `logp_alt` are the
-//! sums of ln P(base | the bases before it) over each, and the score is their difference. Positions that are
-//! not A, C, G or T (N in the reference) count in neither sum; the haplotypes stop at the record's end (both at
-//! the same length) but not at a window's.
-//!
-//! One walk scores every site of such a run, SNVs included: per window holding a site, the model walks the
-//! reference from the window's burn-in, reading each SNV's row as it passes (the `predict` row of that base to
-//! float rounding: splitting the engine's calls at an indel can move the last bit of a sum), and at each indel or substitution saves the state
+//! The walk that scores a causal model's sites apart from the main pass: with `--indel-flank`, or when the
+//! reference has no usable index (the records are read whole, but only the windows holding sites are run).
+//! Per window holding a site, the model walks the reference from the window's burn-in, reading each SNV's row as
+//! it passes (the `predict` row of that base; to float rounding once the walk has split its calls at an indel,
+//! which can move the last bit of a sum), and at each indel or substitution saves the state
 //! ([`Engine::save_state`]), runs both haplotypes from it and restores it ([`Engine::restore_state`]) before
-//! walking on. A site costs its two haplotypes, not its prefix again, and the reference is walked once, not once
-//! for the SNVs and again for the indels.
+//! walking on. A site costs its two haplotypes, not its prefix again, and the reference is walked once for SNVs
+//! and indels together.
+//!
+//! Indels and multi-base substitutions (`score --indel-flank N`) are each scored as two haplotypes that continue
+//! one prefix, the reference's bases before REF in the allele's window and burn-in (the context an SNV there
+//! gets). Each haplotype is its allele followed by the reference after REF, cut to the same length, `max(len REF,
+//! len ALT) + N` bases, so that neither sum has more terms than the other (a deletion's ALT haplotype reads as
+//! many more reference bases as it deletes). `logp_ref` and `logp_alt` are the sums of ln P(base | the bases
+//! before it) over each, and the score is their difference. Positions that are not A, C, G or T (N in the
+//! reference) count in neither sum; the haplotypes stop at the record's end (both at the same length) but not at
+//! a window's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -35,12 +37,20 @@ const PROBS: Want = Want {
 
 /// How the walk reads the reference and how far past REF it scores haplotypes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HaplotypePass {
-    /// Reference bases after REF added to both haplotypes.
-    pub flank: u64,
+pub struct WalkPass {
+    /// `--indel-flank`: reference bases after REF added to both haplotypes; `None` when indels are not scored
+    /// (status `not_snv`).
+    pub indel_flank: Option<u64>,
     /// What it reads of the reference: each window's region ([`Variants::walk_regions`]; the walk adds the
     /// burn-in), or the records holding sites.
     pub reads: SiteReads,
+}
+
+impl WalkPass {
+    /// The haplotypes' flank (0 when no indel is scored: then there are none).
+    pub fn flank(&self) -> u64 {
+        self.indel_flank.unwrap_or(0)
+    }
 }
 
 /// An SNV to read off the walk: 0-based site, its row (allele index), and the indices of REF and ALT.
@@ -144,14 +154,15 @@ fn haplotype_len(m: usize, k: usize, flank: u64, remaining: usize) -> usize {
 /// the reference from its burn-in to its last SNV or indel, and both haplotypes of each indel (counted as if
 /// every REF matched the reference).
 pub fn planned_bases(
-    pass: &HaplotypePass,
+    pass: &WalkPass,
     variants: &Variants,
     lengths: &[(String, u64)],
     window: u64,
     overlap: u64,
 ) -> u64 {
     let lens: HashMap<&str, u64> = lengths.iter().map(|(n, l)| (n.as_str(), *l)).collect();
-    let spans = groups(variants, &lens, window, overlap, pass.flank);
+    let flank = pass.flank();
+    let spans = groups(variants, &lens, window, overlap, flank);
     let mut bases = 0;
     for span in spans.values().flatten() {
         let group = &span.item;
@@ -164,7 +175,7 @@ pub fn planned_bases(
                 let l = haplotype_len(
                     site.reference.len(),
                     site.alt.len(),
-                    pass.flank,
+                    flank,
                     remaining - s as usize,
                 );
                 bases += 2 * l as u64;
@@ -181,10 +192,10 @@ pub fn planned_bases(
 /// SNV, indel and substitution within a record of the reference (the scorer settles the others as
 /// `unknown_contig` or `out_of_bounds`), and adds the sequences it read (records or regions) to `read`.
 #[allow(clippy::too_many_arguments)]
-pub fn score_haplotypes(
+pub fn score_walk(
     reference: &std::path::Path,
     open: &OpenOptions,
-    pass: &HaplotypePass,
+    pass: &WalkPass,
     variants: &Variants,
     lengths: &[(String, u64)],
     window: u64,
@@ -205,8 +216,8 @@ pub fn score_haplotypes(
             }
         }
     }
-    let pending = groups(variants, &lens, window, overlap, pass.flank);
-    let mut walker = Walker::new(engine, pass.flank, chunk);
+    let pending = groups(variants, &lens, window, overlap, pass.flank());
+    let mut walker = Walker::new(engine, pass.flank(), chunk);
     *read = read_spans(
         reference,
         open,
