@@ -17,17 +17,17 @@
 //! a window's.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use genomamba_model::{BASE_TOKENS, Engine, Output, State, Want};
 use genomamba_parquet::{base_index, log_probs, status};
 use genomamba_seq::OpenOptions;
 
-use crate::Result;
 use crate::metadata::InputRecord;
 use crate::progress::Progress;
 use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, walk_windows};
 use crate::spans::{SiteReads, Span, Spans, read_spans};
+use crate::{Error, Result};
 
 /// Base probabilities only.
 const PROBS: Want = Want {
@@ -217,7 +217,7 @@ pub fn score_walk(
         }
     }
     let pending = groups(variants, &lens, window, overlap, pass.flank());
-    let mut walker = Walker::new(engine, pass.flank(), chunk);
+    let mut walker = Walker::new(engine, pass.flank(), chunk, interrupted);
     *read = read_spans(
         reference,
         open,
@@ -241,6 +241,8 @@ struct Walker<'e> {
     flank: u64,
     /// Most bases per engine call along the reference.
     chunk: usize,
+    /// Set by a signal: the walk stops between engine calls.
+    interrupted: &'e AtomicBool,
     saved: State,
     out: Output,
     haplotype: Vec<u8>,
@@ -257,12 +259,18 @@ struct Walk<'g> {
 }
 
 impl<'e> Walker<'e> {
-    fn new(engine: &'e mut dyn Engine, flank: u64, chunk: usize) -> Self {
+    fn new(
+        engine: &'e mut dyn Engine,
+        flank: u64,
+        chunk: usize,
+        interrupted: &'e AtomicBool,
+    ) -> Self {
         let saved = State::new(&engine.info().dims);
         Walker {
             engine,
             flank,
             chunk: chunk.max(1),
+            interrupted,
             saved,
             out: Output::default(),
             haplotype: Vec::new(),
@@ -355,6 +363,9 @@ impl<'e> Walker<'e> {
     ) -> Result<u64> {
         let from = walk.at;
         while walk.at < to {
+            if self.interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
             let end = to.min(walk.at + self.chunk);
             self.engine
                 .run(&tokens[walk.at..end], walk.at == 0, PROBS, &mut self.out)?;
