@@ -43,8 +43,8 @@ pub type AlleleOutcome = std::result::Result<(f32, f32), &'static str>;
 struct Allele {
     /// Index of its record.
     record: usize,
-    /// The ALT allele as written (`.` when the record has none).
-    alt: String,
+    /// Index of its ALT among the record's; `None` when the record has none (written `.`).
+    alt: Option<u32>,
     /// How it is scored; else the status the row ends with, whatever the reference holds.
     kind: std::result::Result<Kind, &'static str>,
 }
@@ -95,16 +95,19 @@ impl Variants {
     /// substitutions of plain bases; else why not: not_snv, ambiguous, no_alt) and indexes the scorable ones by
     /// site.
     pub fn new(records: Vec<VcfRecord>, haplotypes: bool) -> Self {
-        let mut alleles = Vec::new();
+        let mut alleles = Vec::with_capacity(records.len());
         let mut sites: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
         let mut haps: HashMap<String, Vec<HaplotypeSite>> = HashMap::new();
         for (index, record) in records.iter().enumerate() {
-            let alts: Vec<&str> = if record.alts.is_empty() {
-                vec!["."]
+            let alts: Vec<(Option<u32>, &str)> = if record.alts.is_empty() {
+                vec![(None, ".")]
             } else {
-                record.alts.iter().map(String::as_str).collect()
+                (0..)
+                    .map(Some)
+                    .zip(record.alts.iter().map(String::as_str))
+                    .collect()
             };
-            for alt in alts {
+            for (alt_index, alt) in alts {
                 let kind = match classify(&record.reference, alt, haplotypes) {
                     // VCF 4.3 puts telomeric breakends at POS 0; nothing there is a base.
                     Ok(_) if record.pos == 0 => Err(status::OUT_OF_BOUNDS),
@@ -112,11 +115,11 @@ impl Variants {
                 };
                 match kind {
                     Ok(Kind::Snv(..)) => sites
-                        .entry(record.chrom.clone())
+                        .entry(record.chrom.to_string())
                         .or_default()
                         .push((record.pos - 1, alleles.len())),
                     Ok(Kind::Haplotype) => {
-                        haps.entry(record.chrom.clone())
+                        haps.entry(record.chrom.to_string())
                             .or_default()
                             .push(HaplotypeSite {
                                 allele: alleles.len(),
@@ -129,7 +132,7 @@ impl Variants {
                 }
                 alleles.push(Allele {
                     record: index,
-                    alt: alt.to_string(),
+                    alt: alt_index,
                     kind,
                 });
             }
@@ -450,7 +453,7 @@ impl Scorer {
                 continue;
             }
             let record = &self.variants.records[allele.record];
-            *outcome = Some(Outcome::Status(match self.lengths.get(&record.chrom) {
+            *outcome = Some(Outcome::Status(match self.lengths.get(&*record.chrom) {
                 None => status::UNKNOWN_CONTIG,
                 Some(&len) if record.pos > len => status::OUT_OF_BOUNDS,
                 Some(_) => {
@@ -537,7 +540,7 @@ impl Scorer {
                 pos: record.pos as i64,
                 id: record.id.as_deref(),
                 ref_allele: &record.reference,
-                alt: &allele.alt,
+                alt: allele.alt.map_or(".", |i| record.alts[i as usize].as_str()),
                 logp_ref: logp.map(|(r, _)| r),
                 logp_alt: logp.map(|(_, a)| a),
                 status,

@@ -30,6 +30,7 @@ use std::{
     io::{self, BufRead, BufReader, Cursor, Read},
     path::Path,
     str,
+    sync::Arc,
 };
 
 use flate2::read::MultiGzDecoder;
@@ -46,8 +47,9 @@ use crate::{
 /// One VCF data line (all its ALT alleles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VcfRecord {
-    /// CHROM.
-    pub chrom: String,
+    /// CHROM; records of one contig share it (a VCF of millions of sites holds each name once, not once a
+    /// record).
+    pub chrom: Arc<str>,
     /// POS, 1-based as in the file; 0 for a telomeric breakend (VCF 4.3), which is no base.
     pub pos: u64,
     /// ID; None for `.` (several IDs stay joined by `;` as written).
@@ -202,6 +204,16 @@ fn decoded<'r, R: BufRead + 'r>(
     ))
 }
 
+/// Appends `record` to `records`, its CHROM shared with the previous record's when they are the same name.
+fn push_sharing_chrom(records: &mut Vec<VcfRecord>, mut record: VcfRecord) {
+    if let Some(last) = records.last()
+        && last.chrom == record.chrom
+    {
+        record.chrom = Arc::clone(&last.chrom);
+    }
+    records.push(record);
+}
+
 /// Reads decompressed VCF text with noodles; `compressed` only adds a hint to an unexpected end of the input.
 fn parse<R: Read>(
     counter: LineCounter<R>,
@@ -218,10 +230,14 @@ fn parse<R: Read>(
         let result = reader.read_record(&mut record);
         let counter = reader.get_ref();
         match result {
-            Ok(0) => return Ok(records),
+            Ok(0) => {
+                records.shrink_to_fit();
+                return Ok(records);
+            }
             Ok(_) => {
                 let n = counter.line();
-                records.push(
+                push_sharing_chrom(
+                    &mut records,
                     site(&record, n, &counter.text)
                         .map_err(|msg| invalid_data(source, format_args!("line {n}: {msg}")))?,
                 );
@@ -289,7 +305,7 @@ fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| format!("ALT: {}", chain(&e)))?;
     Ok(VcfRecord {
-        chrom: record.reference_sequence_name().to_string(),
+        chrom: record.reference_sequence_name().into(),
         pos,
         id,
         reference: record.reference_bases().to_string(),

@@ -31,7 +31,8 @@ pub(super) fn parse<R: Read>(inner: R, source: &str) -> io::Result<Vec<VcfRecord
     for n in 1.. {
         match reader.read_record(&mut record) {
             Ok(0) => break,
-            Ok(_) => records.push(
+            Ok(_) => super::push_sharing_chrom(
+                &mut records,
                 site(&record, &header, n)
                     .map_err(|msg| invalid_data(source, format_args!("record {n}: {msg}")))?,
             ),
@@ -48,6 +49,7 @@ pub(super) fn parse<R: Read>(inner: R, source: &str) -> io::Result<Vec<VcfRecord
             }
         }
     }
+    records.shrink_to_fit();
     Ok(records)
 }
 
@@ -74,7 +76,7 @@ fn site(record: &bcf::Record, header: &nv::Header, n: u64) -> Result<VcfRecord, 
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| format!("ALT: {}", chain(&e)))?;
     Ok(VcfRecord {
-        chrom: chrom.to_string(),
+        chrom: chrom.into(),
         pos,
         id: Some(id).filter(|id| !id.is_empty()),
         reference,
