@@ -667,6 +667,34 @@ mod tests {
     }
 
     #[test]
+    fn calls_of_any_length_give_the_bits_of_one_call() -> Result<()> {
+        // The walk of `score --indel-flank` splits a window's calls at every indel, down to one token between
+        // neighbours: each row must keep the bits a single call gives it.
+        let m = Arc::new(Model::random(dims(64, 16, 4), 5));
+        let toks = tokens(5000);
+        let mut e = CpuEngine::new(Arc::clone(&m), 2, 65_536)?;
+        let mut whole = Output::default();
+        e.run(&toks, true, Want::ALL, &mut whole)?;
+        let (mut at, mut out) = (0, Output::default());
+        let (mut hidden, mut probs) = (Vec::new(), Vec::new());
+        for len in [1, 1, 2, 7, 1, 1024, 1, 3, 1500, 1] {
+            e.run(&toks[at..at + len], at == 0, Want::ALL, &mut out)?;
+            hidden.extend_from_slice(&out.hidden);
+            probs.extend_from_slice(&out.base_probs);
+            at += len;
+        }
+        e.run(&toks[at..], false, Want::ALL, &mut out)?;
+        hidden.extend_from_slice(&out.hidden);
+        probs.extend_from_slice(&out.base_probs);
+        assert!(hidden == whole.hidden, "hidden rows differ");
+        // NaN (the first row's) compares unequal: compare the bits.
+        let bits =
+            |p: &[[f32; 4]]| -> Vec<u32> { p.iter().flatten().map(|x| x.to_bits()).collect() };
+        assert_eq!(bits(&probs), bits(&whole.base_probs));
+        Ok(())
+    }
+
+    #[test]
     fn saved_state_continues_like_one_pass() -> Result<()> {
         let m = Arc::new(Model::random(dims(44, 8, 4), 3));
         let toks = tokens(600);

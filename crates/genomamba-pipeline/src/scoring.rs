@@ -4,8 +4,7 @@
 //! A site's probabilities are exactly the `predict` row of that base in a run over the reference with the same
 //! window, overlap and model: [`Variants::regions`] (or, when indels are scored too, [`Variants::walk_regions`])
 //! cuts the reference on the same window grid, and scores use [`genomamba_parquet::log_probs`], the predictions
-//! table's own `logp_ref`. (The walk that scores indels too splits the engine's calls at each indel, so its SNV
-//! rows can differ from `predict`'s in the last bit.)
+//! table's own `logp_ref`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

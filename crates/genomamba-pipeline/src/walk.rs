@@ -1,8 +1,8 @@
 //! The walk that scores a causal model's sites apart from the main pass: with `--indel-flank`, or when the
 //! reference has no usable index (the records are read whole, but only the windows holding sites are run).
 //! Per window holding a site, the model walks the reference from the window's burn-in, reading each SNV's row as
-//! it passes (the `predict` row of that base; to float rounding once the walk has split its calls at an indel,
-//! which can move the last bit of a sum), and at each indel or substitution saves the state
+//! it passes (the `predict` row of that base, bit for bit on the CPU engine, however the walk splits its calls),
+//! and at each indel or substitution saves the state
 //! ([`Engine::save_state`]), runs both haplotypes from it and restores it ([`Engine::restore_state`]) before
 //! walking on. A site costs its two haplotypes, not its prefix again, and the reference is walked once for SNVs
 //! and indels together.

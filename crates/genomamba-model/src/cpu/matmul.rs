@@ -90,6 +90,9 @@ pub fn matmul(
         }
         return Ok(());
     }
+    if dl.rows == 1 {
+        return one_row(dst, dl, lhs, ll, rhs, rl, accumulate, threads);
+    }
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -120,6 +123,46 @@ pub fn matmul(
             false,
             par,
         );
+    }
+    Ok(())
+}
+
+/// A one-row product, run as two equal rows: `gemm` takes another path for one row, whose sums can differ in
+/// the last bit from the same row's in a taller product, so a sequence run in calls of one token would drift
+/// from the same sequence run whole. With two rows every call gives a row the bits it gets in any other.
+#[allow(clippy::too_many_arguments)]
+fn one_row(
+    dst: &mut [f32],
+    dl: Layout,
+    lhs: &[f32],
+    ll: Layout,
+    rhs: &[f32],
+    rl: Layout,
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    // The same orientation as the view (row- or column-major), two rows tall.
+    let two = |v: Layout| {
+        if v.cs == 1 {
+            Layout::row_major(2, v.cols)
+        } else {
+            Layout::transposed(2, v.cols, 2)
+        }
+    };
+    let (dl2, ll2) = (two(dl), two(ll));
+    let mut lhs2 = vec![0.0; 2 * ll.cols];
+    let mut dst2 = vec![0.0; 2 * dl.cols];
+    for i in 0..2 {
+        for j in 0..ll.cols {
+            lhs2[i * ll2.rs + j * ll2.cs] = lhs[j * ll.cs];
+        }
+        for j in 0..dl.cols {
+            dst2[i * dl2.rs + j * dl2.cs] = dst[j * dl.cs];
+        }
+    }
+    matmul(&mut dst2, dl2, &lhs2, ll2, rhs, rl, accumulate, threads)?;
+    for j in 0..dl.cols {
+        dst[j * dl.cs] = dst2[j * dl2.cs];
     }
     Ok(())
 }
