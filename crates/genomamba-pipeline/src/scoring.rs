@@ -360,6 +360,19 @@ pub(crate) fn walk_windows(
     ends.into_iter().map(|(k, e)| (k * window, e)).collect()
 }
 
+/// An SNV's outcome from the reference's base at its site as read and the model's row there (P of A, C, G, T;
+/// NaN where the row has no context): ln P of REF (`r`) and ALT (`a`), `ref_mismatch` where the reference holds
+/// another base, `no_context` where the row has no prediction. The main pass and the walk both score with it.
+pub(crate) fn snv_outcome(base: u8, row: Option<&[f32; 4]>, r: usize, a: usize) -> AlleleOutcome {
+    if base_index(base) != Some(r) {
+        return Err(status::REF_MISMATCH);
+    }
+    match row.copied().and_then(log_probs) {
+        Some(lp) => Ok((lp[r], lp[a])),
+        None => Err(status::NO_CONTEXT),
+    }
+}
+
 /// What became of a scorable allele.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
@@ -414,15 +427,10 @@ impl Scorer {
                 continue;
             };
             let i = (site - piece.start) as usize;
-            let outcome = if base_index(piece.bases[i]) != Some(r) {
-                Outcome::Status(status::REF_MISMATCH)
-            } else {
-                match probs.get(i).copied().and_then(log_probs) {
-                    Some(lp) => Outcome::Scored(lp[r], lp[a]),
-                    None => Outcome::Status(status::NO_CONTEXT),
-                }
-            };
-            self.outcomes[allele] = Some(outcome);
+            self.outcomes[allele] = Some(match snv_outcome(piece.bases[i], probs.get(i), r, a) {
+                Ok((r, a)) => Outcome::Scored(r, a),
+                Err(status) => Outcome::Status(status),
+            });
         }
     }
 

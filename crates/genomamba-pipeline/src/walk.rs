@@ -25,7 +25,7 @@ use genomamba_seq::OpenOptions;
 
 use crate::metadata::InputRecord;
 use crate::progress::Progress;
-use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, walk_windows};
+use crate::scoring::{AlleleOutcome, HaplotypeSite, Variants, snv_outcome, walk_windows};
 use crate::spans::{SiteReads, Span, Spans, read_spans};
 use crate::{Error, Result};
 
@@ -377,20 +377,8 @@ impl<'e> Walker<'e> {
                 .filter(|v| ((v.site - context) as usize) < end)
             {
                 let i = (snv.site - context) as usize;
-                let outcome = if base_index(bases[i]) != Some(snv.reference) {
-                    Err(status::REF_MISMATCH)
-                } else {
-                    match self
-                        .out
-                        .base_probs
-                        .get(i - walk.at)
-                        .copied()
-                        .and_then(log_probs)
-                    {
-                        Some(lp) => Ok((lp[snv.reference], lp[snv.alt])),
-                        None => Err(status::NO_CONTEXT),
-                    }
-                };
+                let row = self.out.base_probs.get(i - walk.at);
+                let outcome = snv_outcome(bases[i], row, snv.reference, snv.alt);
                 outcomes.push((snv.allele, outcome));
                 walk.snvs.next();
             }
