@@ -75,8 +75,8 @@ pub struct Plan {
     raw: bool,
     /// `embed --layer`: the block whose residual stream is embedded (1-based).
     pub layer: Option<usize>,
-    /// `score --vcf - --output-vcf`: the copy of standard input that the VCF is read again from (removed when
-    /// the plan is dropped).
+    /// `score --vcf -`: the copy of standard input that the VCF is read again from (removed when the plan is
+    /// dropped).
     spool: Option<tempfile::TempPath>,
 }
 
@@ -150,33 +150,29 @@ impl Plan {
             .into());
         }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
-        // Standard input is read once: for --output-vcf, which reads the VCF again, it is copied first.
-        let spool = match (&output_vcf, vcf.as_os_str() == "-") {
-            (Some(_), true) => Some(spool_stdin()?),
-            _ => None,
+        // Standard input is read once, and the VCF is read again for the rows' text (and for --output-vcf): it is
+        // copied first.
+        let spool = if vcf.as_os_str() == "-" {
+            Some(spool_stdin()?)
+        } else {
+            None
         };
-        let vcf_file = match &spool {
-            Some(copy) => genomamba_seq::vcf::read_hashed(
-                std::io::BufReader::new(
+        let vcf_reread = spool.as_ref().map_or(vcf.clone(), |s| s.to_path_buf());
+        let mut vcf_reader = match &spool {
+            Some(copy) => genomamba_seq::vcf::VcfReader::new(
+                std::io::BufReader::with_capacity(
+                    1 << 16,
                     std::fs::File::open(copy).context("reading the copy of standard input")?,
                 ),
                 "-",
             )?,
-            None => genomamba_seq::vcf::read_path(&vcf)?,
+            None => genomamba_seq::vcf::open(&vcf)?,
         };
+        let variants = Arc::new(Variants::read(&mut vcf_reader, indel_flank.is_some())?);
+        let vcf_sha256 = vcf_reader.sha256()?;
         let output_vcf = output_vcf
-            .map(|path| {
-                annotated_vcf(
-                    path,
-                    spool.as_ref().map_or(&vcf, |s| s.as_ref()),
-                    &vcf,
-                    &reference,
-                    &output,
-                    engine.force,
-                )
-            })
+            .map(|path| annotated_vcf(path, &vcf, &reference, &output, engine.force))
             .transpose()?;
-        let variants = Arc::new(Variants::new(vcf_file.records, indel_flank.is_some()));
         let window = engine.window.unwrap_or(default_window(Architecture::Mamba));
         // With a usable index only the windows holding sites are read, after checking the index against the
         // FASTA for every record holding one (a stale index would put sites out of bounds or read wrong bases).
@@ -242,7 +238,8 @@ impl Plan {
         };
         let task = Task::Score(ScoreOptions {
             vcf,
-            vcf_sha256: vcf_file.sha256,
+            vcf_sha256,
+            vcf_reread,
             variants,
             lengths,
             read,
@@ -666,17 +663,16 @@ fn spool_stdin() -> anyhow::Result<tempfile::TempPath> {
     let mut copy = tempfile::Builder::new()
         .prefix(".genomamba-stdin.")
         .tempfile()
-        .context("copying standard input (for --output-vcf, which reads the VCF again)")?;
+        .context("copying standard input (the VCF is read again for the rows)")?;
     std::io::copy(&mut std::io::stdin().lock(), copy.as_file_mut())
-        .context("copying standard input (for --output-vcf, which reads the VCF again)")?;
+        .context("copying standard input (the VCF is read again for the rows)")?;
     Ok(copy.into_temp_path())
 }
 
 /// `score --output-vcf PATH`, checked before any work: its name, its directory, an existing file or index
-/// without --force. `reread`: the VCF, or the copy of standard input, that the writer reads again.
+/// without --force.
 fn annotated_vcf(
     path: PathBuf,
-    reread: &Path,
     vcf: &Path,
     reference: &Path,
     output: &Path,
@@ -709,11 +705,7 @@ fn annotated_vcf(
             genomamba_parquet::sink::check_target(&target, force)?;
         }
     }
-    Ok(AnnotatedVcf {
-        path,
-        compression,
-        reread: reread.to_path_buf(),
-    })
+    Ok(AnnotatedVcf { path, compression })
 }
 
 /// Fails before any model is loaded or file created when an input is missing, the output's directory does not

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What holding a VCF costs `score`: peak RSS (/usr/bin/time) of `genomamba score` over 500,000 random SNVs with IDs
-# (seed 1) on a contig the reference lacks, so no model runs and the peak is the VCF's records and rows, against a
-# one-record VCF. (peak - one) / 500,000 is the cost of an allele.
+# What a VCF costs `score` to hold: peak RSS (/usr/bin/time) of `genomamba score` over 500,000 random SNVs with IDs
+# (seed 1) on a contig the reference lacks, so no model runs and the peak is what the run keeps per allele (its
+# site, kind and outcome; the rows' text is read again as the table is written), against a one-record VCF.
+# (peak - one) / 500,000 is the cost of an allele. GENOMAMBA_BIN=<another build> compares.
 #
 # Usage: bash tests/bench/vcf_memory.sh   (needs a release build and data/derived from data/make.sh; python3)
 set -euo pipefail

@@ -13,15 +13,13 @@ use crate::scoring::Scorer;
 use crate::settings::{ScoreOptions, Settings};
 use crate::{Error, Result};
 
-/// Where `score --output-vcf` writes, and what it reads again.
+/// Where `score --output-vcf` writes (it reads the VCF again from [`ScoreOptions::vcf_reread`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnotatedVcf {
     /// The output; `-` is standard output (plain text).
     pub path: PathBuf,
     /// Its compression, from its name.
     pub compression: VcfCompression,
-    /// The VCF to read again: the scored file itself, or the copy of standard input made when it was read.
-    pub reread: PathBuf,
 }
 
 /// An annotated VCF and its index, written under temporary names until [`Written::commit`].
@@ -73,7 +71,7 @@ pub fn write(
     interrupted: &AtomicBool,
 ) -> Result<Written> {
     let source = score.vcf.display().to_string();
-    let input = File::open(&out.reread)
+    let input = File::open(&score.vcf_reread)
         .map(|f| BufReader::with_capacity(1 << 16, f))
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: opening again: {e}")))?;
     let provenance = provenance(settings, model);

@@ -71,9 +71,7 @@ impl Heads {
                     current: None,
                 }
             }
-            Task::Score(options) => {
-                Heads::Score(Scorer::new(options.variants.clone(), &options.lengths))
-            }
+            Task::Score(options) => Heads::Score(Scorer::new(options)),
         })
     }
 

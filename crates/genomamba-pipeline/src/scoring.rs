@@ -1,12 +1,19 @@
 //! Variant-effect scores (`genomamba score`): each ALT allele of a VCF is classified once, its site is looked up
 //! in the probabilities of the piece that keeps it, and the rows are written in the VCF's order at the end.
 //!
+//! Memory: a run holds per allele only what scoring needs (its record's index, its ALT's index, how it is scored,
+//! its site, its outcome: about 80 bytes). The rows' text (CHROM, ID, REF, ALT) is read again from the VCF
+//! when the table is written, and the file must be the one scored (same records, same SHA-256).
+//!
 //! A site's probabilities are exactly the `predict` row of that base in a run over the reference with the same
 //! window, overlap and model: [`Variants::regions`] (or, when indels are scored too, [`Variants::walk_regions`])
 //! cuts the reference on the same window grid, and scores use [`genomamba_parquet::log_probs`], the predictions
 //! table's own `logp_ref`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -14,9 +21,10 @@ use genomamba_parquet::{
     BatchBuilder, Variant, VariantBatchBuilder, base_index, log_probs, status,
 };
 use genomamba_seq::Region;
-use genomamba_seq::vcf::VcfRecord;
+use genomamba_seq::vcf::{VcfReader, VcfRecord};
 use genomamba_seq::window::{Piece, SequenceSummary};
 
+use crate::settings::ScoreOptions;
 use crate::{Error, Result};
 
 /// Rows per record batch handed to the writer.
@@ -78,10 +86,11 @@ impl HaplotypeSite {
     }
 }
 
-/// The variants of a VCF: its records, their alleles (one output row each) and their sites by contig.
+/// The variants of a VCF: how many records it has, their alleles (one output row each) and the scorable ones'
+/// sites by contig. The records themselves are not kept ([`Scorer`] reads them again for the rows' text).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Variants {
-    records: Vec<VcfRecord>,
+    records: usize,
     alleles: Vec<Allele>,
     /// Per contig, the 0-based sites of its scorable SNVs with the allele's index, sorted.
     sites: HashMap<String, Vec<(u64, usize)>>,
@@ -93,61 +102,90 @@ impl Variants {
     /// Classifies every ALT allele of `records` (SNVs; with `haplotypes`, also indels and multi-base
     /// substitutions of plain bases; else why not: not_snv, ambiguous, no_alt) and indexes the scorable ones by
     /// site.
-    pub fn new(records: Vec<VcfRecord>, haplotypes: bool) -> Self {
-        let mut alleles = Vec::with_capacity(records.len());
-        let mut sites: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
-        let mut haps: HashMap<String, Vec<HaplotypeSite>> = HashMap::new();
-        for (index, record) in records.iter().enumerate() {
-            let alts: Vec<(Option<u32>, &str)> = if record.alts.is_empty() {
-                vec![(None, ".")]
-            } else {
-                (0..)
-                    .map(Some)
-                    .zip(record.alts.iter().map(String::as_str))
-                    .collect()
-            };
-            for (alt_index, alt) in alts {
-                let kind = match classify(&record.reference, alt, haplotypes) {
-                    // VCF 4.3 puts telomeric breakends at POS 0; nothing there is a base.
-                    Ok(_) if record.pos == 0 => Err(status::OUT_OF_BOUNDS),
-                    kind => kind,
-                };
-                match kind {
-                    Ok(Kind::Snv(..)) => sites
-                        .entry(record.chrom.to_string())
-                        .or_default()
-                        .push((record.pos - 1, alleles.len())),
-                    Ok(Kind::Haplotype) => {
-                        haps.entry(record.chrom.to_string())
-                            .or_default()
-                            .push(HaplotypeSite {
-                                allele: alleles.len(),
-                                start: record.pos - 1,
-                                reference: record.reference.as_bytes().to_vec(),
-                                alt: alt.as_bytes().to_vec(),
-                            })
-                    }
-                    Err(_) => {}
-                }
-                alleles.push(Allele {
-                    record: index,
-                    alt: alt_index,
-                    kind,
-                });
-            }
+    pub fn new(records: impl IntoIterator<Item = VcfRecord>, haplotypes: bool) -> Self {
+        let mut variants = Self::empty();
+        for record in records {
+            variants.add(&record, haplotypes);
         }
-        for list in sites.values_mut() {
-            list.sort_unstable();
+        variants.sorted()
+    }
+
+    /// [`Variants::new`] of every record `vcf` has left, read one at a time (memory grows with the alleles, not
+    /// with the text of the records).
+    pub fn read(vcf: &mut VcfReader<'_>, haplotypes: bool) -> io::Result<Self> {
+        let mut variants = Self::empty();
+        while let Some(record) = vcf.next_record()? {
+            variants.add(&record, haplotypes);
         }
-        for list in haps.values_mut() {
-            list.sort_unstable_by_key(|h| (h.start, h.allele));
-        }
+        Ok(variants.sorted())
+    }
+
+    fn empty() -> Self {
         Self {
-            records,
-            alleles,
-            sites,
-            haplotypes: haps,
+            records: 0,
+            alleles: Vec::new(),
+            sites: HashMap::new(),
+            haplotypes: HashMap::new(),
         }
+    }
+
+    /// Classifies the alleles of the next record.
+    fn add(&mut self, record: &VcfRecord, haplotypes: bool) {
+        let index = self.records;
+        self.records += 1;
+        let alts: Vec<(Option<u32>, &str)> = if record.alts.is_empty() {
+            vec![(None, ".")]
+        } else {
+            (0..)
+                .map(Some)
+                .zip(record.alts.iter().map(String::as_str))
+                .collect()
+        };
+        for (alt_index, alt) in alts {
+            let kind = match classify(&record.reference, alt, haplotypes) {
+                // VCF 4.3 puts telomeric breakends at POS 0; nothing there is a base.
+                Ok(_) if record.pos == 0 => Err(status::OUT_OF_BOUNDS),
+                kind => kind,
+            };
+            let allele = self.alleles.len();
+            match kind {
+                Ok(Kind::Snv(..)) => self
+                    .sites
+                    .entry(record.chrom.to_string())
+                    .or_default()
+                    .push((record.pos - 1, allele)),
+                Ok(Kind::Haplotype) => self
+                    .haplotypes
+                    .entry(record.chrom.to_string())
+                    .or_default()
+                    .push(HaplotypeSite {
+                        allele,
+                        start: record.pos - 1,
+                        reference: record.reference.as_bytes().to_vec(),
+                        alt: alt.as_bytes().to_vec(),
+                    }),
+                Err(_) => {}
+            }
+            self.alleles.push(Allele {
+                record: index,
+                alt: alt_index,
+                kind,
+            });
+        }
+    }
+
+    /// Sorts the sites and returns the lists' spare room.
+    fn sorted(mut self) -> Self {
+        self.alleles.shrink_to_fit();
+        for list in self.sites.values_mut() {
+            list.sort_unstable();
+            list.shrink_to_fit();
+        }
+        for list in self.haplotypes.values_mut() {
+            list.sort_unstable_by_key(|h| (h.start, h.allele));
+            list.shrink_to_fit();
+        }
+        self
     }
 
     /// Per contig, the indels and multi-base substitutions to score, sorted by start.
@@ -235,7 +273,7 @@ impl Variants {
 
     /// Number of VCF records.
     pub fn records(&self) -> usize {
-        self.records.len()
+        self.records
     }
 
     /// Number of output rows (one per record and ALT allele).
@@ -383,7 +421,7 @@ enum Outcome {
 }
 
 /// The scoring head: fills in each allele's outcome as the pieces holding its site come by, then builds the
-/// variants table in the VCF's order.
+/// variants table in the VCF's order, reading the VCF again for the rows' text.
 pub struct Scorer {
     variants: Arc<Variants>,
     /// Per allele, once its site was seen.
@@ -394,18 +432,99 @@ pub struct Scorer {
     cursor: usize,
     finished: bool,
     builder: VariantBatchBuilder,
+    /// The VCF read again for the rows.
+    rows: RowText,
+}
+
+/// The VCF read a second time, record by record, as the table's rows are built.
+struct RowText {
+    /// The file to read (the VCF, or the copy of standard input), its name for messages, and the SHA-256 of the
+    /// first read.
+    path: PathBuf,
+    source: String,
+    sha256: String,
+    /// Open once the first row is built.
+    reader: Option<VcfReader<'static>>,
+    /// The record being built (its index and fields): a record's rows may span two batches.
+    current: Option<(usize, VcfRecord)>,
+}
+
+impl RowText {
+    /// Record `index` (0-based), read in order: `index` is the current record or the next one.
+    fn record(&mut self, index: usize) -> Result<&VcfRecord> {
+        let next = self.current.as_ref().map_or(0, |(i, _)| i + 1);
+        if next == index {
+            let reader = match &mut self.reader {
+                Some(reader) => reader,
+                None => {
+                    let file = File::open(&self.path).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: opening again: {e}", self.source))
+                    })?;
+                    self.reader.insert(VcfReader::new(
+                        BufReader::with_capacity(1 << 16, file),
+                        &self.source,
+                    )?)
+                }
+            };
+            let Some(record) = reader.next_record()? else {
+                return Err(self.changed(format_args!("it ends before record {}", index + 1)));
+            };
+            self.current = Some((index, record));
+        }
+        match &self.current {
+            Some((i, record)) if *i == index => Ok(record),
+            _ => Err(Error::Invalid(format!(
+                "internal: the VCF's record {} asked for out of order",
+                index + 1
+            ))),
+        }
+    }
+
+    /// After the last row: fails unless the file read again ends there and is the file scored.
+    fn check_end(&mut self) -> Result<()> {
+        let Some(mut reader) = self.reader.take() else {
+            return Ok(());
+        };
+        if reader.next_record()?.is_some() {
+            return Err(self.changed("it has more records than when it was scored"));
+        }
+        let sha256 = reader.sha256()?;
+        if sha256 != self.sha256 {
+            return Err(self.changed(format_args!(
+                "SHA-256 {} when read, {sha256} when read again",
+                self.sha256
+            )));
+        }
+        Ok(())
+    }
+
+    /// The error for a VCF that is not the one scored when read again.
+    fn changed(&self, detail: impl std::fmt::Display) -> Error {
+        Error::Invalid(format!(
+            "{}: the file changed while it was being scored ({detail}, for the table's rows); nothing was written",
+            self.source
+        ))
+    }
 }
 
 impl Scorer {
-    /// A scorer for `variants`; `lengths`: the reference's records when known up front (its index).
-    pub fn new(variants: Arc<Variants>, lengths: &[(String, u64)]) -> Self {
+    /// A scorer for the variants of `options`; its `lengths`: the reference's records when known up front (its
+    /// index).
+    pub fn new(options: &ScoreOptions) -> Self {
         Self {
-            outcomes: vec![None; variants.alleles.len()],
-            variants,
-            lengths: lengths.iter().cloned().collect(),
+            outcomes: vec![None; options.variants.alleles.len()],
+            variants: Arc::clone(&options.variants),
+            lengths: options.lengths.iter().cloned().collect(),
             cursor: 0,
             finished: false,
             builder: VariantBatchBuilder::new(),
+            rows: RowText {
+                path: options.vcf_reread.clone(),
+                source: options.vcf.display().to_string(),
+                sha256: options.vcf_sha256.clone(),
+                reader: None,
+                current: None,
+            },
         }
     }
 
@@ -455,18 +574,27 @@ impl Scorer {
     /// After the last piece: settles the alleles whose site never came by (unknown contig, past the record's
     /// end). Returns the number of rows the table will have.
     pub fn finish(&mut self) -> Result<u64> {
-        for (allele, outcome) in self.variants.alleles.iter().zip(&mut self.outcomes) {
-            if outcome.is_some() || allele.kind.is_err() {
+        let variants = &self.variants;
+        let snvs = variants.sites.iter().flat_map(|(contig, list)| {
+            list.iter()
+                .map(move |&(site, allele)| (contig, site, allele))
+        });
+        let haplotypes = variants
+            .haplotypes
+            .iter()
+            .flat_map(|(contig, list)| list.iter().map(move |h| (contig, h.start, h.allele)));
+        for (contig, site, allele) in snvs.chain(haplotypes) {
+            let outcome = &mut self.outcomes[allele];
+            if outcome.is_some() {
                 continue;
             }
-            let record = &self.variants.records[allele.record];
-            *outcome = Some(Outcome::Status(match self.lengths.get(&*record.chrom) {
+            *outcome = Some(Outcome::Status(match self.lengths.get(contig) {
                 None => status::UNKNOWN_CONTIG,
-                Some(&len) if record.pos > len => status::OUT_OF_BOUNDS,
+                Some(&len) if site >= len => status::OUT_OF_BOUNDS,
                 Some(_) => {
                     return Err(Error::Invalid(format!(
-                        "internal: the site {}:{} was not run",
-                        record.chrom, record.pos
+                        "internal: the site {contig}:{} was not run",
+                        site + 1
                     )));
                 }
             }));
@@ -511,13 +639,10 @@ impl Scorer {
             (Err(status), _) => Ok((None, status)),
             (Ok(_), Some(Outcome::Scored(r, a))) => Ok((Some((r, a)), status::OK)),
             (Ok(_), Some(Outcome::Status(status))) => Ok((None, status)),
-            (Ok(_), None) => {
-                let record = &self.variants.records[allele.record];
-                Err(Error::Invalid(format!(
-                    "internal: {}:{} was not settled",
-                    record.chrom, record.pos
-                )))
-            }
+            (Ok(_), None) => Err(Error::Invalid(format!(
+                "internal: the allele of row {} was not settled",
+                index + 1
+            ))),
         }
     }
 
@@ -532,28 +657,46 @@ impl Scorer {
     }
 
     /// The next batch of rows, in the VCF's order, once [`Scorer::finish`] has run; `None` before or when all
-    /// are out.
+    /// are out. The rows' text comes from reading the VCF again; the batch holding the last row is returned only
+    /// once that read has found the file scored (same records, same SHA-256).
     pub fn take_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if !self.finished || self.cursor == self.variants.alleles.len() {
+        let rows = self.variants.alleles.len();
+        if !self.finished || self.cursor == rows {
             return Ok(None);
         }
-        let end = (self.cursor + BATCH_ROWS).min(self.variants.alleles.len());
-        for index in self.cursor..end {
-            let allele = &self.variants.alleles[index];
-            let record = &self.variants.records[allele.record];
+        let end = (self.cursor + BATCH_ROWS).min(rows);
+        let variants = Arc::clone(&self.variants);
+        for (index, allele) in variants.alleles[self.cursor..end]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (self.cursor + i, a))
+        {
             let (logp, status) = self.outcome(index)?;
+            let record = self.rows.record(allele.record)?;
+            let alt = match allele.alt {
+                None if record.alts.is_empty() => Some("."),
+                None => None,
+                Some(i) => record.alts.get(i as usize).map(String::as_str),
+            };
+            let Some(alt) = alt else {
+                let detail = format!("line {} has {} ALT alleles", record.line, record.alts.len());
+                return Err(self.rows.changed(detail));
+            };
             self.builder.push(&Variant {
                 chrom: &record.chrom,
                 pos: record.pos as i64,
                 id: record.id.as_deref(),
                 ref_allele: &record.reference,
-                alt: allele.alt.map_or(".", |i| record.alts[i as usize].as_str()),
+                alt,
                 logp_ref: logp.map(|(r, _)| r),
                 logp_alt: logp.map(|(_, a)| a),
                 status,
             })?;
         }
         self.cursor = end;
+        if end == rows {
+            self.rows.check_end()?;
+        }
         Ok(Some(self.builder.finish()?))
     }
 }
@@ -743,5 +886,187 @@ mod tests {
             v.regions(&lengths, 0),
             [Region::new("c", 0, Some(1)), Region::new("b", 0, Some(25))]
         );
+    }
+
+    const HEADER: &str = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+
+    /// A score run's options over the VCF at `first`, whose rows are read again from `reread`; the reference
+    /// holds only `chrA` (1,000 bases), and nothing runs.
+    fn options(first: &std::path::Path, reread: &std::path::Path) -> ScoreOptions {
+        let mut vcf = genomamba_seq::vcf::open(first).unwrap();
+        let variants = Variants::read(&mut vcf, false).unwrap();
+        ScoreOptions {
+            vcf: first.to_path_buf(),
+            vcf_sha256: vcf.sha256().unwrap(),
+            vcf_reread: reread.to_path_buf(),
+            variants: Arc::new(variants),
+            lengths: vec![("chrA".into(), 1000)],
+            read: crate::ReferenceRead::Nothing,
+            strand: crate::Strand::Forward,
+            walk: None,
+            masked: None,
+            output_vcf: None,
+        }
+    }
+
+    /// Every batch `scorer` gives, or its first error.
+    fn batches(scorer: &mut Scorer) -> Result<Vec<RecordBatch>> {
+        scorer.finish()?;
+        let mut out = Vec::new();
+        while let Some(batch) = scorer.take_batch()? {
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    /// (CHROM, POS, ALT, status) of every row of `batches`.
+    fn rows(batches: &[RecordBatch]) -> Vec<(String, i64, String, String)> {
+        use arrow_array::cast::AsArray as _;
+        use arrow_array::types::{Int32Type, Int64Type};
+        let mut out = Vec::new();
+        for batch in batches {
+            let column = |name: &str| batch.column_by_name(name).unwrap();
+            let dictionary = |name: &str| {
+                let d = column(name).as_dictionary::<Int32Type>();
+                let values = d.values().as_string::<i32>().clone();
+                d.keys()
+                    .iter()
+                    .map(|k| values.value(k.unwrap() as usize).to_string())
+                    .collect::<Vec<_>>()
+            };
+            let (chrom, status) = (dictionary("chrom"), dictionary("status"));
+            let pos = column("pos").as_primitive::<Int64Type>();
+            let alt = column("alt").as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                out.push((
+                    chrom[i].clone(),
+                    pos.value(i),
+                    alt.value(i).to_string(),
+                    status[i].clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rows_are_read_again_in_the_vcfs_order_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("many.vcf");
+        // One row short of a batch, then a record of three ALT alleles whose rows straddle the batch's end.
+        let mut text = String::from(HEADER);
+        for i in 0..BATCH_ROWS - 1 {
+            let chrom = if i % 2 == 0 { "chrA" } else { "chrZ" };
+            text.push_str(&format!("{chrom}\t{}\t.\tA\tC\t.\t.\t.\n", i % 900 + 1));
+        }
+        text.push_str("chrA\t5\trs5\tA\tC,T,<DEL>\t.\t.\t.\n");
+        text.push_str("chrA\t2000\t.\tG\t.\t.\t.\t.\n");
+        text.push_str("chrA\t7\t.\tAT\tA\t.\t.\t.\n");
+        std::fs::write(&path, text).unwrap();
+        let options = options(&path, &path);
+        assert_eq!(options.variants.records(), BATCH_ROWS + 2);
+        let mut scorer = Scorer::new(&options);
+        // chrA's SNVs are in bounds and never ran: only a run's pieces or passes settle them.
+        let e = batches(&mut scorer).unwrap_err().to_string();
+        assert!(e.contains("internal: the site chrA:1 was not run"), "{e}");
+
+        let mut scorer = Scorer::new(&options);
+        let settled = (options.variants.snv_sites("chrA").iter())
+            .map(|&(_, i)| (i, Ok((-1.0, -2.0))))
+            .collect();
+        scorer.settle(settled);
+        let out = batches(&mut scorer).unwrap();
+        assert_eq!(
+            out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            [BATCH_ROWS, 4]
+        );
+        let rows = rows(&out);
+        assert_eq!(rows[0], ("chrA".into(), 1, "C".into(), "ok".into()));
+        assert_eq!(
+            rows[1],
+            ("chrZ".into(), 2, "C".into(), "unknown_contig".into())
+        );
+        let tail: Vec<_> = rows[BATCH_ROWS - 1..]
+            .iter()
+            .map(|(c, p, a, s)| format!("{c}:{p} {a} {s}"))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "chrA:5 C ok",
+                "chrA:5 T ok",
+                "chrA:5 <DEL> not_snv",
+                "chrA:2000 . no_alt",
+                "chrA:7 A not_snv"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vcf_that_changed_before_its_rows_are_read_again_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let scored = dir.path().join("scored.vcf");
+        let records = [
+            "chrZ\t1\trs1\tA\tC,G\t.\t.\tDP=3",
+            "chrZ\t2\trs2\tA\tT\t.\t.\tDP=4",
+        ];
+        std::fs::write(&scored, format!("{HEADER}{}\n", records.join("\n"))).unwrap();
+        let cases = [
+            (
+                "the same",
+                format!("{HEADER}{}\n", records.join("\n")),
+                None,
+            ),
+            (
+                "an INFO value edited",
+                format!(
+                    "{HEADER}{}\n{}\n",
+                    records[0],
+                    records[1].replace("DP=4", "DP=5")
+                ),
+                Some("SHA-256 "),
+            ),
+            (
+                "a record less",
+                format!("{HEADER}{}\n", records[0]),
+                Some("it ends before record 2"),
+            ),
+            (
+                "a record more",
+                format!(
+                    "{HEADER}{}\nchrZ\t3\t.\tA\tT\t.\t.\t.\n",
+                    records.join("\n")
+                ),
+                Some("it has more records than when it was scored"),
+            ),
+            (
+                "an ALT less",
+                format!(
+                    "{HEADER}{}\n{}\n",
+                    records[0].replace("C,G", "C"),
+                    records[1]
+                ),
+                Some("line 3 has 1 ALT alleles"),
+            ),
+        ];
+        for (what, text, expected) in cases {
+            let reread = dir.path().join("reread.vcf");
+            std::fs::write(&reread, text).unwrap();
+            let mut scorer = Scorer::new(&options(&scored, &reread));
+            match (batches(&mut scorer), expected) {
+                (Ok(out), None) => assert_eq!(rows(&out).len(), 3, "{what}"),
+                (Err(e), Some(expected)) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.starts_with(&format!(
+                            "{}: the file changed while it was being scored (",
+                            scored.display()
+                        )) && e.contains(expected),
+                        "{what}: {e}"
+                    );
+                }
+                (result, _) => panic!("{what}: {:?}", result.map(|b| rows(&b))),
+            }
+        }
     }
 }

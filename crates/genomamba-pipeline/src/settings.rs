@@ -39,8 +39,11 @@ impl Default for PredictOptions {
 pub struct ScoreOptions {
     /// The VCF, as given (for the metadata).
     pub vcf: PathBuf,
-    /// SHA-256 (hex) of the VCF's bytes as stored (for the metadata).
+    /// SHA-256 (hex) of the VCF's bytes as stored (for the metadata, and to check the file read again).
     pub vcf_sha256: String,
+    /// The file the VCF is read again from, for the rows' text and for `--output-vcf`: the VCF itself, or the
+    /// copy of standard input made when it was read.
+    pub vcf_reread: PathBuf,
     /// Its records and alleles.
     pub variants: Arc<Variants>,
     /// The reference's records (name, length) when known up front (its index, or a first pass over it); else

@@ -9,8 +9,9 @@
 //! - [`window::Windower`] cuts each sequence into windows (DESIGN §5) and hands out [`window::Piece`]s of tokens
 //!   with their coordinates and the range of positions whose outputs are kept; [`window::Batcher`] groups
 //!   short windows for a GPU.
-//! - [`vcf::read_path`] reads the sites of a VCF file (plain, gzip, bgzip): CHROM, POS, ID, REF and ALT of each
-//!   data line, with line-accurate errors, for variant scoring.
+//! - [`vcf::VcfReader`] reads the sites of a VCF or BCF file (plain, gzip, bgzip) one record at a time: CHROM,
+//!   POS, ID, REF and ALT of each data line, with line-accurate errors, for variant scoring ([`vcf::read_path`]
+//!   reads them all).
 //!
 //! Coordinates are 0-based half-open everywhere; [`Region`] converts samtools-style 1-based strings at the edge.
 //!

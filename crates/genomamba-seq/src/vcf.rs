@@ -30,7 +30,7 @@ use std::{
     io::{self, BufRead, BufReader, Cursor, Read},
     path::Path,
     str,
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use flate2::read::MultiGzDecoder;
@@ -76,18 +76,143 @@ pub struct VcfFile {
 /// not the file name); `-` is standard input. Errors name the file (and the line, for bad content). Every byte
 /// is read, so the checksum covers the whole file even where the records end before it does.
 pub fn read_path(path: &Path) -> io::Result<VcfFile> {
-    let name = path.display().to_string();
-    if name == "-" {
-        return read_hashed(io::stdin().lock(), &name);
+    let mut reader = open(path)?;
+    let mut records = Vec::new();
+    while let Some(record) = reader.next_record()? {
+        records.push(record);
     }
-    let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
-    read_hashed(BufReader::with_capacity(1 << 16, file), &name)
+    records.shrink_to_fit();
+    Ok(VcfFile {
+        records,
+        sha256: reader.sha256()?,
+    })
 }
 
-/// Like [`read_path`] from any reader (a copy of standard input, say); `source` names it in errors.
-pub fn read_hashed<R: BufRead>(reader: R, source: &str) -> io::Result<VcfFile> {
-    let (records, sha256) = hashed(reader, source, |r, s| read(r, s))?;
-    Ok(VcfFile { records, sha256 })
+/// A [`VcfReader`] of the file at `path` (`-`: standard input), named by its path in errors.
+pub fn open(path: &Path) -> io::Result<VcfReader<'static>> {
+    let name = path.display().to_string();
+    if name == "-" {
+        return VcfReader::new(BufReader::with_capacity(1 << 16, io::stdin()), &name);
+    }
+    let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
+    VcfReader::new(BufReader::with_capacity(1 << 16, file), &name)
+}
+
+/// A VCF or BCF read one record at a time, in memory that does not grow with the file, its bytes (as stored,
+/// compressed if they are) hashed as they are read.
+///
+/// ```
+/// use genomamba_seq::vcf::VcfReader;
+/// let data: &[u8] = b"##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n\
+///     chr1\t10\trs1\tA\tG\t.\t.\t.\n";
+/// let mut reader = VcfReader::new(data, "x.vcf")?;
+/// assert_eq!(reader.next_record()?.map(|r| r.pos), Some(10));
+/// assert_eq!(reader.next_record()?, None);
+/// assert_eq!(reader.sha256()?.len(), 64);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct VcfReader<'r> {
+    source: String,
+    format: Format<'r>,
+    /// The input as stored, hashed as the decoder above it reads it; shared with that decoder.
+    input: Shared<Sha256Reader<Box<dyn BufRead + Send + 'r>>>,
+    /// The last record's CHROM, which the next record shares when it names the same contig (a VCF of millions
+    /// of sites then holds each name once).
+    chrom: Option<Arc<str>>,
+}
+
+/// What a [`VcfReader`] decodes with.
+enum Format<'r> {
+    /// VCF text, through noodles-vcf under a line counter; `compressed` only adds a hint to an unexpected end.
+    Text {
+        reader: nv::io::Reader<LineCounter<Box<dyn Read + Send + 'r>>>,
+        record: nv::Record,
+        compressed: bool,
+    },
+    /// BCF, through noodles-bcf; `n`: the number of records read.
+    Bcf {
+        reader: noodles::bcf::io::Reader<bcf::Framed<Box<dyn Read + Send + 'r>>>,
+        header: Box<nv::Header>,
+        record: noodles::bcf::Record,
+        n: u64,
+    },
+}
+
+impl<'r> VcfReader<'r> {
+    /// Sniffs `reader` (VCF plain, gzip or bgzip, or BCF) and reads its header; `source` names it in errors.
+    ///
+    /// The header must be valid for noodles (first line `##fileformat=VCF...`, meta lines, the `#CHROM` line);
+    /// each data line needs the 8 fixed columns; CRLF line ends are accepted. Columns after ALT are not
+    /// interpreted.
+    pub fn new<R: BufRead + Send + 'r>(reader: R, source: &str) -> io::Result<Self> {
+        let input = Shared(Arc::new(Mutex::new(Sha256Reader {
+            inner: Box::new(reader) as Box<dyn BufRead + Send + 'r>,
+            digest: Sha256::new(),
+        })));
+        let (text, compressed, is_bcf) = decoded(input.clone(), source)?;
+        let format = if is_bcf {
+            let (reader, header) = bcf::open(text, source)?;
+            Format::Bcf {
+                reader,
+                header: Box::new(header),
+                record: noodles::bcf::Record::default(),
+                n: 0,
+            }
+        } else {
+            let mut reader = nv::io::Reader::new(LineCounter::new(text));
+            if let Err(e) = reader.read_header() {
+                return Err(header_error(reader.get_mut(), &e, source, compressed));
+            }
+            Format::Text {
+                reader,
+                record: nv::Record::default(),
+                compressed,
+            }
+        };
+        Ok(Self {
+            source: source.to_string(),
+            format,
+            input,
+            chrom: None,
+        })
+    }
+
+    /// The next data record, or `None` after the last.
+    pub fn next_record(&mut self) -> io::Result<Option<VcfRecord>> {
+        let source = self.source.as_str();
+        match &mut self.format {
+            Format::Text {
+                reader,
+                record,
+                compressed,
+            } => next_text(reader, record, *compressed, source, &mut self.chrom),
+            Format::Bcf {
+                reader,
+                header,
+                record,
+                n,
+            } => bcf::next(reader, header, record, n, source, &mut self.chrom),
+        }
+    }
+
+    /// Reads the rest of the input and returns the SHA-256 (hex) of all its bytes as stored: `sha256sum` of the
+    /// file gives the same.
+    pub fn sha256(self) -> io::Result<String> {
+        let source = self.source;
+        drop(self.format);
+        let mut input =
+            self.input.0.lock().map_err(|_| {
+                io::Error::other(format!("{source}: reading: a reader thread failed"))
+            })?;
+        io::copy(&mut *input, &mut io::sink()).map_err(|e| context(&source, "reading", e))?;
+        Ok(input
+            .digest
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
 }
 
 /// Runs `consume` on `reader` through a SHA-256 of the bytes it takes, then reads the rest of the input into the
@@ -143,12 +268,26 @@ impl<R: BufRead> BufRead for Sha256Reader<R> {
     }
 }
 
-/// Same as [`read_path`] from any reader (VCF plain, gzip or bgzip, or BCF; sniffed); `source` names it in
-/// errors.
-///
-/// The header must be valid for noodles (first line `##fileformat=VCF...`, meta lines, the `#CHROM` line);
-/// each data line needs the 8 fixed columns; CRLF line ends are accepted. Columns after ALT are not
-/// interpreted.
+/// A reader owned by two: the decoder that reads it, and the [`VcfReader`] that reads the rest at the end.
+struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Read> Read for Shared<T> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("a reader thread failed"))?
+            .read(out)
+    }
+}
+
+/// Same as [`read_path`] from any reader (VCF plain, gzip or bgzip, or BCF; sniffed), without the checksum;
+/// `source` names it in errors. [`VcfReader`] reads one record at a time.
 ///
 /// ```
 /// use genomamba_seq::vcf;
@@ -168,28 +307,29 @@ impl<R: BufRead> BufRead for Sha256Reader<R> {
 /// assert_eq!(e.to_string(), "x.vcf: line 3: POS 'x1': invalid digit found in string");
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn read<R: BufRead>(reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
-    let (text, compressed, is_bcf) = decoded(reader, source)?;
-    if is_bcf {
-        bcf::parse(text, source)
-    } else {
-        parse(LineCounter::new(text), source, compressed)
+pub fn read<R: BufRead + Send>(reader: R, source: &str) -> io::Result<Vec<VcfRecord>> {
+    let mut reader = VcfReader::new(reader, source)?;
+    let mut records = Vec::new();
+    while let Some(record) = reader.next_record()? {
+        records.push(record);
     }
+    records.shrink_to_fit();
+    Ok(records)
 }
 
 /// The input decompressed (gzip and bgzip sniffed from the first bytes), with whether it was compressed and
 /// whether it is BCF; refuses other compressions by their magic bytes.
-fn decoded<'r, R: BufRead + 'r>(
+fn decoded<'r, R: Read + Send + 'r>(
     mut reader: R,
     source: &str,
-) -> io::Result<(Box<dyn Read + 'r>, bool, bool)> {
+) -> io::Result<(Box<dyn Read + Send + 'r>, bool, bool)> {
     // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front.
     let mut head = [0u8; 6];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
     refuse_foreign(&head[..n], source)?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
     let compressed = compression(&head[..n]) != Compression::None;
-    let mut text: Box<dyn Read + 'r> = if compressed {
+    let mut text: Box<dyn Read + Send + 'r> = if compressed {
         Box::new(MultiGzDecoder::new(whole))
     } else {
         Box::new(whole)
@@ -204,82 +344,72 @@ fn decoded<'r, R: BufRead + 'r>(
     ))
 }
 
-/// Appends `record` to `records`, its CHROM shared with the previous record's when they are the same name.
-fn push_sharing_chrom(records: &mut Vec<VcfRecord>, mut record: VcfRecord) {
-    if let Some(last) = records.last()
-        && last.chrom == record.chrom
-    {
-        record.chrom = Arc::clone(&last.chrom);
+/// `name` as an [`Arc`], the same as `last`'s when it is the same name; `last` becomes it.
+fn shared_chrom(name: &str, last: &mut Option<Arc<str>>) -> Arc<str> {
+    match last {
+        Some(previous) if **previous == *name => Arc::clone(previous),
+        _ => Arc::clone(last.insert(name.into())),
     }
-    records.push(record);
 }
 
-/// Reads decompressed VCF text with noodles; `compressed` only adds a hint to an unexpected end of the input.
-fn parse<R: Read>(
-    counter: LineCounter<R>,
-    source: &str,
+/// The next record of VCF text read by noodles; `compressed` only adds a hint to an unexpected end of the input.
+fn next_text<R: Read>(
+    reader: &mut nv::io::Reader<LineCounter<R>>,
+    record: &mut nv::Record,
     compressed: bool,
-) -> io::Result<Vec<VcfRecord>> {
-    let mut reader = nv::io::Reader::new(counter);
-    if let Err(e) = reader.read_header() {
-        return Err(header_error(reader.get_mut(), &e, source, compressed));
-    }
-    let mut records = Vec::new();
-    let mut record = nv::Record::default();
-    loop {
-        let result = reader.read_record(&mut record);
-        let counter = reader.get_ref();
-        match result {
-            Ok(0) => {
-                records.shrink_to_fit();
-                return Ok(records);
-            }
-            Ok(_) => {
-                let n = counter.line();
-                push_sharing_chrom(
-                    &mut records,
-                    site(&record, n, &counter.text)
-                        .map_err(|msg| invalid_data(source, format_args!("line {n}: {msg}")))?,
-                );
-            }
-            Err(e) if counter.failed => {
-                return Err(io_error(source, counter.lines + 1, &e, compressed));
-            }
-            Err(e) => {
-                // noodles reads a line's columns up to the 8th and stops short of the line end when it
-                // runs out of them.
-                let short =
-                    e.kind() == io::ErrorKind::UnexpectedEof || e.to_string() == "unexpected EOL";
-                let hint = if short {
-                    " (a data line needs the 8 tab-separated columns CHROM POS ID REF ALT QUAL FILTER INFO)"
-                } else {
-                    ""
-                };
-                let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
-                    "unexpected end of file".to_string()
-                } else if e
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<str::Utf8Error>())
-                {
-                    // noodles' byte index counts without the tabs: no help.
-                    "the line is not valid UTF-8".to_string()
-                } else if e.to_string() == "missing field" {
-                    "missing field (an empty column; '.' stands for a missing value)".to_string()
-                } else {
-                    chain(&e)
-                };
-                return Err(invalid_data(
-                    source,
-                    format_args!("line {}: {msg}{hint}", counter.line()),
-                ));
-            }
+    source: &str,
+    chrom: &mut Option<Arc<str>>,
+) -> io::Result<Option<VcfRecord>> {
+    let result = reader.read_record(record);
+    let counter = reader.get_ref();
+    match result {
+        Ok(0) => Ok(None),
+        Ok(_) => {
+            let n = counter.line();
+            site(record, n, &counter.text, chrom)
+                .map(Some)
+                .map_err(|msg| invalid_data(source, format_args!("line {n}: {msg}")))
+        }
+        Err(e) if counter.failed => Err(io_error(source, counter.lines + 1, &e, compressed)),
+        Err(e) => {
+            // noodles reads a line's columns up to the 8th and stops short of the line end when it
+            // runs out of them.
+            let short =
+                e.kind() == io::ErrorKind::UnexpectedEof || e.to_string() == "unexpected EOL";
+            let hint = if short {
+                " (a data line needs the 8 tab-separated columns CHROM POS ID REF ALT QUAL FILTER INFO)"
+            } else {
+                ""
+            };
+            let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
+                "unexpected end of file".to_string()
+            } else if e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<str::Utf8Error>())
+            {
+                // noodles' byte index counts without the tabs: no help.
+                "the line is not valid UTF-8".to_string()
+            } else if e.to_string() == "missing field" {
+                "missing field (an empty column; '.' stands for a missing value)".to_string()
+            } else {
+                chain(&e)
+            };
+            Err(invalid_data(
+                source,
+                format_args!("line {}: {msg}{hint}", counter.line()),
+            ))
         }
     }
 }
 
 /// The fields we keep of one record read by noodles, parsing the lazy ones (POS) now; `text` is the line as
 /// read, to show the value at fault. The error is the message after `line {n}: `.
-fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String> {
+fn site(
+    record: &nv::Record,
+    line: u64,
+    text: &[u8],
+    chrom: &mut Option<Arc<str>>,
+) -> Result<VcfRecord, String> {
     let pos = match record.variant_start() {
         // POS 0: noodles' telomere.
         None => 0,
@@ -305,7 +435,7 @@ fn site(record: &nv::Record, line: u64, text: &[u8]) -> Result<VcfRecord, String
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| format!("ALT: {}", chain(&e)))?;
     Ok(VcfRecord {
-        chrom: record.reference_sequence_name().into(),
+        chrom: shared_chrom(record.reference_sequence_name(), chrom),
         pos,
         id,
         reference: record.reference_bases().to_string(),

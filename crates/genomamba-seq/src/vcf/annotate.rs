@@ -125,7 +125,7 @@ pub struct AlleleScores {
 /// `provenance` lines (`(key, value)`: `##key=value`; control characters in values become spaces). Returns the
 /// number of records written and the SHA-256 (hex) of the input's bytes, all of them read, which the caller
 /// compares with the first read's to know that the scores belong to these records.
-pub fn annotate<R: BufRead, W: Write>(
+pub fn annotate<R: BufRead + Send, W: Write>(
     input: R,
     source: &str,
     output: (W, &str),
@@ -138,7 +138,7 @@ pub fn annotate<R: BufRead, W: Write>(
     })
 }
 
-fn annotate_unhashed<R: BufRead, W: Write>(
+fn annotate_unhashed<R: BufRead + Send, W: Write>(
     input: R,
     source: &str,
     (output, destination): (W, &str),

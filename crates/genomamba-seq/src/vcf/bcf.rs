@@ -11,6 +11,7 @@
 //! holds fewer bytes than the lengths claim.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use noodles::{bcf, vcf as nv};
 
@@ -20,41 +21,57 @@ use crate::{open::read_up_to, source::invalid_data};
 /// The magic bytes of a BCF stream (after decompression).
 pub(super) const MAGIC: &[u8] = b"BCF";
 
-/// Reads every record of the decompressed BCF stream `inner`; `source` names it in errors.
-pub(super) fn parse<R: Read>(inner: R, source: &str) -> io::Result<Vec<VcfRecord>> {
-    let mut reader = bcf::io::Reader::from(framed(inner));
+/// Opens the decompressed BCF stream `inner` and reads its header; `source` names it in errors.
+pub(super) fn open<R: Read>(
+    inner: R,
+    source: &str,
+) -> io::Result<(bcf::io::Reader<Framed<R>>, nv::Header)> {
+    let mut reader = bcf::io::Reader::from(Framed::new(inner));
     let header = reader
         .read_header()
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: BCF header: {}", chain(&e))))?;
-    let mut records = Vec::new();
-    let mut record = bcf::Record::default();
-    for n in 1.. {
-        match reader.read_record(&mut record) {
-            Ok(0) => break,
-            Ok(_) => super::push_sharing_chrom(
-                &mut records,
-                site(&record, &header, n)
-                    .map_err(|msg| invalid_data(source, format_args!("record {n}: {msg}")))?,
-            ),
-            Err(e) => {
-                let hint = if e.kind() == io::ErrorKind::UnexpectedEof {
-                    " (truncated file?)"
-                } else {
-                    ""
-                };
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("{source}: record {n}: {}{hint}", chain(&e)),
-                ));
-            }
+    Ok((reader, header))
+}
+
+/// The next record of `reader` (of `header`), or `None` after the last; `n` counts the records read.
+pub(super) fn next<R: Read>(
+    reader: &mut bcf::io::Reader<Framed<R>>,
+    header: &nv::Header,
+    record: &mut bcf::Record,
+    n: &mut u64,
+    source: &str,
+    chrom: &mut Option<Arc<str>>,
+) -> io::Result<Option<VcfRecord>> {
+    let number = *n + 1;
+    match reader.read_record(record) {
+        Ok(0) => Ok(None),
+        Ok(_) => {
+            *n = number;
+            site(record, header, number, chrom)
+                .map(Some)
+                .map_err(|msg| invalid_data(source, format_args!("record {number}: {msg}")))
+        }
+        Err(e) => {
+            let hint = if e.kind() == io::ErrorKind::UnexpectedEof {
+                " (truncated file?)"
+            } else {
+                ""
+            };
+            Err(io::Error::new(
+                e.kind(),
+                format!("{source}: record {number}: {}{hint}", chain(&e)),
+            ))
         }
     }
-    records.shrink_to_fit();
-    Ok(records)
 }
 
 /// The fields we keep of BCF record number `n`; the error is the message after `record {n}: `.
-fn site(record: &bcf::Record, header: &nv::Header, n: u64) -> Result<VcfRecord, String> {
+fn site(
+    record: &bcf::Record,
+    header: &nv::Header,
+    n: u64,
+    last: &mut Option<Arc<str>>,
+) -> Result<VcfRecord, String> {
     let chrom = nv::variant::Record::reference_sequence_name(record, header)
         .map_err(|e| format!("CHROM: {} (the header lists no such contig)", chain(&e)))?;
     let pos = match record.variant_start() {
@@ -76,7 +93,7 @@ fn site(record: &bcf::Record, header: &nv::Header, n: u64) -> Result<VcfRecord, 
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| format!("ALT: {}", chain(&e)))?;
     Ok(VcfRecord {
-        chrom: chrom.into(),
+        chrom: super::shared_chrom(chrom, last),
         pos,
         id: Some(id).filter(|id| !id.is_empty()),
         reference,
@@ -86,14 +103,14 @@ fn site(record: &bcf::Record, header: &nv::Header, n: u64) -> Result<VcfRecord, 
 }
 
 /// `inner`, a decompressed BCF stream, for noodles to read one length-prefixed unit at a time ([`Framed`]).
-pub(super) fn framed<R: Read>(inner: R) -> impl Read {
+pub(super) fn framed<R: Read>(inner: R) -> Framed<R> {
     Framed::new(inner)
 }
 
 /// A reader of a decompressed BCF stream that hands on one length-prefixed unit at a time (the header: magic,
 /// version, text length and text; then each record: its two lengths and their bytes), each read whole from the
 /// input first, in memory bounded by what the input holds.
-struct Framed<R> {
+pub(super) struct Framed<R> {
     inner: R,
     /// The current unit; `pos` bytes of it handed on.
     unit: Vec<u8>,
