@@ -341,6 +341,8 @@ struct Rows<'a> {
     empty_records: Option<EmptyRecords>,
     /// Sequence names repeated across inputs, when the run warns of them.
     repeated: Option<RepeatedNames>,
+    /// Set by a signal handler: stops the batches handed over at the end (score builds all its rows then).
+    interrupted: &'a AtomicBool,
 }
 
 impl Rows<'_> {
@@ -371,6 +373,9 @@ impl Rows<'_> {
     /// Hands record batches to the writer when enough rows have built up (or all of them).
     fn send(&mut self, all: bool) -> Result<()> {
         while let Some(batch) = self.heads.take_batch(all)? {
+            if self.interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
             self.batches
                 .send(batch)
                 .map_err(|_| Error::Thread("writer"))?;
@@ -411,6 +416,7 @@ fn compute(
         batches,
         empty_records: warn_empty.then(EmptyRecords::default),
         repeated,
+        interrupted,
     };
     for message in pieces {
         if interrupted.load(Ordering::Relaxed) {
