@@ -484,7 +484,7 @@ fn the_reference_index_decides_what_is_read() {
     assert_eq!(meta["bases"], LAMBDA_LEN);
     assert_eq!(
         meta["variants"]["reference_read"],
-        "every record whole (standard input)"
+        "every record whole (standard input or a pipe)"
     );
 
     // Without an index only the records holding sites are read, each whole, and only their windows holding sites
@@ -542,6 +542,33 @@ fn the_reference_index_decides_what_is_read() {
         stdin_meta["variants"]["vcf_sha256"].as_str(),
         Some(one_sha256.as_str())
     );
+    // Pipes, as a shell's `<(...)` gives them (/dev/fd/63), can be read only once: the VCF is copied for its
+    // second read (the rows' text, --output-vcf), and the reference is read whole, as standard input is.
+    let (piped, piped_vcf) = (dir.path("pipes.parquet"), dir.path("pipes.vcf"));
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" score --device cpu -q --vcf <(cat "$1") --reference <(cat "$2") -o "$3" --output-vcf "$4""#)
+        .arg(util::binary())
+        .args([&one, &unindexed, &piped, &piped_vcf])
+        .status()
+        .expect("bash");
+    assert!(status.success());
+    let (batch, piped_meta) = read(&piped);
+    assert_eq!(rows(&batch), want);
+    assert_eq!(
+        piped_meta["variants"]["vcf_sha256"].as_str(),
+        Some(one_sha256.as_str())
+    );
+    assert_eq!(
+        piped_meta["variants"]["reference_read"],
+        "every record whole (standard input or a pipe)"
+    );
+    let annotated = std::fs::read_to_string(&piped_vcf).expect("annotated VCF");
+    let statuses: Vec<&str> = (annotated.lines())
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split("GENOMAMBA_STATUS=").nth(1))
+        .collect();
+    assert_eq!(statuses, ["ok", "unknown_contig"]);
 
     // Sites only past the record's end: nothing is read either (and no warning: the contig is known).
     let past = dir.write(

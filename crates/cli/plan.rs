@@ -75,8 +75,7 @@ pub struct Plan {
     raw: bool,
     /// `embed --layer`: the block whose residual stream is embedded (1-based).
     pub layer: Option<usize>,
-    /// `score --vcf -`: the copy of standard input that the VCF is read again from (removed when the plan is
-    /// dropped).
+    /// `score --vcf -` (or a pipe): the copy that the VCF is read again from (removed when the plan is dropped).
     spool: Option<tempfile::TempPath>,
 }
 
@@ -141,19 +140,21 @@ impl Plan {
             )
             .into());
         }
-        if indel_flank.is_some() && reference.as_os_str() == "-" {
+        // Standard input and pipes (`<(zcat ref.fa.gz)`) can be read only once.
+        let reference_once = read_once(&reference);
+        if indel_flank.is_some() && reference_once {
             return Err(UsageError(
                 "--indel-flank needs the lengths of the reference's records before it reads their bases (a \
-                 haplotype stops at its record's end): give it as a file, not standard input (-)"
+                 haplotype stops at its record's end): give it as a file, not standard input (-) or a pipe"
                     .into(),
             )
             .into());
         }
         check_paths(&[reference.clone(), vcf.clone()], &output)?;
-        // Standard input is read once, and the VCF is read again for the rows' text (and for --output-vcf): it is
-        // copied first.
-        let spool = if vcf.as_os_str() == "-" {
-            Some(spool_stdin()?)
+        // The VCF is read again for the rows' text (and for --output-vcf): standard input or a pipe is copied
+        // first.
+        let spool = if read_once(&vcf) {
+            Some(spool(&vcf)?)
         } else {
             None
         };
@@ -162,9 +163,11 @@ impl Plan {
             Some(copy) => genomamba_seq::vcf::VcfReader::new(
                 std::io::BufReader::with_capacity(
                     1 << 16,
-                    std::fs::File::open(copy).context("reading the copy of standard input")?,
+                    std::fs::File::open(copy).with_context(|| {
+                        format!("{}: reading the copy made of it", vcf.display())
+                    })?,
                 ),
-                "-",
+                &vcf.display().to_string(),
             )?,
             None => genomamba_seq::vcf::open(&vcf)?,
         };
@@ -183,7 +186,7 @@ impl Plan {
         contigs.extend(variants.haplotype_contigs());
         contigs.sort_unstable();
         contigs.dedup();
-        let index = if reference.as_os_str() == "-" {
+        let index = if reference_once {
             RegionIndex::Missing
         } else {
             region_index(&reference, &contigs).context("reading the reference's index")?
@@ -205,7 +208,7 @@ impl Plan {
                 open = open.with_regions(regions);
                 (lengths, read)
             }
-            _ if reference.as_os_str() == "-" => (Vec::new(), ReferenceRead::Everything),
+            _ if reference_once => (Vec::new(), ReferenceRead::Everything),
             RegionIndex::Missing | RegionIndex::Unusable(_) => {
                 if let RegionIndex::Unusable(why) = &index
                     && !engine.quiet
@@ -561,7 +564,7 @@ fn masked_pass(
         ReferenceRead::Everything => {
             return refuse(
                 "score with a bidirectional (Caduceus) model needs the reference as a file (its records' lengths \
-                 first, then the bases around each site), not standard input (-)",
+                 first, then the bases around each site), not standard input (-) or a pipe",
             );
         }
         ReferenceRead::Windows => {
@@ -658,14 +661,30 @@ fn recorded_command_line() -> Vec<String> {
     out
 }
 
-/// Standard input copied whole to an unnamed-looking temporary file (in `TMPDIR`), removed with its path.
-fn spool_stdin() -> anyhow::Result<tempfile::TempPath> {
+/// Whether `path` can be read only once: `-` (standard input), or a pipe, a terminal or a socket (`<(zcat
+/// calls.vcf.gz)` gives `/dev/fd/63`, a pipe).
+fn read_once(path: &Path) -> bool {
+    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
+/// The input `path` (`-`: standard input) copied whole to a temporary file (in `TMPDIR`), removed with its path.
+fn spool(path: &Path) -> anyhow::Result<tempfile::TempPath> {
+    let context = || {
+        format!(
+            "{}: copying it to a temporary file (the VCF is read again for the rows)",
+            path.display()
+        )
+    };
     let mut copy = tempfile::Builder::new()
-        .prefix(".genomamba-stdin.")
+        .prefix(".genomamba-vcf.")
         .tempfile()
-        .context("copying standard input (the VCF is read again for the rows)")?;
-    std::io::copy(&mut std::io::stdin().lock(), copy.as_file_mut())
-        .context("copying standard input (the VCF is read again for the rows)")?;
+        .with_context(context)?;
+    if path.as_os_str() == "-" {
+        std::io::copy(&mut std::io::stdin().lock(), copy.as_file_mut()).with_context(context)?;
+    } else {
+        let mut input = std::fs::File::open(path).with_context(context)?;
+        std::io::copy(&mut input, copy.as_file_mut()).with_context(context)?;
+    }
     Ok(copy.into_temp_path())
 }
 

@@ -67,7 +67,7 @@ pub struct ScoreOptions {
 /// How much of the reference `genomamba score` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferenceRead {
-    /// Every record whole: a reference on standard input, which cannot be read twice.
+    /// Every record whole: a reference on standard input or a pipe, which cannot be read twice.
     Everything,
     /// The records holding sites, whole (no usable index: their names come from a first pass over the file).
     Whole,
@@ -81,7 +81,7 @@ impl ReferenceRead {
     /// For the metadata.
     pub fn as_str(self) -> &'static str {
         match self {
-            ReferenceRead::Everything => "every record whole (standard input)",
+            ReferenceRead::Everything => "every record whole (standard input or a pipe)",
             ReferenceRead::Whole => "whole records holding sites (no usable .fai)",
             ReferenceRead::Windows => "windows holding sites (.fai)",
             ReferenceRead::Nothing => "nothing (no site within a record of the reference)",
