@@ -664,7 +664,7 @@ fn recorded_command_line() -> Vec<String> {
 /// Whether `path` can be read only once: `-` (standard input), or a pipe, a terminal or a socket (`<(zcat
 /// calls.vcf.gz)` gives `/dev/fd/63`, a pipe).
 fn read_once(path: &Path) -> bool {
-    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// The input `path` (`-`: standard input) copied whole to a temporary file (in `TMPDIR`), removed with its path.

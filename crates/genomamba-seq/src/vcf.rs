@@ -94,6 +94,9 @@ pub fn open(path: &Path) -> io::Result<VcfReader<'static>> {
     if name == "-" {
         return VcfReader::new(BufReader::with_capacity(1 << 16, io::stdin()), &name);
     }
+    if path.is_dir() {
+        return Err(invalid_data(&name, "is a directory, not a VCF"));
+    }
     let file = File::open(path).map_err(|e| context(&name, "opening", e))?;
     VcfReader::new(BufReader::with_capacity(1 << 16, file), &name)
 }

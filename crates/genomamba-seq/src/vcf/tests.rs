@@ -200,6 +200,11 @@ fn test_read_path_sniffs_content_not_name() -> io::Result<()> {
             .starts_with(&format!("{}: opening: ", missing.display())),
         "{e}"
     );
+    let e = read_path(dir.path()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: is a directory, not a VCF", dir.path().display())
+    );
     Ok(())
 }
 
