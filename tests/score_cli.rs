@@ -1392,36 +1392,8 @@ fn the_annotated_vcf_is_the_input_with_each_rows_values() {
         .collect();
     assert_eq!(in_region.len(), 3);
     assert_eq!(queried.lines().collect::<Vec<_>>(), in_region);
-    // htslib parses the values as the header types them (bcftools prints floats to 6 significant digits).
-    let query = tool(
-        "bcftools",
-        &[
-            "query",
-            "-f",
-            "%POS\t%ALT\t%INFO/GENOMAMBA_SCORE\t%INFO/GENOMAMBA_LOGP_REF\t%INFO/GENOMAMBA_STATUS\n",
-            out_name,
-        ],
-    );
-    let parsed: Vec<&str> = query.lines().collect();
-    assert_eq!(parsed.len(), rows.len());
-    for (line, row) in parsed.iter().zip(&rows) {
-        let f: Vec<&str> = line.split('\t').collect();
-        assert_eq!(
-            (f[0], f[1], f[4]),
-            (
-                row.pos.to_string().as_str(),
-                row.alt.as_str(),
-                row.status.as_str()
-            )
-        );
-        for (text, value) in [(f[2], row.score), (f[3], row.logp_ref)] {
-            let (got, want) = (text.parse::<f32>().expect("float"), value.expect("scored"));
-            assert!(
-                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
-                "{line} vs {row:?}"
-            );
-        }
-    }
+    // htslib parses the values as the header types them.
+    assert_queried_values_are_rows(out_name, &rows);
     // The same VCF as BCF gives the same annotations (noodles writes its records as VCF text).
     let from_bcf = dir.path("from_bcf.vcf");
     let (bcf_rows, _) = score(
@@ -1437,6 +1409,64 @@ fn the_annotated_vcf_is_the_input_with_each_rows_values() {
     );
     assert_eq!(bcf_rows, rows);
     assert_annotations_are_rows(&vcf_text(&from_bcf), &rows);
+    // BCF out, from VCF text or from BCF (whose header numbers its strings with IDX=): htslib reads the values,
+    // the provenance and, through the CSI index, a region.
+    for input in ["variants/lambda_calls.vcf.gz", "variants/lambda_calls.bcf"] {
+        let out = dir.path("calls.bcf");
+        let out_name = out.to_str().expect("utf-8 path");
+        let (bcf_rows, _) = score(
+            &dir,
+            &data(input),
+            &derived("lambda_virus.fa"),
+            &["--indel-flank", "20", "--output-vcf", out_name, "--force"],
+        );
+        assert_eq!(bcf_rows, rows, "{input}");
+        assert_queried_values_are_rows(out_name, &rows);
+        let header = tool("bcftools", &["view", "-h", out_name]);
+        assert!(
+            header.contains("##genomamba_scoreCommand=genomamba score "),
+            "{header}"
+        );
+        assert!(dir.path("calls.bcf.csi").exists());
+        let region = format!("{LAMBDA}:3000-7000");
+        let queried = tool("bcftools", &["view", "-H", "-r", &region, out_name]);
+        assert_eq!(queried.lines().count(), 3, "{input}: {queried}");
+    }
+}
+
+/// `bcftools query` of the annotated file at `path` gives each row's POS, ALT, status and values (htslib prints
+/// floats to 6 significant digits).
+fn assert_queried_values_are_rows(path: &str, rows: &[Row]) {
+    let query = tool(
+        "bcftools",
+        &[
+            "query",
+            "-f",
+            "%POS\t%ALT\t%INFO/GENOMAMBA_SCORE\t%INFO/GENOMAMBA_LOGP_REF\t%INFO/GENOMAMBA_STATUS\n",
+            path,
+        ],
+    );
+    let parsed: Vec<&str> = query.lines().collect();
+    assert_eq!(parsed.len(), rows.len(), "{path}");
+    for (line, row) in parsed.iter().zip(rows) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(
+            (f[0], f[1], f[4]),
+            (
+                row.pos.to_string().as_str(),
+                row.alt.as_str(),
+                row.status.as_str()
+            ),
+            "{path}"
+        );
+        for (text, value) in [(f[2], row.score), (f[3], row.logp_ref)] {
+            let (got, want) = (text.parse::<f32>().expect("float"), value.expect("scored"));
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{path}: {line} vs {row:?}"
+            );
+        }
+    }
 }
 
 /// Multi-allelic records, records without ALT, unscored alleles and an earlier annotation: one value per ALT
@@ -1603,13 +1633,11 @@ fn annotated_vcf_refusals_leave_nothing() {
     let run = |extra: &[&str], code: i32| {
         command(&[&["-o", "out.parquet"], extra].concat()).fails_with(code)
     };
-    let err = run(&["--output-vcf", "out.bcf"], 2);
+    let err = run(&["--output-vcf", "out.parquet"], 2);
     assert!(
-        err.contains("--output-vcf out.bcf: give a name ending in .vcf"),
+        err.contains("--output-vcf out.parquet: give a name ending in .vcf, .vcf.gz or .vcf.bgz (bgzip), or .bcf"),
         "{err}"
     );
-    let err = run(&["--output-vcf", "out.parquet"], 2);
-    assert!(err.contains("give a name ending in .vcf"), "{err}");
     dir.write("same.vcf", "");
     let err = command(&["-o", "same.vcf", "--output-vcf", "same.vcf"]).fails_with(2);
     assert!(err.contains("is also -o"), "{err}");
@@ -1622,13 +1650,31 @@ fn annotated_vcf_refusals_leave_nothing() {
     dir.write("stale.vcf.gz.tbi", "old index");
     let err = run(&["--output-vcf", "stale.vcf.gz"], 1);
     assert!(err.contains("stale.vcf.gz.tbi already exists"), "{err}");
+    // BCF numbers contigs by the header's ##contig lines, which ok.vcf lacks: refused after scoring, nothing left.
+    let err = run(&["--output-vcf", "out.bcf"], 1);
+    assert!(
+        err.contains("out.bcf: writing record 1 as BCF: ")
+            && err.contains(
+                "BCF needs every contig, FILTER, INFO and FORMAT key defined in the header"
+            ),
+        "{err}"
+    );
+    dir.write("stale.bcf.csi", "old index");
+    let err = run(&["--output-vcf", "stale.bcf"], 1);
+    assert!(err.contains("stale.bcf.csi already exists"), "{err}");
     let err = run(&["--output-vcf", "missing/out.vcf"], 1);
     assert!(err.contains("missing"), "{err}");
     let mut listing = dir.listing();
     listing.sort();
     assert_eq!(
         listing,
-        ["ok.vcf", "old.vcf.gz", "same.vcf", "stale.vcf.gz.tbi"]
+        [
+            "ok.vcf",
+            "old.vcf.gz",
+            "same.vcf",
+            "stale.bcf.csi",
+            "stale.vcf.gz.tbi"
+        ]
     );
     assert_eq!(std::fs::read(dir.path("old.vcf.gz")).expect("old"), b"old");
     // With --force both are replaced, and the stale index by the new one.

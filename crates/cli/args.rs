@@ -106,8 +106,9 @@ pub struct ScoreArgs {
     pub output: PathBuf,
 
     /// Also write the VCF again, every record in its order, with each ALT allele's values in INFO:
-    /// GENOMAMBA_SCORE, GENOMAMBA_LOGP_REF, GENOMAMBA_LOGP_ALT, GENOMAMBA_STATUS (Number=A). .vcf, or .vcf.gz
-    /// (bgzip, with its tabix index when the records are sorted); `-` for standard output (plain text).
+    /// GENOMAMBA_SCORE, GENOMAMBA_LOGP_REF, GENOMAMBA_LOGP_ALT, GENOMAMBA_STATUS (Number=A). .vcf, .vcf.gz
+    /// (bgzip, with its tabix index when the records are sorted) or .bcf (with its CSI index); `-` for standard
+    /// output (plain text).
     #[arg(long, value_name = "OUT.vcf.gz")]
     pub output_vcf: Option<PathBuf>,
 

@@ -699,8 +699,8 @@ fn annotated_vcf(
 ) -> anyhow::Result<AnnotatedVcf> {
     let Some(compression) = VcfCompression::of_path(&path) else {
         return Err(UsageError(format!(
-            "--output-vcf {}: give a name ending in .vcf, or .vcf.gz or .vcf.bgz (bgzip), or - for standard \
-             output (for BCF: bcftools view -Ob)",
+            "--output-vcf {}: give a name ending in .vcf, .vcf.gz or .vcf.bgz (bgzip), or .bcf, or - for \
+             standard output (VCF text)",
             path.display()
         ))
         .into());
@@ -716,10 +716,12 @@ fn annotated_vcf(
         check_paths(&[reference.to_path_buf(), vcf.to_path_buf()], &path)?;
         // What the writer's staged files will check at the end, checked now: the VCF, and its index.
         let mut targets = vec![path.clone()];
-        if compression == VcfCompression::Bgzf {
-            targets
-                .extend([".tbi", ".csi"].map(|s| PathBuf::from(format!("{}{s}", path.display()))));
-        }
+        let indexes: &[&str] = match compression {
+            VcfCompression::Plain => &[],
+            VcfCompression::Bgzf => &[".tbi", ".csi"],
+            VcfCompression::Bcf => &[".csi"],
+        };
+        targets.extend((indexes.iter()).map(|s| PathBuf::from(format!("{}{s}", path.display()))));
         for target in targets {
             genomamba_parquet::sink::check_target(&target, force)?;
         }

@@ -114,11 +114,15 @@ pub fn write(
     drop(file);
     same_vcf(&source, &sha, score)?;
     let mut written = Written::default();
-    if out.compression == VcfCompression::Bgzf {
-        written.stale = [".tbi", ".csi"]
+    if out.compression != VcfCompression::Plain {
+        let suffixes: &[&str] = match out.compression {
+            VcfCompression::Bcf => &[".csi"],
+            _ => &[".tbi", ".csi"],
+        };
+        written.stale = (suffixes.iter())
             .map(|suffix| PathBuf::from(format!("{destination}{suffix}")))
-            .to_vec();
-        match annotate::index(staged.temp_path()) {
+            .collect();
+        match annotate::index(staged.temp_path(), out.compression) {
             Ok((suffix, bytes)) => {
                 let path = PathBuf::from(format!("{destination}{suffix}"));
                 written.stale.retain(|p| *p != path);
@@ -129,9 +133,17 @@ pub fn write(
                 written.index = Some(index);
             }
             Err(e) => {
+                let sort = match out.compression {
+                    VcfCompression::Bcf => format!(
+                        "bcftools sort -Ob -o sorted.bcf {destination} && bcftools index sorted.bcf"
+                    ),
+                    _ => format!(
+                        "bcftools sort -Oz -o sorted.vcf.gz {destination} && tabix -p vcf sorted.vcf.gz"
+                    ),
+                };
                 written.warning = Some(format!(
                     "{destination}: no index written: {e} (the VCF's records are out of order; to index it: \
-                     `bcftools sort -Oz -o sorted.vcf.gz {destination} && tabix -p vcf sorted.vcf.gz`)"
+                     `{sort}`)"
                 ));
             }
         }

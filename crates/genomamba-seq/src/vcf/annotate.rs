@@ -15,8 +15,12 @@
 //!   column, not parsed: the caller checks (by SHA-256) that these are the bytes the first pass read.
 //! - BCF in: noodles reads each record into a [`RecordBuf`] and writes it as VCF text, as `bcftools view`
 //!   would (BCF holds typed values, so there are no bytes to keep).
+//! - BCF out (`.bcf`): noodles reads each record, text or BCF, into a [`RecordBuf`] and writes it as BCF, as
+//!   `bcftools view -Ob` would. BCF looks up every contig, FILTER, INFO and FORMAT key in the header's
+//!   dictionaries, so a VCF whose header leaves one out can be annotated as VCF text but not as BCF.
 //!
-//! The output is VCF text, plain or bgzip ([`VcfCompression`]); [`index`] builds a bgzipped output's tabix index.
+//! The output is VCF text, plain or bgzip, or BCF ([`VcfCompression`]); [`index`] builds a bgzipped output's
+//! tabix index, or a BCF's CSI index.
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
@@ -82,6 +86,8 @@ pub enum VcfCompression {
     Plain,
     /// bgzip (BGZF), which tabix can index: `.vcf.gz` or `.vcf.bgz`.
     Bgzf,
+    /// BCF (BGZF-compressed), indexed with CSI: `.bcf`.
+    Bcf,
 }
 
 impl VcfCompression {
@@ -92,7 +98,8 @@ impl VcfCompression {
     /// use std::path::Path;
     /// assert_eq!(VcfCompression::of_path(Path::new("out.vcf.gz")), Some(VcfCompression::Bgzf));
     /// assert_eq!(VcfCompression::of_path(Path::new("-")), Some(VcfCompression::Plain));
-    /// assert_eq!(VcfCompression::of_path(Path::new("out.bcf")), None);
+    /// assert_eq!(VcfCompression::of_path(Path::new("out.bcf")), Some(VcfCompression::Bcf));
+    /// assert_eq!(VcfCompression::of_path(Path::new("out.parquet")), None);
     /// ```
     pub fn of_path(path: &Path) -> Option<Self> {
         let name = path.to_string_lossy();
@@ -100,6 +107,8 @@ impl VcfCompression {
             Some(Self::Plain)
         } else if name.ends_with(".vcf.gz") || name.ends_with(".vcf.bgz") {
             Some(Self::Bgzf)
+        } else if name.ends_with(".bcf") {
+            Some(Self::Bcf)
         } else {
             None
         }
@@ -149,10 +158,13 @@ fn annotate_unhashed<R: BufRead + Send, W: Write>(
     let mut writer = match compression {
         VcfCompression::Plain => Output::Plain(nv::io::Writer::new(output)),
         VcfCompression::Bgzf => Output::Bgzf(nv::io::Writer::new(bgzf::io::Writer::new(output))),
+        VcfCompression::Bcf => Output::Bcf(bcf::io::Writer::new(output)),
     };
     let (text, _, is_bcf) = decoded(input, source)?;
     let records = if is_bcf {
         from_bcf(text, source, &mut writer, destination, provenance, scores)?
+    } else if compression == VcfCompression::Bcf {
+        text_to_bcf(text, source, &mut writer, destination, provenance, scores)?
     } else {
         from_text(
             io::BufReader::with_capacity(1 << 16, text),
@@ -257,7 +269,10 @@ fn from_bcf<W: Write>(
     let header = reader
         .read_header()
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: BCF header: {}", chain(&e))))?;
-    let out_header = annotated_header(&header, provenance)?;
+    let mut out_header = annotated_header(&header, provenance)?;
+    if matches!(writer, Output::Bcf(_)) {
+        renumbered(&mut out_header);
+    }
     writer
         .get()
         .write_variant_header(&out_header)
@@ -279,6 +294,56 @@ fn from_bcf<W: Write>(
             .get()
             .write_variant_record(&out_header, &buf)
             .map_err(|e| writing(destination, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// VCF text in, BCF out: each record read whole by noodles (INFO and samples typed by the header) and written
+/// as BCF with the scores set.
+fn text_to_bcf<W: Write>(
+    text: Box<dyn io::Read + '_>,
+    source: &str,
+    writer: &mut Output<W>,
+    destination: &str,
+    provenance: &[(&str, String)],
+    mut scores: impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+) -> io::Result<u64> {
+    let mut reader = nv::io::Reader::new(io::BufReader::with_capacity(1 << 16, text));
+    let header = reader
+        .read_header()
+        .map_err(|e| io::Error::new(e.kind(), format!("{source}: VCF header: {}", chain(&e))))?;
+    let mut out_header = annotated_header(&header, provenance)?;
+    renumbered(&mut out_header);
+    writer
+        .get()
+        .write_variant_header(&out_header)
+        .map_err(|e| writing(destination, e))?;
+    let mut buf = RecordBuf::default();
+    let mut n = 0;
+    while reader
+        .read_record_buf(&header, &mut buf)
+        .map_err(|e| at_record(source, n + 1, &e))?
+        != 0
+    {
+        let alts = buf.alternate_bases().as_ref().len();
+        let values = scores(n as usize, alts)?;
+        check_count(&values, alts, n)?;
+        set_scores(buf.info_mut(), &values);
+        writer
+            .get()
+            .write_variant_record(&out_header, &buf)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{destination}: writing record {} as BCF: {} (BCF needs every contig, FILTER, INFO and \
+                         FORMAT key defined in the header; a .vcf.gz output does not)",
+                        n + 1,
+                        chain(&e)
+                    ),
+                )
+            })?;
         n += 1;
     }
     Ok(n)
@@ -377,14 +442,16 @@ fn one_line(value: &str) -> String {
 enum Output<W: Write> {
     Plain(nv::io::Writer<W>),
     Bgzf(nv::io::Writer<bgzf::io::Writer<W>>),
+    Bcf(bcf::io::Writer<bgzf::io::Writer<W>>),
 }
 
 impl<W: Write> Output<W> {
-    /// The bytes' destination under the VCF writer (compressed where asked).
+    /// The bytes' destination under the VCF writer (compressed where asked; BCF's, which takes no text).
     fn raw(&mut self) -> &mut dyn Write {
         match self {
             Output::Plain(w) => w.get_mut(),
             Output::Bgzf(w) => w.get_mut(),
+            Output::Bcf(w) => w.get_mut(),
         }
     }
 
@@ -392,6 +459,7 @@ impl<W: Write> Output<W> {
         match self {
             Output::Plain(w) => w,
             Output::Bgzf(w) => w,
+            Output::Bcf(w) => w,
         }
     }
 
@@ -400,6 +468,7 @@ impl<W: Write> Output<W> {
         let mut inner = match self {
             Output::Plain(w) => w.into_inner(),
             Output::Bgzf(w) => w.into_inner().finish()?,
+            Output::Bcf(w) => w.into_inner().finish()?,
         };
         inner.flush()
     }
@@ -430,6 +499,23 @@ fn annotated_header(header: &nv::Header, provenance: &[(&str, String)]) -> io::R
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
     Ok(out)
+}
+
+/// Drops the header's dictionary indices (`IDX=`, which a BCF's header carries): the genomamba fields have
+/// none, and a BCF writer and its readers must number the strings alike, by the order the header lists them.
+fn renumbered(header: &mut nv::Header) {
+    for map in header.filters_mut().values_mut() {
+        *map.idx_mut() = None;
+    }
+    for map in header.infos_mut().values_mut() {
+        *map.idx_mut() = None;
+    }
+    for map in header.formats_mut().values_mut() {
+        *map.idx_mut() = None;
+    }
+    for map in header.contigs_mut().values_mut() {
+        *map.idx_mut() = None;
+    }
 }
 
 /// Replaces the record's genomamba INFO fields by `values` (none when it has no ALT allele).
@@ -468,11 +554,21 @@ fn at_record(source: &str, n: u64, e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{source}: record {n}: {}", chain(e)))
 }
 
-/// The index of the bgzipped VCF at `path`, as its file's suffix and bytes: tabix (`.tbi`), or CSI (`.csi`)
-/// where a contig is longer than 2^29 bases. Fails where the records are not sorted (by contig, in blocks, then
-/// by position), which no index can describe.
-pub fn index(path: &Path) -> io::Result<(&'static str, Vec<u8>)> {
-    match nv::fs::index(path)? {
+/// The index of the bgzipped VCF or the BCF at `path`, as its file's suffix and bytes: for VCF, tabix (`.tbi`),
+/// or CSI (`.csi`) where a contig is longer than 2^29 bases; for BCF, CSI. Fails where the records are not sorted
+/// (by contig, in blocks, then by position), which no index can describe, and for plain text, which has none.
+pub fn index(path: &Path, compression: VcfCompression) -> io::Result<(&'static str, Vec<u8>)> {
+    let index = match compression {
+        VcfCompression::Plain => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "plain VCF text has no index (bgzip it)",
+            ));
+        }
+        VcfCompression::Bgzf => nv::fs::index(path)?,
+        VcfCompression::Bcf => nv::Index::Csi(bcf::fs::index(path)?),
+    };
+    match index {
         nv::Index::Tabix(index) => {
             let mut writer = tabix::io::Writer::new(Vec::new());
             writer.write_index(&index)?;
@@ -549,7 +645,7 @@ mod tests {
             ("-", Some(VcfCompression::Plain)),
             ("a.vcf.gz", Some(VcfCompression::Bgzf)),
             ("a.vcf.bgz", Some(VcfCompression::Bgzf)),
-            ("a.bcf", None),
+            ("a.bcf", Some(VcfCompression::Bcf)),
             ("a.parquet", None),
             ("a.gz", None),
         ] {
