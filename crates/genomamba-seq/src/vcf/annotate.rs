@@ -256,7 +256,7 @@ fn from_text<R: BufRead>(
     Ok(records)
 }
 
-/// BCF in: each record read whole by noodles and written as VCF text with the scores set.
+/// BCF in: each record read whole by noodles and written (as VCF text, or BCF) with the scores set.
 fn from_bcf<W: Write>(
     text: Box<dyn io::Read + '_>,
     source: &str,
@@ -269,14 +269,7 @@ fn from_bcf<W: Write>(
     let header = reader
         .read_header()
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: BCF header: {}", chain(&e))))?;
-    let mut out_header = annotated_header(&header, provenance)?;
-    if matches!(writer, Output::Bcf(_)) {
-        renumbered(&mut out_header);
-    }
-    writer
-        .get()
-        .write_variant_header(&out_header)
-        .map_err(|e| writing(destination, e))?;
+    let mut out = Typed::start(writer, &header, provenance, destination)?;
     let mut record = bcf::Record::default();
     let mut n = 0;
     while reader
@@ -286,14 +279,7 @@ fn from_bcf<W: Write>(
     {
         let mut buf = RecordBuf::try_from_variant_record(&header, &record)
             .map_err(|e| at_record(source, n + 1, &e))?;
-        let alts = buf.alternate_bases().as_ref().len();
-        let values = scores(n as usize, alts)?;
-        check_count(&values, alts, n)?;
-        set_scores(buf.info_mut(), &values);
-        writer
-            .get()
-            .write_variant_record(&out_header, &buf)
-            .map_err(|e| writing(destination, e))?;
+        out.record(n, &mut buf, &mut scores)?;
         n += 1;
     }
     Ok(n)
@@ -313,12 +299,7 @@ fn text_to_bcf<W: Write>(
     let header = reader
         .read_header()
         .map_err(|e| io::Error::new(e.kind(), format!("{source}: VCF header: {}", chain(&e))))?;
-    let mut out_header = annotated_header(&header, provenance)?;
-    renumbered(&mut out_header);
-    writer
-        .get()
-        .write_variant_header(&out_header)
-        .map_err(|e| writing(destination, e))?;
+    let mut out = Typed::start(writer, &header, provenance, destination)?;
     let mut buf = RecordBuf::default();
     let mut n = 0;
     while reader
@@ -326,14 +307,62 @@ fn text_to_bcf<W: Write>(
         .map_err(|e| at_record(source, n + 1, &e))?
         != 0
     {
+        out.record(n, &mut buf, &mut scores)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// An output written from records read whole into typed values ([`RecordBuf`]), through noodles' writer.
+struct Typed<'w, W: Write> {
+    writer: &'w mut Output<W>,
+    /// The header written: the input's with the genomamba definitions and provenance (for BCF, renumbered).
+    header: nv::Header,
+    destination: &'w str,
+}
+
+impl<'w, W: Write> Typed<'w, W> {
+    /// Writes the header of the annotated output of an input with `header`.
+    fn start(
+        writer: &'w mut Output<W>,
+        header: &nv::Header,
+        provenance: &[(&str, String)],
+        destination: &'w str,
+    ) -> io::Result<Self> {
+        let mut header = annotated_header(header, provenance)?;
+        if matches!(writer, Output::Bcf(_)) {
+            renumbered(&mut header);
+        }
+        writer
+            .get()
+            .write_variant_header(&header)
+            .map_err(|e| writing(destination, e))?;
+        Ok(Self {
+            writer,
+            header,
+            destination,
+        })
+    }
+
+    /// Writes record `n` (0-based) with the values `scores(n, alts)` gives for its ALT alleles.
+    fn record(
+        &mut self,
+        n: u64,
+        buf: &mut RecordBuf,
+        scores: &mut impl FnMut(usize, usize) -> io::Result<Vec<AlleleScores>>,
+    ) -> io::Result<()> {
         let alts = buf.alternate_bases().as_ref().len();
         let values = scores(n as usize, alts)?;
         check_count(&values, alts, n)?;
         set_scores(buf.info_mut(), &values);
-        writer
-            .get()
-            .write_variant_record(&out_header, &buf)
+        let bcf = matches!(self.writer, Output::Bcf(_));
+        let destination = self.destination;
+        (self.writer.get())
+            .write_variant_record(&self.header, buf)
             .map_err(|e| {
+                if !bcf {
+                    return writing(destination, e);
+                }
                 io::Error::new(
                     e.kind(),
                     format!(
@@ -343,10 +372,8 @@ fn text_to_bcf<W: Write>(
                         chain(&e)
                     ),
                 )
-            })?;
-        n += 1;
+            })
     }
-    Ok(n)
 }
 
 /// Fails unless `values` has one entry per ALT allele of record `index` (0-based).
