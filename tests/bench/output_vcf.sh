@@ -2,7 +2,8 @@
 # What `score --output-vcf` costs: the same `score` with and without it, whole commands (/usr/bin/time), best of 3,
 # on a VCF that has every base of the lambda genome as a record with its three other bases as ALT alleles
 # (48,502 records, 145,506 alleles), the embedded model, the CPU engine, one thread. Prints the seconds and peak
-# memory of each and the difference per allele, and checks that the annotated VCF got its tabix index.
+# memory of each and the difference per allele, and checks that the annotated VCF got its tabix index; then the same
+# with `--output-vcf .bcf` (and its CSI index).
 #
 # Usage: bash tests/bench/output_vcf.sh   (needs a release build, data/derived from data/make.sh, and bgzip)
 set -euo pipefail
@@ -36,8 +37,14 @@ best() {  # best of 3 of: seconds and peak KB
 read -r plain_s plain_kb < <(best plain)
 read -r vcf_s vcf_kb < <(best annotated --output-vcf "$work/all.out.vcf.gz")
 test -s "$work/all.out.vcf.gz.tbi"
+read -r bcf_s bcf_kb < <(best bcf --output-vcf "$work/all.out.bcf")
+test -s "$work/all.out.bcf.csi"
 echo "table only:          ${plain_s} s, ${plain_kb} KB peak"
 echo "table and VCF+index: ${vcf_s} s, ${vcf_kb} KB peak"
+echo "table and BCF+index: ${bcf_s} s, ${bcf_kb} KB peak"
 python3 -c "import sys; d = float(sys.argv[2]) - float(sys.argv[1]); \
 print(f'--output-vcf: +{d:.2f} s over {int(sys.argv[3]):,} alleles, {d / int(sys.argv[3]) * 1e6:.1f} us per allele')" \
   "$plain_s" "$vcf_s" "$alleles"
+python3 -c "import sys; d = float(sys.argv[2]) - float(sys.argv[1]); \
+print(f'--output-vcf .bcf: +{d:.2f} s, {d / int(sys.argv[3]) * 1e6:.1f} us per allele')" \
+  "$plain_s" "$bcf_s" "$alleles"
