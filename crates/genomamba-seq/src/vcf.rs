@@ -208,13 +208,7 @@ impl<'r> VcfReader<'r> {
                 io::Error::other(format!("{source}: reading: a reader thread failed"))
             })?;
         io::copy(&mut *input, &mut io::sink()).map_err(|e| context(&source, "reading", e))?;
-        Ok(input
-            .digest
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(input.hex())
     }
 }
 
@@ -231,19 +225,22 @@ fn hashed<R: BufRead, T>(
     };
     let value = consume(&mut hashed, source)?;
     io::copy(&mut hashed, &mut io::sink()).map_err(|e| context(source, "reading", e))?;
-    let sha256 = hashed
-        .digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((value, sha256))
+    Ok((value, hashed.hex()))
 }
 
 /// A buffered reader that feeds every byte its consumer takes into a SHA-256.
 struct Sha256Reader<R> {
     inner: R,
     digest: Sha256,
+}
+
+impl<R> Sha256Reader<R> {
+    /// The SHA-256 (hex) of the bytes taken so far.
+    fn hex(&self) -> String {
+        (self.digest.clone().finalize().iter())
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl<R: BufRead> Read for Sha256Reader<R> {
