@@ -235,13 +235,19 @@ pub fn read_bed_path(path: &std::path::Path) -> Result<Vec<Region>, Error> {
             why,
         )));
     }
-    if crate::open::compression(head) == crate::open::Compression::None {
-        read_bed(file, &name)
-    } else {
-        read_bed(
+    match crate::open::compression(head) {
+        crate::open::Compression::None => read_bed(file, &name),
+        crate::open::Compression::Gzip => read_bed(
             std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)),
             &name,
-        )
+        ),
+        // A bgzip file cut at a block boundary decompresses cleanly: the end-of-file marker tells it is whole.
+        crate::open::Compression::Bgzf => read_bed(
+            std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+                crate::bgzf_eof::EofChecked::new(file),
+            )),
+            &name,
+        ),
     }
 }
 
@@ -321,15 +327,25 @@ mod tests {
         gz.write_all(text)?;
         let mut bgz = noodles::bgzf::io::Writer::new(Vec::new());
         bgz.write_all(text)?;
+        let bgz = bgz.finish()?;
         for (name, bytes) in [
             ("r.bed", text.to_vec()),
             ("r.bed.gz", gz.finish()?),
-            ("r.bgz.bed.gz", bgz.finish()?),
+            ("r.bgz.bed.gz", bgz.clone()),
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes)?;
             assert_eq!(read_bed_path(&path)?, want, "{name}");
         }
+        // Without its end-of-file marker the bgzip file decompresses cleanly, yet it may have lost blocks.
+        let cut = dir.path().join("cut.bed.gz");
+        std::fs::write(&cut, &bgz[..bgz.len() - 28])?;
+        let e = read_bed_path(&cut).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}", cut.display()))
+                && e.contains("ends without the BGZF end-of-file marker: the file is truncated"),
+            "{e}"
+        );
         Ok(())
     }
 }

@@ -40,6 +40,7 @@ use noodles::vcf::{
 use sha2::{Digest as _, Sha256};
 
 use crate::{
+    bgzf_eof::EofChecked,
     open::{Compression, compression, read_up_to, refuse_foreign},
     source::{context, invalid_data},
 };
@@ -323,16 +324,20 @@ fn decoded<'r, R: Read + Send + 'r>(
     mut reader: R,
     source: &str,
 ) -> io::Result<(Box<dyn Read + Send + 'r>, bool, bool)> {
-    // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front.
-    let mut head = [0u8; 6];
+    // Take the first bytes out (a `fill_buf` may hold fewer) and put them back in front: enough to tell BGZF
+    // from gzip.
+    let mut head = [0u8; 18];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| context(source, "reading", e))?;
     refuse_foreign(&head[..n], source)?;
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
-    let compressed = compression(&head[..n]) != Compression::None;
-    let mut text: Box<dyn Read + Send + 'r> = if compressed {
-        Box::new(MultiGzDecoder::new(whole))
-    } else {
-        Box::new(whole)
+    let kind = compression(&head[..n]);
+    let compressed = kind != Compression::None;
+    let mut text: Box<dyn Read + Send + 'r> = match kind {
+        Compression::None => Box::new(whole),
+        Compression::Gzip => Box::new(MultiGzDecoder::new(whole)),
+        // Cut at a block boundary, a bgzip file or BCF still decompresses cleanly: only the end-of-file
+        // marker tells it is whole.
+        Compression::Bgzf => Box::new(MultiGzDecoder::new(EofChecked::new(whole))),
     };
     let mut magic = [0u8; 3];
     let n = read_up_to(&mut text, &mut magic).map_err(|e| io_error(source, 1, &e, compressed))?;

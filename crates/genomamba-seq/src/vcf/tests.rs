@@ -473,6 +473,41 @@ fn test_read_bcf_as_its_vcf() -> io::Result<()> {
     Ok(())
 }
 
+/// A bgzip VCF or a BCF cut at a block boundary decompresses cleanly: without the end-of-file marker it is refused,
+/// naming the record where the input stopped, instead of scoring the records before the cut as if they were all.
+#[test]
+fn test_read_bgzip_cut_at_a_block_boundary() -> io::Result<()> {
+    for (name, last) in [
+        ("lambda_calls.vcf.gz", "line 62"),
+        ("lambda_calls.bcf", "record 36"),
+    ] {
+        let bytes = std::fs::read(calls(name))?;
+        assert_eq!(bytes[bytes.len() - 28..], crate::bgzf_eof::MARKER, "{name}");
+        let e = read(&bytes[..bytes.len() - 28], name).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("{name}: {last}: {}", crate::bgzf_eof::MISSING),
+        );
+        assert_eq!(read(&bytes[..], name)?.len(), 35);
+    }
+    // Many blocks, cut after the first ones.
+    let mut data = String::from(HEAD);
+    for i in 1..=10_000u64 {
+        data.push_str(&format!("chr1\t{i}\tid{i}\tA\tC,G\t.\tPASS\tDP=10\n"));
+    }
+    let mut writer = noodles::bgzf::io::Writer::new(Vec::new());
+    writer.write_all(data.as_bytes())?;
+    let bgz = writer.finish()?;
+    // A block's BSIZE (its bytes 16-17) is its length less one.
+    let block_end = |start: usize| start + usize::from(u16::from_le_bytes([bgz[start + 16], bgz[start + 17]])) + 1;
+    let third_block = block_end(block_end(0));
+    assert!(third_block < bgz.len() / 2, "more than four blocks");
+    let e = read(&bgz[..third_block], "x.vcf.gz").unwrap_err();
+    assert!(e.to_string().contains(crate::bgzf_eof::MISSING), "{e}");
+    Ok(())
+}
+
 /// A cut or edited BCF gives an error naming the record (or the header), never a panic.
 #[test]
 fn test_read_bad_bcf() -> io::Result<()> {
