@@ -543,10 +543,37 @@ fn bad_use_gets_a_clear_error_the_right_exit_code_and_no_output() {
     let err = genomamba(["predict", "genome.fa", "--force", "-o", "./genome.fa"])
         .current_dir(dir.path(""))
         .fails_with(2);
-    assert!(err.contains("is also an input"), "{err}");
+    assert!(err.contains("is an input: the run reads it"), "{err}");
     assert_eq!(
         std::fs::read(&input).expect("input"),
         std::fs::read(data("genomes/lambda_virus.fa")).expect("lambda")
+    );
+    // So is any other file the run reads: an input's index, the --regions BED, a file of the --model.
+    let fai = std::fs::read(data("derived/lambda_virus.fa.fai")).expect("fai");
+    dir.write("genome.fa.fai", fai.clone());
+    dir.write("r.bed", b"gi|9626243|ref|NC_001416.1|\t0\t100\n".to_vec());
+    dir.write("not-a-model/notes.txt", b"kept".to_vec());
+    for (output, extra, role) in [
+        ("genome.fa.fai", &[][..], "the index of an input genome.fa"),
+        ("r.bed", &["--regions", "r.bed"][..], "the --regions BED"),
+        (
+            "not-a-model/notes.txt",
+            &["--model", "not-a-model"][..],
+            "a file of the --model not-a-model",
+        ),
+    ] {
+        let mut args = vec!["predict", "genome.fa", "--force", "-o", output];
+        args.extend(extra);
+        let err = genomamba(args).current_dir(dir.path("")).fails_with(2);
+        assert!(
+            err.contains(&format!("the output {output} is {role}: the run reads it")),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.path("genome.fa.fai")).expect("fai"), fai);
+    assert_eq!(
+        std::fs::read(dir.path("not-a-model/notes.txt")).expect("kept"),
+        b"kept"
     );
 }
 
@@ -878,7 +905,7 @@ fn regions_command_shards_on_window_boundaries() {
         bed
     );
     let err = regions("g.fa", &["--force"]).fails_with(2);
-    assert!(err.contains("also an input"), "{err}");
+    assert!(err.contains("is an input: the run reads it"), "{err}");
     assert_eq!(regions("-", &[]).ok(), bed, "-o - is standard output");
     assert_eq!(
         dir.listing(),

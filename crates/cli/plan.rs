@@ -150,7 +150,8 @@ impl Plan {
             )
             .into());
         }
-        check_paths(&[reference.clone(), vcf.clone()], &output)?;
+        let model = [("the --model", engine.model.as_deref())];
+        check_paths(&[reference.clone(), vcf.clone()], &model, &output)?;
         // The VCF is read again for the rows' text (and for --output-vcf): standard input or a pipe is copied
         // first.
         let spool = if read_once(&vcf) {
@@ -174,7 +175,7 @@ impl Plan {
         let variants = Arc::new(Variants::read(&mut vcf_reader, indel_flank.is_some())?);
         let vcf_sha256 = vcf_reader.sha256()?;
         let output_vcf = output_vcf
-            .map(|path| annotated_vcf(path, &vcf, &reference, &output, engine.force))
+            .map(|path| annotated_vcf(path, &vcf, &reference, &model, &output, engine.force))
             .transpose()?;
         let window = engine.window.unwrap_or(default_window(Architecture::Mamba));
         // With a usable index only the windows holding sites are read, after checking the index against the
@@ -276,7 +277,15 @@ impl Plan {
             FormatArg::Bam => Some(Format::Bam),
             FormatArg::Cram => Some(Format::Cram),
         };
-        check_paths(&run.inputs, &run.output)?;
+        check_paths(
+            &run.inputs,
+            &[
+                ("the --regions BED", run.regions_bed.as_deref()),
+                ("the --reference", run.reference.as_deref()),
+                ("the --model", run.engine.model.as_deref()),
+            ],
+            &run.output,
+        )?;
         let kind = input_kind(&run.inputs, format)?;
         let mut regions = Vec::new();
         // A region's text may itself be a record's name (`HLA-A*01:01:01:01`): read as samtools reads it, against
@@ -694,6 +703,7 @@ fn annotated_vcf(
     path: PathBuf,
     vcf: &Path,
     reference: &Path,
+    model: &[(&str, Option<&Path>)],
     output: &Path,
     force: bool,
 ) -> anyhow::Result<AnnotatedVcf> {
@@ -713,7 +723,7 @@ fn annotated_vcf(
             ))
             .into());
         }
-        check_paths(&[reference.to_path_buf(), vcf.to_path_buf()], &path)?;
+        check_paths(&[reference.to_path_buf(), vcf.to_path_buf()], model, &path)?;
         // What the writer's staged files will check at the end, checked now: the VCF, and its index.
         let mut targets = vec![path.clone()];
         let indexes: &[&str] = match compression {
@@ -730,8 +740,14 @@ fn annotated_vcf(
 }
 
 /// Fails before any model is loaded or file created when an input is missing, the output's directory does not
-/// exist, or the output is one of the inputs (`--force` would destroy it).
-pub(crate) fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
+/// exist, or the output is a file the run reads (`--force` would destroy it): one of the `inputs`, one of the
+/// `others` it reads (`(what, path)`: the --regions BED, the --reference, the --model), or an index or model file
+/// beside them ([`files_read`]).
+pub(crate) fn check_paths(
+    inputs: &[PathBuf],
+    others: &[(&str, Option<&Path>)],
+    output: &Path,
+) -> anyhow::Result<()> {
     if output.as_os_str() == "-" {
         return Err(UsageError(
             "-o -: outputs are files (written beside their path and renamed when complete), not standard \
@@ -755,17 +771,50 @@ pub(crate) fn check_paths(inputs: &[PathBuf], output: &Path) -> anyhow::Result<(
         );
     }
     if let Ok(out) = output.canonicalize() {
-        for input in inputs {
-            if input.canonicalize().is_ok_and(|i| i == out) {
-                return Err(UsageError(format!(
-                    "the output {} is also an input; choose another output path",
-                    output.display()
-                ))
-                .into());
+        let named = (inputs.iter())
+            .map(|input| ("an input", input.as_path()))
+            .chain(others.iter().filter_map(|&(what, path)| Some((what, path?))));
+        for (what, path) in named {
+            for (role, file) in files_read(what, path) {
+                if file.canonicalize().is_ok_and(|f| f == out) {
+                    return Err(UsageError(format!(
+                        "the output {} is {role}: the run reads it; choose another output path",
+                        output.display()
+                    ))
+                    .into());
+                }
             }
         }
     }
     Ok(())
+}
+
+/// What a run may read for `path` (`what` it is: "an input", "the --reference", ...), as `(role, file)`: the path
+/// itself, the indexes beside it (`.fai`, `.gzi`, `.bai`, `.csi`, `.crai`, `.tbi`, and `x.bai` for `x.bam`), and
+/// the files of a directory (a model's).
+fn files_read(what: &str, path: &Path) -> Vec<(String, PathBuf)> {
+    if path.as_os_str() == "-" {
+        return Vec::new();
+    }
+    let shown = path.display();
+    if path.is_dir() {
+        let files = std::fs::read_dir(path).into_iter().flatten().flatten();
+        return files
+            .map(|entry| (format!("a file of {what} {shown}"), entry.path()))
+            .collect();
+    }
+    let mut out = vec![(what.to_string(), path.to_path_buf())];
+    for suffix in [".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi"] {
+        let index = PathBuf::from(format!("{shown}{suffix}"));
+        out.push((format!("the index of {what} {shown}"), index));
+    }
+    if path.extension().is_some_and(|e| e == "bam") {
+        out.push((
+            format!("the index of {what} {shown}"),
+            path.with_extension("bai"),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

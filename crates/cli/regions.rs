@@ -153,7 +153,8 @@ pub fn regions(args: &RegionsArgs) -> anyhow::Result<()> {
     }
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
     if let Some(path) = output {
-        plan::check_paths(std::slice::from_ref(&args.genome), path)?;
+        let model = [("the --model", args.model.as_deref())];
+        plan::check_paths(std::slice::from_ref(&args.genome), &model, path)?;
         check_target(path, args.force)?;
     }
     let lengths = record_lengths(&args.genome)?;
