@@ -912,6 +912,18 @@ fn regions_command_shards_on_window_boundaries() {
         vec!["g.fa", "shards.bed"],
         "no temporary file left"
     );
+    // An index beside the genome is checked against it: one made for another genome is refused, not cut into
+    // shards of records the genome does not have.
+    dir.write(
+        "g.fa.fai",
+        std::fs::read(data("derived/mixed.fa.fai")).expect("fai"),
+    );
+    let err = regions("-", &[]).fails_with(1);
+    assert!(
+        err.contains("g.fa: record 'lambda_0_3000': the .fai index does not match the FASTA"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path("g.fa.fai")).expect("rm");
     // Shards hold whole windows: a bound below one window cannot be kept.
     let err = genomamba(["regions"])
         .arg(&genome)

@@ -646,6 +646,24 @@ fn the_reference_index_decides_what_is_read() {
         "{err}"
     );
     assert!(!dir.path("stale.parquet").exists());
+    // An index made for another genome, which does not list the VCF's contig: refused too, not a run that
+    // scores nothing (every site unknown_contig).
+    dir.write(
+        "stale.fa.fai",
+        std::fs::read(derived("mixed.fa.fai")).expect("fai"),
+    );
+    let err = genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+        .arg(&vcf)
+        .arg("--reference")
+        .arg(&stale)
+        .args(["-o", "stale.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(1);
+    assert!(
+        err.contains("stale.fa: record 'lambda_0_3000': the .fai index does not match the FASTA"),
+        "{err}"
+    );
+    assert!(!dir.path("stale.parquet").exists());
 }
 
 #[test]

@@ -68,8 +68,17 @@ pub fn partition_value(name: &str) -> String {
 
 /// Record names and lengths, from the .fai when there is one, else by reading the FASTA once.
 fn record_lengths(genome: &Path) -> anyhow::Result<Vec<(String, u64)>> {
-    if let Some(lengths) = genomamba_seq::fasta::indexed::lengths(genome)? {
-        return Ok(lengths);
+    use genomamba_seq::fasta::indexed::{RegionIndex, lengths, region_index};
+    match region_index(genome, &[])? {
+        // Its first and last records checked against the FASTA: an index of another genome fails here.
+        RegionIndex::Ready(lengths) => return Ok(lengths),
+        // Plain gzip: checking would read the whole file, as scanning does.
+        RegionIndex::Unusable(_) => {
+            if let Some(lengths) = lengths(genome)? {
+                return Ok(lengths);
+            }
+        }
+        RegionIndex::Missing => {}
     }
     Ok(genomamba_seq::fasta::scan_lengths(genome)?)
 }

@@ -187,13 +187,17 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
     assert!(
         matches!(region_index(&bgzf, &[])?, RegionIndex::Unusable(why) if why.contains("b.fa.gz.gzi"))
     );
-    // Bases appended to the first record after indexing: its index is stale.
+    // Bases appended to the second record (of four) after indexing: its index is stale.
+    let second_name = &expected[1].0;
     let text = String::from_utf8(fs::read(&fa)?).map_err(io::Error::other)?;
-    let second = text[1..].find("\n>").map_or(text.len(), |i| i + 1);
-    let edited = format!("{}ACGT\n{}", &text[..second + 1], &text[second + 1..]);
+    let third = text[1..]
+        .match_indices("\n>")
+        .nth(1)
+        .map_or(text.len(), |(i, _)| i + 1);
+    let edited = format!("{}ACGT\n{}", &text[..third + 1], &text[third + 1..]);
     let stale = write(tmp.path(), "s.fa", edited.as_bytes())?;
     write(tmp.path(), "s.fa.fai", fai.as_bytes())?;
-    let msg = region_index(&stale, &[&first])
+    let msg = region_index(&stale, &[second_name])
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -201,18 +205,60 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
         &msg,
         &[
             "s.fa",
-            &format!("record '{first}'"),
+            &format!("record '{second_name}'"),
             "goes on past the index's",
             "samtools faidx",
         ],
     );
-    // Only the records asked about are checked.
-    assert!(matches!(region_index(&stale, &[])?, RegionIndex::Ready(_)));
+    // The last record is always checked, and the bases added before it moved it.
+    let last = &expected[expected.len() - 1].0;
+    let msg = region_index(&stale, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    expect(&msg, &["s.fa", &format!("record '{last}'"), "no line end before offset"]);
     let msg = error_of(
         &stale,
-        &OpenOptions::default().with_regions(vec![Region::new(first.clone(), 0, Some(10))]),
+        &OpenOptions::default().with_regions(vec![Region::new(second_name.clone(), 0, Some(10))]),
     );
     expect(&msg, &["s.fa", "goes on past the index's"]);
+    // An index made for another FASTA: its first record's offset is a line start of this one, but no header
+    // line names it there.
+    let lambda = write(
+        tmp.path(),
+        "lambda.fa",
+        &fs::read(data().join("genomes/lambda_virus.fa"))?,
+    )?;
+    write(tmp.path(), "lambda.fa.fai", fai.as_bytes())?;
+    let msg = region_index(&lambda, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    expect(
+        &msg,
+        &[
+            "lambda.fa",
+            &format!("record '{first}'"),
+            "the .fai index does not match the FASTA",
+        ],
+    );
+    // A header that names another record, where the index's record starts (a record renamed since).
+    let other = "x".repeat(first.len());
+    let renamed = text.replacen(&format!(">{first}"), &format!(">{other}"), 1);
+    let renamed = write(tmp.path(), "n.fa", renamed.as_bytes())?;
+    write(tmp.path(), "n.fa.fai", fai.as_bytes())?;
+    let msg = region_index(&renamed, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    expect(
+        &msg,
+        &[
+            "n.fa",
+            &format!("record '{first}'"),
+            &format!("the header line before offset {} is '>{other}'", first.len() + 2),
+        ],
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Region reads from an indexed FASTA: plain text with `.fai`, or bgzip with `.fai` and `.gzi`.
 //!
 //! The `.fai` is checked against the FASTA before any region of a record is read: the byte before the record's
-//! first base ends its header line, and the record's last base (by the index's length) is followed by a line end
+//! first base ends its header line, which names the record, and the record's last base (by the index's length) is followed by a line end
 //! and then the next header or the end of the file. A stale index (the FASTA edited after `samtools faidx`) is
 //! refused rather than read at the wrong offsets or cut short.
 
@@ -33,8 +33,9 @@ pub enum RegionIndex {
 }
 
 /// Whether regions of the FASTA at `path` can be read through its index, with the index's records when they
-/// can. The records named in `check` that the index lists are checked against the FASTA (their first and last
-/// bases sit where the index says), so that a stale index fails here, naming the record.
+/// can. The index's first and last records, and those named in `check` that it lists, are checked against the
+/// FASTA (their header line names them, their first and last bases sit where the index says), so that a stale
+/// index, or one made for another FASTA, fails here, naming the record.
 ///
 /// Unusable: a plain gzip FASTA (no random access), or a bgzip one without its `.gzi`.
 pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
@@ -49,9 +50,11 @@ pub fn region_index(path: &Path, check: &[&str]) -> io::Result<RegionIndex> {
     let mut reader =
         IndexedReader::open(path, compression == Compression::Bgzf, Vec::new(), (0, 0))?;
     let check: HashSet<&[u8]> = check.iter().map(|name| name.as_bytes()).collect();
-    let named: Vec<fai::Record> = (reader.index.iter())
-        .filter(|r| check.contains(<&[u8]>::from(r.name())))
-        .cloned()
+    // The first and last records always: an index made for another FASTA fails there.
+    let last = reader.index.len().saturating_sub(1);
+    let named: Vec<fai::Record> = (reader.index.iter().enumerate())
+        .filter(|&(i, r)| i == 0 || i == last || check.contains(<&[u8]>::from(r.name())))
+        .map(|(_, r)| r.clone())
         .collect();
     for record in &named {
         reader.check(record)?;
@@ -266,6 +269,25 @@ impl IndexedReader {
                 format_args!("no line end before offset {}", rec.position()),
             ));
         }
+        // ... and name the record (an index made for another FASTA can put its offsets on line starts).
+        match self.header_before(rec.position())? {
+            Some(header) if header.split(|b| b.is_ascii_whitespace()).next() == Some(name.as_bytes()) => {}
+            // A header line too long to look back over is left unchecked.
+            None => {}
+            Some(header) => {
+                let shown = String::from_utf8_lossy(&header);
+                let what = if header.is_empty() {
+                    format!("the line before offset {} is not a header line", rec.position())
+                } else {
+                    format!(
+                        "the header line before offset {} is '>{}'",
+                        rec.position(),
+                        shown.chars().take(80).collect::<String>()
+                    )
+                };
+                return Err(self.mismatch(&name, what));
+            }
+        }
         let Some(last) = rec.length().checked_sub(1) else {
             return Ok(());
         };
@@ -297,6 +319,33 @@ impl IndexedReader {
                 }
             }
         }
+    }
+
+    /// The header line that ends just before `offset` (which follows a line end), without its `>` and line end;
+    /// empty when that line is not a header, `None` when it starts more than 64 KiB back.
+    fn header_before(&mut self, offset: u64) -> io::Result<Option<Vec<u8>>> {
+        const LOOK_BACK: u64 = 1 << 16;
+        let from = offset.saturating_sub(LOOK_BACK);
+        self.inner
+            .seek(SeekFrom::Start(from))
+            .map_err(|e| context(&self.input, "seeking", e))?;
+        let mut text = vec![0; (offset - from) as usize];
+        io::Read::read_exact(&mut self.inner, &mut text)
+            .map_err(|e| context(&self.input, "reading", e))?;
+        // The line end before `offset`, and a CR before it.
+        text.pop();
+        if text.last() == Some(&b'\r') {
+            text.pop();
+        }
+        let start = match text.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end + 1,
+            None if from == 0 => 0,
+            None => return Ok(None),
+        };
+        Ok(Some(match text[start..].split_first() {
+            Some((b'>', header)) => header.to_vec(),
+            _ => Vec::new(),
+        }))
     }
 
     /// The byte at `offset` of the (decompressed) FASTA, leaving the reader just after it; `None` past the end.
