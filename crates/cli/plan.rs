@@ -773,7 +773,11 @@ pub(crate) fn check_paths(
     if let Ok(out) = output.canonicalize() {
         let named = (inputs.iter())
             .map(|input| ("an input", input.as_path()))
-            .chain(others.iter().filter_map(|&(what, path)| Some((what, path?))));
+            .chain(
+                others
+                    .iter()
+                    .filter_map(|&(what, path)| Some((what, path?))),
+            );
         for (what, path) in named {
             for (role, file) in files_read(what, path) {
                 if file.canonicalize().is_ok_and(|f| f == out) {

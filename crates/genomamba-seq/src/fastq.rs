@@ -61,6 +61,29 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// Consumes blank lines before the next record (a blank line at the end of a file is common, and can be
+    /// nothing else).
+    fn skip_blank_lines(&mut self) -> io::Result<()> {
+        let inner = self.inner.get_mut();
+        loop {
+            let buf = inner.fill_buf()?;
+            match buf {
+                [b'\n', ..] => inner.consume(1),
+                [b'\r', b'\n', ..] => inner.consume(2),
+                // A CRLF split where the buffer ends.
+                [b'\r'] => {
+                    inner.consume(1);
+                    if inner.fill_buf()?.first() == Some(&b'\n') {
+                        inner.consume(1);
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
 impl SequenceSource for Reader {
     fn next_sequence(&mut self) -> io::Result<Option<SequenceInfo>> {
         self.active = false;
@@ -70,6 +93,8 @@ impl SequenceSource for Reader {
                 return Err(crate::open::sam_text_error(&self.input));
             }
         }
+        self.skip_blank_lines()
+            .map_err(|e| read_error(&self.input, format!("FASTQ record {}", self.count + 1), e))?;
         let n = self
             .inner
             .read_record(&mut self.record)
@@ -81,6 +106,15 @@ impl SequenceSource for Reader {
             return Ok(None);
         }
         self.count += 1;
+        if self.record.name().is_empty() {
+            return Err(invalid_data(
+                &self.input,
+                format_args!(
+                    "FASTQ record {}: the '@' header line has no read name",
+                    self.count
+                ),
+            ));
+        }
         let name = String::from_utf8(self.record.name().to_vec()).map_err(|_| {
             invalid_data(
                 &self.input,
@@ -181,5 +215,52 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), "t.fq: empty input: no FASTQ record");
         Ok(())
+    }
+
+    /// The names of every read of `data`.
+    fn names(data: &'static [u8]) -> io::Result<Vec<String>> {
+        let mut r = Reader::new(Box::new(data), "t.fq");
+        let mut names = Vec::new();
+        while let Some(i) = r.next_sequence()? {
+            names.push(i.name);
+        }
+        Ok(names)
+    }
+
+    #[test]
+    fn test_blank_lines_between_and_after_records_are_skipped() -> io::Result<()> {
+        for data in [
+            &b"@r1\nACGT\n+\nIIII\n\n"[..],
+            b"@r1\nACGT\n+\nIIII\n\n\n",
+            b"@r1\r\nACGT\r\n+\r\nIIII\r\n\r\n",
+            b"\n@r1\nACGT\n+\nIIII\n",
+        ] {
+            assert_eq!(names(data)?, ["r1"], "{}", String::from_utf8_lossy(data));
+        }
+        assert_eq!(names(b"@r1\nA\n+\nI\n\n@r2\nC\n+\nI\n\n")?, ["r1", "r2"]);
+        // A CRLF cut where the buffer ends.
+        let data = io::BufReader::with_capacity(1, io::Cursor::new(b"@r1\nA\n+\nI\n\r\n".to_vec()));
+        let mut r = Reader::new(Box::new(data), "t.fq");
+        assert!(r.next_sequence()?.is_some());
+        assert!(r.next_sequence()?.is_none());
+        // Nothing but blank lines is no FASTQ.
+        let e = names(b"\n\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.fq: empty input: no FASTQ record");
+        Ok(())
+    }
+
+    #[test]
+    fn test_a_read_needs_a_name() {
+        let e = names(b"@r1\nA\n+\nI\n@\nACGT\n+\nIIII\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.fq: FASTQ record 2: the '@' header line has no read name"
+        );
+        let e = names(b"@ desc\nACGT\n+\nIIII\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("record 1: the '@' header line has no read name"),
+            "{e}"
+        );
     }
 }

@@ -216,7 +216,14 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    expect(&msg, &["s.fa", &format!("record '{last}'"), "no line end before offset"]);
+    expect(
+        &msg,
+        &[
+            "s.fa",
+            &format!("record '{last}'"),
+            "no line end before offset",
+        ],
+    );
     let msg = error_of(
         &stale,
         &OpenOptions::default().with_regions(vec![Region::new(second_name.clone(), 0, Some(10))]),
@@ -256,7 +263,10 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
         &[
             "n.fa",
             &format!("record '{first}'"),
-            &format!("the header line before offset {} is '>{other}'", first.len() + 2),
+            &format!(
+                "the header line before offset {} is '>{other}'",
+                first.len() + 2
+            ),
         ],
     );
     Ok(())

@@ -271,13 +271,17 @@ impl IndexedReader {
         }
         // ... and name the record (an index made for another FASTA can put its offsets on line starts).
         match self.header_before(rec.position())? {
-            Some(header) if header.split(|b| b.is_ascii_whitespace()).next() == Some(name.as_bytes()) => {}
+            Some(header)
+                if header.split(|b| b.is_ascii_whitespace()).next() == Some(name.as_bytes()) => {}
             // A header line too long to look back over is left unchecked.
             None => {}
             Some(header) => {
                 let shown = String::from_utf8_lossy(&header);
                 let what = if header.is_empty() {
-                    format!("the line before offset {} is not a header line", rec.position())
+                    format!(
+                        "the line before offset {} is not a header line",
+                        rec.position()
+                    )
                 } else {
                     format!(
                         "the header line before offset {} is '>{}'",

@@ -500,7 +500,9 @@ fn test_read_bgzip_cut_at_a_block_boundary() -> io::Result<()> {
     writer.write_all(data.as_bytes())?;
     let bgz = writer.finish()?;
     // A block's BSIZE (its bytes 16-17) is its length less one.
-    let block_end = |start: usize| start + usize::from(u16::from_le_bytes([bgz[start + 16], bgz[start + 17]])) + 1;
+    let block_end = |start: usize| {
+        start + usize::from(u16::from_le_bytes([bgz[start + 16], bgz[start + 17]])) + 1
+    };
     let third_block = block_end(block_end(0));
     assert!(third_block < bgz.len() / 2, "more than four blocks");
     let e = read(&bgz[..third_block], "x.vcf.gz").unwrap_err();
