@@ -1733,3 +1733,53 @@ fn annotated_vcf_refusals_leave_nothing() {
         "a stale index is removed"
     );
 }
+
+/// A record's END is read as an integer even when the header leaves END undefined (as tabix reads it): the
+/// annotated VCF gets the index `tabix -p vcf` makes of it, where noodles alone read END as text and gave none.
+#[test]
+fn an_undeclared_end_is_indexed_as_tabix_indexes_it() {
+    let dir = Dir::new();
+    let vcf = dir.write(
+        "sv.vcf",
+        format!(
+            "{HEADER}{LAMBDA}\t2\ts1\tG\tA\t.\t.\t.\n{LAMBDA}\t6\ts2\tG\t<DEL>\t.\t.\tSVTYPE=DEL;END=40000\n\
+             {LAMBDA}\t20\ts3\tC\tA\t.\t.\t.\n"
+        ),
+    );
+    let out = dir.path("sv.vcf.gz");
+    let (_, _, stderr) = score_telling(
+        &dir,
+        &vcf,
+        &derived("lambda_virus.fa"),
+        &["--output-vcf", out.to_str().expect("utf-8 path")],
+    );
+    assert!(!stderr.contains("no index written"), "{stderr}");
+    let copy = dir.path("copy.vcf.gz");
+    std::fs::copy(&out, &copy).expect("copy");
+    tool("tabix", &["-p", "vcf", copy.to_str().expect("utf-8 path")]);
+    let index = |path: &str| {
+        let out = std::process::Command::new("bgzip")
+            .args(["-dc", path])
+            .output()
+            .expect("bgzip (tests/run.sh installs it)");
+        assert!(out.status.success(), "bgzip -dc {path}");
+        out.stdout
+    };
+    let ours = index(&format!("{}.tbi", out.display()));
+    assert_eq!(ours, index(&format!("{}.tbi", copy.display())));
+    // The deletion spans 6-40000, so a query far past its POS finds it.
+    let queried = tool(
+        "tabix",
+        &[
+            out.to_str().expect("utf-8 path"),
+            &format!("{LAMBDA}:30000-30000"),
+        ],
+    );
+    assert_eq!(
+        queried
+            .lines()
+            .map(|l| l.split('\t').nth(2))
+            .collect::<Vec<_>>(),
+        [Some("s2")]
+    );
+}

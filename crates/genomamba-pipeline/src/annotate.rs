@@ -141,10 +141,14 @@ pub fn write(
                         "bcftools sort -Oz -o sorted.vcf.gz {destination} && tabix -p vcf sorted.vcf.gz"
                     ),
                 };
-                written.warning = Some(format!(
-                    "{destination}: no index written: {e} (the VCF's records are out of order; to index it: \
-                     `{sort}`)"
-                ));
+                written.warning = Some(if annotate::out_of_order(&e) {
+                    format!(
+                        "{destination}: no index written: {e} (the VCF's records are out of order; to index it: \
+                         `{sort}`)"
+                    )
+                } else {
+                    format!("{destination}: no index written: {e}")
+                });
             }
         }
     }

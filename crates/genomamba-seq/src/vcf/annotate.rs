@@ -592,7 +592,7 @@ pub fn index(path: &Path, compression: VcfCompression) -> io::Result<(&'static s
                 "plain VCF text has no index (bgzip it)",
             ));
         }
-        VcfCompression::Bgzf => nv::fs::index(path)?,
+        VcfCompression::Bgzf => bgzf_vcf_index(path)?,
         VcfCompression::Bcf => nv::Index::Csi(bcf::fs::index(path)?),
     };
     match index {
@@ -607,6 +607,86 @@ pub fn index(path: &Path, compression: VcfCompression) -> io::Result<(&'static s
             Ok((".csi", writer.into_inner().finish()?))
         }
     }
+}
+
+/// Whether `e`, from [`index`], says the records are out of order (by contig, or by position within one), rather
+/// than that a record could not be read.
+pub fn out_of_order(e: &io::Error) -> bool {
+    use csi::binning_index::indexer::AddRecordError as Add;
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Add>())
+        .is_some_and(|add| {
+            matches!(
+                add,
+                Add::OutOfOrderReferenceSequenceId { .. } | Add::OutOfOrderStartPosition { .. }
+            )
+        })
+}
+
+/// The index of a bgzipped VCF, as `noodles::vcf::fs::index` builds it, except that a record's END (before VCF
+/// 4.5) or SVLEN (4.5) is read as the spec defines these keys when the header leaves them out, as tabix does:
+/// noodles reads an undefined key as a string, and fails. Errors name the record (1-based).
+fn bgzf_vcf_index(path: &Path) -> io::Result<nv::Index> {
+    use noodles::core::Position;
+    use noodles::csi::binning_index::index::reference_sequence::bin::Chunk;
+    use nv::variant::Record as _;
+
+    let mut reader = nv::io::Reader::new(bgzf::io::Reader::new(std::fs::File::open(path)?));
+    let mut header = reader.read_header()?;
+    // As VCF 4.5 defines them (noodles has no definitions before 4.3).
+    let reserved = [
+        (
+            "END",
+            Number::Count(1),
+            "End position of the variant described in this record",
+        ),
+        (
+            "SVLEN",
+            Number::AlternateBases,
+            "Length of structural variant",
+        ),
+    ];
+    for (key, number, description) in reserved {
+        if !header.infos().contains_key(key) {
+            (header.infos_mut()).insert(
+                key.to_string(),
+                Map::<Info>::new(number, Type::Integer, description),
+            );
+        }
+    }
+    let mut builder = nv::index::Indexer::builder();
+    let longest = (header.contigs().values())
+        .filter_map(|contig| contig.length())
+        .max();
+    if let Some(position) = longest.and_then(Position::new) {
+        builder = builder.set_max_position_hint(position);
+    }
+    let mut indexer = builder
+        .build()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut record = nv::Record::default();
+    let mut start = reader.get_ref().virtual_position();
+    let mut n = 0u64;
+    while reader.read_record(&mut record)? != 0 {
+        n += 1;
+        let at = |e: &dyn std::fmt::Display| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("record {n}: {e}"))
+        };
+        let end = reader.get_ref().virtual_position();
+        let first = (record.variant_start().transpose().map_err(|e| at(&e))?)
+            .ok_or_else(|| at(&"POS 0 cannot be indexed"))?;
+        let last = record.variant_end(&header).map_err(|e| at(&e))?;
+        indexer
+            .add_record(
+                record.reference_sequence_name(),
+                first,
+                last,
+                Chunk::new(start, end),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        start = end;
+    }
+    Ok(indexer.build())
 }
 
 #[cfg(test)]
