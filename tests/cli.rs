@@ -551,8 +551,8 @@ fn bad_use_gets_a_clear_error_the_right_exit_code_and_no_output() {
     // So is any other file the run reads: an input's index, the --regions BED, a file of the --model.
     let fai = std::fs::read(data("derived/lambda_virus.fa.fai")).expect("fai");
     dir.write("genome.fa.fai", fai.clone());
-    dir.write("r.bed", b"gi|9626243|ref|NC_001416.1|\t0\t100\n".to_vec());
-    dir.write("not-a-model/notes.txt", b"kept".to_vec());
+    dir.write("r.bed", b"gi|9626243|ref|NC_001416.1|\t0\t100\n");
+    dir.write("not-a-model/notes.txt", b"kept");
     for (output, extra, role) in [
         ("genome.fa.fai", &[][..], "the index of an input genome.fa"),
         ("r.bed", &["--regions", "r.bed"][..], "the --regions BED"),
