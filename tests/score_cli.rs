@@ -748,7 +748,7 @@ fn a_vcf_from_another_genome_is_warned_about() {
     );
     assert!(
         stderr.contains(
-            "warning: 3 of the 3 SNVs on the reference have a REF that is not the reference's base"
+            "warning: 3 of the 3 alleles checked against the reference have a REF that is not the reference's bases"
         ),
         "{stderr}"
     );
@@ -999,6 +999,20 @@ fn indels_score_as_two_haplotypes_from_one_prefix() {
             seq[len - 10..len - 7].to_vec(),
             vec![seq[len - 10..len - 9].to_vec()],
             vec!["ok"],
+        ),
+        // Deleting the record's last two bases, and inserting after its last base: the haplotypes stop at the
+        // record's end before REF and ALT differ, so there is nothing to score (not a score of 0).
+        (
+            len - 3,
+            seq[len - 3..].to_vec(),
+            vec![seq[len - 3..len - 2].to_vec()],
+            vec!["out_of_bounds"],
+        ),
+        (
+            len - 1,
+            seq[len - 1..].to_vec(),
+            vec![[&seq[len - 1..], b"AAAA"].concat()],
+            vec!["out_of_bounds"],
         ),
         // REF past the record's end.
         (

@@ -604,8 +604,8 @@ impl Scorer {
     }
 
     /// After [`Scorer::finish`]: what the user should hear. The VCF has SNVs but none is on a record of the
-    /// reference (most often a naming mismatch, `chr1` against `1`); or more than a tenth of the SNVs on the
-    /// reference disagree with its base at their site (most often another build or assembly).
+    /// reference (most often a naming mismatch, `chr1` against `1`); or more than a tenth of the alleles checked
+    /// against the reference (SNVs, and indels with `--indel-flank`) disagree with its base at their site (most often another build or assembly).
     pub fn warnings(&self) -> Vec<String> {
         let unknown = Some(Outcome::Status(status::UNKNOWN_CONTIG));
         let vcf_contigs = self.variants.contigs();
@@ -625,8 +625,9 @@ impl Scorer {
         let mismatched = self.outcomes.iter().filter(|o| **o == mismatch).count();
         if mismatched * 10 > checked {
             return vec![format!(
-                "{mismatched} of the {checked} SNVs on the reference have a REF that is not the reference's base at \
-                 their site (status ref_mismatch): is --reference the genome the VCF was called against?"
+                "{mismatched} of the {checked} alleles checked against the reference have a REF that is not the \
+                 reference's bases at their site (status ref_mismatch): is --reference the genome the VCF was \
+                 called against?"
             )];
         }
         Vec::new()

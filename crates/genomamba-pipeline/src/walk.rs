@@ -315,10 +315,6 @@ impl<'e> Walker<'e> {
             }
             let k = site.alt.len();
             let l = haplotype_len(m, k, self.flank, tokens.len() - s);
-            // REF's haplotype is the reference itself from the site.
-            self.engine
-                .run(&tokens[s..s + l], false, PROBS, &mut self.out)?;
-            let logp_ref = self.sum(&tokens[s..s + l]);
             self.haplotype.clear();
             self.haplotype.extend(
                 site.alt
@@ -328,6 +324,19 @@ impl<'e> Walker<'e> {
             );
             self.haplotype
                 .extend_from_slice(&tokens[s + m..s + m + l.saturating_sub(k)]);
+            // Cut at the record's end before REF and ALT differ (a deletion of its last bases, an insertion
+            // after its last base): nothing to compare, where a score of 0 would read as "neutral".
+            let cut = l < m
+                .max(k)
+                .saturating_add(usize::try_from(self.flank).unwrap_or(usize::MAX));
+            if cut && self.haplotype[..] == tokens[s..s + l] {
+                outcomes.push((site.allele, Err(status::OUT_OF_BOUNDS)));
+                continue;
+            }
+            // REF's haplotype is the reference itself from the site.
+            self.engine
+                .run(&tokens[s..s + l], false, PROBS, &mut self.out)?;
+            let logp_ref = self.sum(&tokens[s..s + l]);
             self.engine.restore_state(&self.saved)?;
             let haplotype = std::mem::take(&mut self.haplotype);
             let run = self.engine.run(&haplotype, false, PROBS, &mut self.out);
