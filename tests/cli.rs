@@ -795,12 +795,21 @@ fn cuda_matches_cpu_end_to_end() {
 /// exit 128 + the signal's number and leave nothing, not even the temporary file.
 #[test]
 fn signals_stop_the_run_with_128_plus_the_signal_and_leave_nothing() {
-    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+    // With 1,000-base windows a step of the engine runs ~100 windows with their burn-in (seconds here): the
+    // watchdog stops the process 2 s after the signal if the run has not reached its next check by then.
+    for (signal, code, window) in [
+        ("INT", 130, &[][..]),
+        ("TERM", 143, &[]),
+        ("HUP", 129, &[]),
+        ("TERM", 143, &["--window", "1000"]),
+    ] {
         let dir = Dir::new();
         let child = std::process::Command::new(util::binary())
             .arg("predict")
             .arg(util::derived("ecoli536.fa"))
             .args(["--device", "cpu", "-q", "-o", "out.parquet"])
+            .args(window)
+            .env("TMPDIR", dir.path(""))
             .current_dir(dir.path(""))
             .stderr(std::process::Stdio::piped())
             .spawn()

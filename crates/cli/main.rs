@@ -37,7 +37,14 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// The signal that set [`INTERRUPTED`]: the exit status is 128 + its number, as a shell reports.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-/// Makes SIGINT, SIGTERM and SIGHUP stop the run cleanly instead of killing the process mid-write.
+/// How long, after a signal, the run may take to reach its next check (between the model's steps) before the
+/// process stops itself: a step of a large model on the CPU can take minutes, past the grace period of
+/// `docker stop` (10 s) or a scheduler, whose SIGKILL would leave the temporary files behind.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Makes SIGINT, SIGTERM and SIGHUP stop the run cleanly instead of killing the process mid-write: the run stops
+/// at its next check and drops its outputs; if it has not ended [`GRACE`] after the signal, a watchdog thread
+/// removes the temporary files (under the lock that commits them, so a file already in place stays) and exits.
 fn on_signals() {
     use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
     for signal in [SIGINT, SIGTERM, SIGHUP] {
@@ -50,6 +57,20 @@ fn on_signals() {
             })
         };
     }
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            std::thread::sleep(GRACE);
+            genomamba_parquet::sink::remove_temp_files();
+            eprintln!(
+                "genomamba: error: interrupted (the model's step under way was not waited for; no output \
+                 written)"
+            );
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 fn main() -> ExitCode {

@@ -694,7 +694,10 @@ fn spool(path: &Path) -> anyhow::Result<tempfile::TempPath> {
         let mut input = std::fs::File::open(path).with_context(context)?;
         std::io::copy(&mut input, copy.as_file_mut()).with_context(context)?;
     }
-    Ok(copy.into_temp_path())
+    let copy = copy.into_temp_path();
+    // Removed by an interrupt that does not wait for the run to end.
+    genomamba_parquet::sink::register_temp_file(&copy);
+    Ok(copy)
 }
 
 /// `score --output-vcf PATH`, checked before any work: its name, its directory, an existing file or index

@@ -13,7 +13,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 
-pub use cleanup::{remove_temp_files, temp_files};
+pub use cleanup::{register_temp_file, remove_temp_files, temp_files};
 pub use options::{METADATA_KEY, SinkOptions};
 pub use staged::{StagedFile, check_target};
 

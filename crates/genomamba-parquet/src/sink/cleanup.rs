@@ -23,6 +23,13 @@ pub(crate) fn register(path: &Path) {
     pending().push(path.to_path_buf());
 }
 
+/// Adds a temporary file that is not a sink's (a copy of standard input, say) to the list, so that
+/// [`remove_temp_files`] removes it too. Its owner removes it as usual; the list then holds a path that is gone,
+/// which [`remove_temp_files`] passes over.
+pub fn register_temp_file(path: &Path) {
+    register(path);
+}
+
 /// Removes `path` from the list (held guard form, for callers that rename under the lock).
 pub(crate) fn unregister_in(list: &mut Vec<PathBuf>, path: &Path) {
     list.retain(|p| p != path);
