@@ -321,6 +321,73 @@ fn fai_line(fasta: &[u8], length: Option<u64>) -> String {
     )
 }
 
+/// A CRAM decoded against a reference with one base changed, or without the reads' sequence: the error names
+/// the reference and says what differs (MD5s in hex, as `@SQ M5` writes them), streamed and by region.
+#[test]
+fn test_cram_against_another_reference() -> io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cram = data().join("reads/lambda.cram");
+    let mut bases = fs::read(derived("lambda_virus.fa"))?;
+    let at = bases.iter().position(|&b| b == b'\n').unwrap_or(0) + 10;
+    bases[at] = if bases[at] == b'A' { b'C' } else { b'A' };
+    let changed = write(tmp.path(), "changed.fa", &bases)?;
+    write(
+        tmp.path(),
+        "changed.fa.fai",
+        fai_line(&bases, None).as_bytes(),
+    )?;
+    let region: Region = "gi|9626243|ref|NC_001416.1|:1-1000".parse()?;
+    for opts in [
+        OpenOptions::default(),
+        OpenOptions::default().with_regions(vec![region]),
+    ] {
+        let msg = error_of(&cram, &opts.with_reference(&changed));
+        expect(
+            &msg,
+            &[
+                "lambda.cram: ",
+                "the bases of the reference ",
+                "changed.fa differ from those the CRAM was written against (MD5 of the slice's reference span: \
+                 the CRAM has ",
+                "is --reference the FASTA the CRAM was written against?",
+            ],
+        );
+        let hex = |label: &str| {
+            let from = msg.find(label).map_or(0, |i| i + label.len());
+            msg[from..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .count()
+        };
+        assert_eq!(
+            (hex("the CRAM has "), hex("the FASTA gives ")),
+            (32, 32),
+            "{msg}"
+        );
+    }
+    let renamed = [
+        &b">other"[..],
+        &bases[bases.iter().position(|&b| b == b'\n').unwrap_or(0)..],
+    ]
+    .concat();
+    let renamed = write(tmp.path(), "renamed.fa", &renamed)?;
+    write(
+        tmp.path(),
+        "renamed.fa.fai",
+        fai_line(&fs::read(&renamed)?, None).as_bytes(),
+    )?;
+    let msg = error_of(&cram, &OpenOptions::default().with_reference(&renamed));
+    expect(
+        &msg,
+        &[
+            "lambda.cram: CRAM record 1: the reads are aligned to 'gi|9626243|ref|NC_001416.1|', which the \
+             reference ",
+            "renamed.fa does not have",
+        ],
+    );
+    Ok(())
+}
+
 /// A CRAM decoded against a reference whose record has the CRAM's name but is shorter: refused before any read
 /// (lengths differ), and where the `.fai` hides that, the decoder's panic is an error, never a short clean end.
 #[test]

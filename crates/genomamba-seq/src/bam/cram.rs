@@ -76,6 +76,46 @@ fn reference(path: Option<&Path>, input: &str) -> io::Result<Reference> {
 }
 
 impl Reference {
+    /// `e`, from decoding a record against this reference, in words that name the reference: noodles says a
+    /// missing sequence is an "invalid reference sequence name" and prints a mismatched MD5 as decimal bytes.
+    fn decoding_error(&self, e: io::Error) -> io::Error {
+        let text = e.to_string();
+        let reference = self.path.display();
+        if let Some(name) = text.strip_prefix("invalid reference sequence name: ") {
+            return io::Error::new(
+                e.kind(),
+                format!(
+                    "the reads are aligned to '{name}', which the reference {reference} does not have: is \
+                     --reference the FASTA the CRAM was written against?"
+                ),
+            );
+        }
+        if let Some(sums) = text.strip_prefix("reference sequence checksum mismatch: ") {
+            // "expected [94, 181, ...], got [199, 79, ...]"
+            let hex: Vec<String> = sums
+                .split(']')
+                .filter_map(|part| part.split_once('['))
+                .map(|(_, bytes)| {
+                    (bytes.split(", "))
+                        .filter_map(|b| b.trim().parse::<u8>().ok())
+                        .map(|b| format!("{b:02x}"))
+                        .collect()
+                })
+                .collect();
+            if let [expected, got] = &hex[..] {
+                return io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the bases of the reference {reference} differ from those the CRAM was written against \
+                         (MD5 of the slice's reference span: the CRAM has {expected}, the FASTA gives {got}): is \
+                         --reference the FASTA the CRAM was written against?"
+                    ),
+                );
+            }
+        }
+        e
+    }
+
     /// Refuses a reference whose sequences differ in length from the CRAM header's (`@SQ LN`): decoding against
     /// the wrong reference gives wrong bases or fails part way. A sequence the FASTA lacks is left to the decoder
     /// (a CRAM header may list sequences no read is on).
@@ -244,6 +284,7 @@ impl Reader {
             refs.check(&header, &name)?;
             for rec in reader.records(&header) {
                 let rec = rec.map_err(|e| {
+                    let e = refs.decoding_error(e);
                     read_error(&name, format_args!("CRAM record {}", sender.count + 1), e)
                 })?;
                 if !sender.record(&header, &rec) {
@@ -308,7 +349,7 @@ impl Reader {
                     .query(&header, &region)
                     .map_err(|e| context(&name, &r, e))?;
                 for rec in query.records() {
-                    let rec = rec.map_err(|e| context(&name, &r, e))?;
+                    let rec = rec.map_err(|e| context(&name, &r, refs.decoding_error(e)))?;
                     if !sender.record(&header, &rec) {
                         return Ok(());
                     }
