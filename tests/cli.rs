@@ -548,6 +548,14 @@ fn bad_use_gets_a_clear_error_the_right_exit_code_and_no_output() {
         std::fs::read(&input).expect("input"),
         std::fs::read(data("genomes/lambda_virus.fa")).expect("lambda")
     );
+    // Standard input twice.
+    let err = genomamba(["predict", "-", "-", "-o", "x.parquet"])
+        .current_dir(dir.path(""))
+        .fails_with(2);
+    assert!(
+        err.contains("standard input (-) is given more than once"),
+        "{err}"
+    );
     // So is any other file the run reads: an input's index, the --regions BED, a file of the --model.
     let fai = std::fs::read(data("derived/lambda_virus.fa.fai")).expect("fai");
     dir.write("genome.fa.fai", fai.clone());

@@ -759,6 +759,12 @@ pub(crate) fn check_paths(
         )
         .into());
     }
+    if inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(UsageError(
+            "standard input (-) is given more than once: it can be read only once".into(),
+        )
+        .into());
+    }
     for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
         std::fs::metadata(input).with_context(|| format!("input {}", input.display()))?;
     }
