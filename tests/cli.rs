@@ -867,6 +867,25 @@ fn usage_errors_exit_2() {
         .fails_with(2);
     assert!(err.contains("FASTQ reads have no coordinates"), "{err}");
     assert!(!out.exists());
+    // Options of alignments given with a genome: run, with a word that they did nothing.
+    let (output, line) = genomamba(["predict", "--device", "cpu"])
+        .arg(util::derived("lambda_virus.fa"))
+        .args([
+            "-r",
+            "gi|9626243|ref|NC_001416.1|:1-100",
+            "--min-mapq",
+            "5",
+            "-o",
+        ])
+        .arg(&out)
+        .output();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{line}: {stderr}");
+    assert!(
+        stderr
+            .contains("warning: --min-mapq applies only to BAM and CRAM input; ignored for FASTA"),
+        "{stderr}"
+    );
 }
 
 #[test]

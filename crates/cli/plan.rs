@@ -287,6 +287,32 @@ impl Plan {
             &run.output,
         )?;
         let kind = input_kind(&run.inputs, format)?;
+        if kind != InputKind::AlignedReads && !run.engine.quiet {
+            let unused: Vec<&str> = [
+                ("--reference (for CRAM)", run.reference.is_some()),
+                ("--min-mapq", run.min_mapq != 0),
+                ("--include-flags", run.include_flags != 0),
+                ("--exclude-flags", run.exclude_flags.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(option, given)| given.then_some(option))
+            .collect();
+            if !unused.is_empty() {
+                eprintln!(
+                    "genomamba: warning: {} {} only to BAM and CRAM input; ignored for {}",
+                    unused.join(", "),
+                    if unused.len() == 1 {
+                        "applies"
+                    } else {
+                        "apply"
+                    },
+                    match kind {
+                        InputKind::Reads => "FASTQ",
+                        _ => "FASTA",
+                    }
+                );
+            }
+        }
         let mut regions = Vec::new();
         // A region's text may itself be a record's name (`HLA-A*01:01:01:01`): read as samtools reads it, against
         // the inputs' record names, when any text has a ':'.

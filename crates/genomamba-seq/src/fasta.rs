@@ -5,7 +5,7 @@ pub mod indexed;
 pub(crate) mod lines;
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     io::{self, BufRead},
     path::Path,
 };
@@ -48,7 +48,8 @@ pub struct Reader {
     state: LineState,
     in_record: Option<String>,
     started: bool,
-    seen: HashSet<String>,
+    /// The records' names, each with its 1-based number in the file.
+    seen: HashMap<String, u64>,
     wanted: Option<HashSet<String>>,
     found: HashSet<String>,
     header: Vec<u8>,
@@ -67,7 +68,7 @@ impl Reader {
             },
             in_record: None,
             started: false,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             wanted: (!names.is_empty()).then(|| names.iter().cloned().collect()),
             found: HashSet::new(),
             header: Vec::new(),
@@ -129,19 +130,32 @@ impl Reader {
             .split(|b| b.is_ascii_whitespace())
             .next()
             .unwrap_or_default();
+        let number = self.seen.len() as u64 + 1;
         if name_bytes.is_empty() {
             return Err(invalid_data(
                 &self.input,
-                "a '>' header line has no record name",
+                format_args!(
+                    "record {number} ({}): its '>' header line has no record name",
+                    self.between()
+                ),
             ));
         }
-        let name = String::from_utf8(name_bytes.to_vec())
-            .map_err(|_| invalid_data(&self.input, "a record name is not valid UTF-8"))?;
+        let name = String::from_utf8(name_bytes.to_vec()).map_err(|_| {
+            invalid_data(
+                &self.input,
+                format_args!(
+                    "record {number} ({}): its name is not valid UTF-8",
+                    self.between()
+                ),
+            )
+        })?;
         self.last = Some(name.clone());
-        if !self.seen.insert(name.clone()) {
+        if let Some(first) = self.seen.insert(name.clone(), number) {
             return Err(invalid_data(
                 &self.input,
-                format_args!("duplicate record name '{name}'"),
+                format_args!(
+                    "record {number}: duplicate record name '{name}' (record {first} has it too)"
+                ),
             ));
         }
         Ok(Some(name))
@@ -279,8 +293,8 @@ mod tests {
             "t.fa: not FASTA: expected a '>' header line, found 'A'"
         );
         assert_eq!(
-            err(b">a\nAC\n>a\nAC\n", &[]),
-            "t.fa: duplicate record name 'a'"
+            err(b">a\nAC\n>b\nA\n>a\nAC\n", &[]),
+            "t.fa: record 3: duplicate record name 'a' (record 1 has it too)"
         );
         assert_eq!(
             err(b">a\nAC\n", &["z", "a"]),
@@ -289,7 +303,11 @@ mod tests {
         assert_eq!(err(b"", &[]), "t.fa: empty input: no FASTA record");
         assert_eq!(
             err(b"> x\nAC\n", &[]),
-            "t.fa: a '>' header line has no record name"
+            "t.fa: record 1 (the first record): its '>' header line has no record name"
+        );
+        assert_eq!(
+            err(b">a\nAC\n>\xff\nAC\n", &[]),
+            "t.fa: record 2 (the record after 'a'): its name is not valid UTF-8"
         );
     }
 }
