@@ -632,13 +632,16 @@ fn the_reference_index_decides_what_is_read() {
             &format!("\t{}\t", LAMBDA_LEN - 100),
         );
     dir.write("stale.fa.fai", index);
-    let err = genomamba(["score", "--device", "cpu", "-q", "--vcf"])
-        .arg(&vcf)
-        .arg("--reference")
-        .arg(&stale)
-        .args(["-o", "stale.parquet"])
-        .current_dir(dir.path(""))
-        .fails_with(1);
+    let refused = || {
+        genomamba(["score", "--device", "cpu", "-q", "--vcf"])
+            .arg(&vcf)
+            .arg("--reference")
+            .arg(&stale)
+            .args(["-o", "stale.parquet"])
+            .current_dir(dir.path(""))
+            .fails_with(1)
+    };
+    let err = refused();
     assert!(
         err.contains(&format!(
             "stale.fa: record '{LAMBDA}': the .fai index does not match the FASTA"
@@ -652,13 +655,7 @@ fn the_reference_index_decides_what_is_read() {
         "stale.fa.fai",
         std::fs::read(derived("mixed.fa.fai")).expect("fai"),
     );
-    let err = genomamba(["score", "--device", "cpu", "-q", "--vcf"])
-        .arg(&vcf)
-        .arg("--reference")
-        .arg(&stale)
-        .args(["-o", "stale.parquet"])
-        .current_dir(dir.path(""))
-        .fails_with(1);
+    let err = refused();
     assert!(
         err.contains("stale.fa: record 'lambda_0_3000': the .fai index does not match the FASTA"),
         "{err}"

@@ -197,10 +197,14 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
     let edited = format!("{}ACGT\n{}", &text[..third + 1], &text[third + 1..]);
     let stale = write(tmp.path(), "s.fa", edited.as_bytes())?;
     write(tmp.path(), "s.fa.fai", fai.as_bytes())?;
-    let msg = region_index(&stale, &[second_name])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    // The message of the error region_index must give.
+    let refused = |path: &Path, check: &[&str]| {
+        region_index(path, check)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let msg = refused(&stale, &[second_name]);
     expect(
         &msg,
         &[
@@ -212,10 +216,7 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
     );
     // The last record is always checked, and the bases added before it moved it.
     let last = &expected[expected.len() - 1].0;
-    let msg = region_index(&stale, &[])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let msg = refused(&stale, &[]);
     expect(
         &msg,
         &[
@@ -237,10 +238,7 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
         &fs::read(data().join("genomes/lambda_virus.fa"))?,
     )?;
     write(tmp.path(), "lambda.fa.fai", fai.as_bytes())?;
-    let msg = region_index(&lambda, &[])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let msg = refused(&lambda, &[]);
     expect(
         &msg,
         &[
@@ -254,10 +252,7 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
     let renamed = text.replacen(&format!(">{first}"), &format!(">{other}"), 1);
     let renamed = write(tmp.path(), "n.fa", renamed.as_bytes())?;
     write(tmp.path(), "n.fa.fai", fai.as_bytes())?;
-    let msg = region_index(&renamed, &[])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let msg = refused(&renamed, &[]);
     expect(
         &msg,
         &[

@@ -154,16 +154,21 @@ fn test_read_gzip() -> io::Result<()> {
     Ok(())
 }
 
-#[test]
-fn test_read_bgzip_over_many_blocks() -> io::Result<()> {
-    // ~250 KB of text: four or more BGZF blocks, with lines split across block boundaries.
+/// 10,000 records (~250 KB of text), as text and bgzipped: four or more BGZF blocks, with lines split across
+/// block boundaries.
+fn many_records() -> io::Result<(String, Vec<u8>)> {
     let mut data = String::from(HEAD);
     for i in 1..=10_000u64 {
         data.push_str(&format!("chr1\t{i}\tid{i}\tA\tC,G\t.\tPASS\tDP=10\n"));
     }
     let mut writer = noodles::bgzf::io::Writer::new(Vec::new());
     writer.write_all(data.as_bytes())?;
-    let bgz = writer.finish()?;
+    Ok((data, writer.finish()?))
+}
+
+#[test]
+fn test_read_bgzip_over_many_blocks() -> io::Result<()> {
+    let (mut data, bgz) = many_records()?;
     let records = read(&bgz[..], "x.vcf.gz")?;
     assert_eq!(records.len(), 10_000);
     assert_eq!(records[0], rec("chr1", 1, Some("id1"), "A", &["C", "G"], 4));
@@ -492,13 +497,7 @@ fn test_read_bgzip_cut_at_a_block_boundary() -> io::Result<()> {
         assert_eq!(read(&bytes[..], name)?.len(), 35);
     }
     // Many blocks, cut after the first ones.
-    let mut data = String::from(HEAD);
-    for i in 1..=10_000u64 {
-        data.push_str(&format!("chr1\t{i}\tid{i}\tA\tC,G\t.\tPASS\tDP=10\n"));
-    }
-    let mut writer = noodles::bgzf::io::Writer::new(Vec::new());
-    writer.write_all(data.as_bytes())?;
-    let bgz = writer.finish()?;
+    let (_, bgz) = many_records()?;
     // A block's BSIZE (its bytes 16-17) is its length less one.
     let block_end = |start: usize| {
         start + usize::from(u16::from_le_bytes([bgz[start + 16], bgz[start + 17]])) + 1
