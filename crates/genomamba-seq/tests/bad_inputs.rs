@@ -247,6 +247,28 @@ fn test_region_index_and_stale_indexes() -> io::Result<()> {
             "the .fai index does not match the FASTA",
         ],
     );
+    // Header lines longer than the first look back (256 bytes) are read further back; past 64 KiB the name is
+    // left unchecked, not refused.
+    for (description, wrong_name_caught) in [(300, true), (70_000, false)] {
+        let fasta = format!(">{first} {}\nACGTACGT\nACG\n", "d".repeat(description));
+        let long = write(tmp.path(), "long.fa", fasta.as_bytes())?;
+        write(
+            tmp.path(),
+            "long.fa.fai",
+            fai_line(fasta.as_bytes(), None).as_bytes(),
+        )?;
+        assert_eq!(
+            region_index(&long, &[&first])?,
+            RegionIndex::Ready(vec![(first.clone(), 11)])
+        );
+        let renamed = fasta.replacen(&first, &"x".repeat(first.len()), 1);
+        write(tmp.path(), "long.fa", renamed.as_bytes())?;
+        assert_eq!(
+            region_index(&long, &[]).is_err(),
+            wrong_name_caught,
+            "{description}"
+        );
+    }
     // A header that names another record, where the index's record starts (a record renamed since).
     let other = "x".repeat(first.len());
     let renamed = text.replacen(&format!(">{first}"), &format!(">{other}"), 1);

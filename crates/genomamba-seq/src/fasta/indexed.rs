@@ -326,30 +326,33 @@ impl IndexedReader {
     }
 
     /// The header line that ends just before `offset` (which follows a line end), without its `>` and line end;
-    /// empty when that line is not a header, `None` when it starts more than 64 KiB back.
+    /// empty when that line is not a header, `None` when it starts more than 64 KiB back. Reads 256 bytes back
+    /// first (most header lines are shorter), so that checking many small records reads little.
     fn header_before(&mut self, offset: u64) -> io::Result<Option<Vec<u8>>> {
-        const LOOK_BACK: u64 = 1 << 16;
-        let from = offset.saturating_sub(LOOK_BACK);
-        self.inner
-            .seek(SeekFrom::Start(from))
-            .map_err(|e| context(&self.input, "seeking", e))?;
-        let mut text = vec![0; (offset - from) as usize];
-        io::Read::read_exact(&mut self.inner, &mut text)
-            .map_err(|e| context(&self.input, "reading", e))?;
-        // The line end before `offset`, and a CR before it.
-        text.pop();
-        if text.last() == Some(&b'\r') {
+        for look_back in [256, 1 << 16] {
+            let from = offset.saturating_sub(look_back);
+            self.inner
+                .seek(SeekFrom::Start(from))
+                .map_err(|e| context(&self.input, "seeking", e))?;
+            let mut text = vec![0; (offset - from) as usize];
+            io::Read::read_exact(&mut self.inner, &mut text)
+                .map_err(|e| context(&self.input, "reading", e))?;
+            // The line end before `offset`, and a CR before it.
             text.pop();
+            if text.last() == Some(&b'\r') {
+                text.pop();
+            }
+            let start = match text.iter().rposition(|&b| b == b'\n') {
+                Some(end) => end + 1,
+                None if from == 0 => 0,
+                None => continue,
+            };
+            return Ok(Some(match text[start..].split_first() {
+                Some((b'>', header)) => header.to_vec(),
+                _ => Vec::new(),
+            }));
         }
-        let start = match text.iter().rposition(|&b| b == b'\n') {
-            Some(end) => end + 1,
-            None if from == 0 => 0,
-            None => return Ok(None),
-        };
-        Ok(Some(match text[start..].split_first() {
-            Some((b'>', header)) => header.to_vec(),
-            _ => Vec::new(),
-        }))
+        Ok(None)
     }
 
     /// The byte at `offset` of the (decompressed) FASTA, leaving the reader just after it; `None` past the end.
