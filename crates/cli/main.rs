@@ -65,8 +65,8 @@ fn on_signals() {
             std::thread::sleep(GRACE);
             genomamba_parquet::sink::remove_temp_files();
             eprintln!(
-                "genomamba: error: interrupted (the model's step under way was not waited for; no output \
-                 written)"
+                "genomamba: error: interrupted (the model's step under way was not waited for; its \
+                 temporary files were removed)"
             );
             std::process::exit(128 + signal);
         }
